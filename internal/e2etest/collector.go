@@ -1,0 +1,265 @@
+// Package e2etest runs the real anvilcol binary in tests: it finds bin/anvilcol,
+// starts it with a config on free loopback ports, waits for the health check,
+// captures what it exports (an in-test OTLP/HTTP sink, any HTTP intake, the
+// Prometheus endpoint) and stops it cleanly. Every address is loopback.
+//
+// Shipped and test configs take their ports from environment variables with
+// defaults (`${env:ANVILCOL_HEALTH_PORT:-13133}`), so a test passes free ports
+// through Options.Env.
+package e2etest // import "github.com/anvil/anvilcol/internal/e2etest"
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// EnvBinary names the binary to test; default <repo>/bin/anvilcol.
+const EnvBinary = "ANVILCOL_BIN"
+
+// RepoRoot returns the repository root (the directory holding go.mod).
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Dir(file)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("e2etest: go.mod not found above " + file)
+		}
+		dir = parent
+	}
+}
+
+// Binary returns the path of the anvilcol binary under test. It fails the test
+// with the fix when the binary is missing: end-to-end tests run against the
+// built binary, which `make build` (and so `make test`) produces first.
+func Binary(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv(EnvBinary)
+	if p == "" {
+		p = filepath.Join(RepoRoot(t), "bin", "anvilcol")
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("e2etest: anvilcol binary %s not found (%v): run `make build` first or set %s", p, err, EnvBinary)
+	}
+	return p
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// FreeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
+func FreeUDPPort(t testing.TB) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// Options configure one collector run.
+type Options struct {
+	// Config is the path of the collector config (relative to the repo root or
+	// absolute). Ignored when ConfigYAML is set.
+	Config string
+	// ConfigYAML is an inline config, written to a temp file.
+	ConfigYAML string
+	// Env is added to the collector's environment (ports, endpoints, secrets).
+	Env map[string]string
+	// HealthPort is the health_check extension's port; 0 means "do not wait for
+	// health" (then Start only waits for the process to be running).
+	HealthPort int
+	// StartTimeout bounds the wait for health (default 60s).
+	StartTimeout time.Duration
+}
+
+// Collector is a running anvilcol process.
+type Collector struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	done   chan struct{}
+	waitErr error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Start runs the binary with opts and waits until it is healthy. The process is
+// stopped at the end of the test; its output is printed if the test failed.
+func Start(t testing.TB, opts Options) *Collector {
+	t.Helper()
+	cfg := opts.Config
+	if opts.ConfigYAML != "" {
+		cfg = filepath.Join(t.TempDir(), "config.yaml")
+		if err := os.WriteFile(cfg, []byte(opts.ConfigYAML), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	} else if !filepath.IsAbs(cfg) {
+		cfg = filepath.Join(RepoRoot(t), cfg)
+	}
+	c := &Collector{t: t, out: &syncBuffer{}, done: make(chan struct{})}
+	c.cmd = exec.Command(Binary(t), "--config", cfg)
+	c.cmd.Env = append(os.Environ(), envList(opts.Env)...)
+	c.cmd.Stdout = c.out
+	c.cmd.Stderr = c.out
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("e2etest: start %s: %v", c.cmd.Path, err)
+	}
+	go func() {
+		c.waitErr = c.cmd.Wait()
+		close(c.done)
+	}()
+	t.Cleanup(func() {
+		c.Stop()
+		if t.Failed() {
+			t.Logf("anvilcol output:\n%s", c.out.String())
+		}
+	})
+	if opts.HealthPort != 0 {
+		timeout := opts.StartTimeout
+		if timeout == 0 {
+			timeout = 60 * time.Second
+		}
+		c.waitHealthy(opts.HealthPort, timeout)
+	}
+	return c
+}
+
+func envList(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+func (c *Collector) waitHealthy(port int, timeout time.Duration) {
+	c.t.Helper()
+	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: time.Second}
+	for time.Now().Before(deadline) {
+		select {
+		case <-c.done:
+			c.t.Fatalf("e2etest: anvilcol exited before becoming healthy (%v):\n%s", c.waitErr, c.out.String())
+		default:
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("e2etest: anvilcol not healthy on %s after %v:\n%s", url, timeout, c.out.String())
+}
+
+// Output returns everything the process printed so far.
+func (c *Collector) Output() string { return c.out.String() }
+
+// Stop sends SIGTERM and waits up to 30s for a clean exit (then kills). It
+// returns the process's exit error (nil for a clean shutdown). Safe to call twice.
+func (c *Collector) Stop() error {
+	select {
+	case <-c.done:
+		return c.waitErr
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		return fmt.Errorf("e2etest: anvilcol did not stop within 30s after SIGTERM")
+	}
+	return c.waitErr
+}
+
+// Run runs the binary with args to completion (e.g. "components", "--version",
+// "validate --config x") and returns its combined output and error.
+func Run(t testing.TB, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Binary(t), args...)
+	cmd.Dir = RepoRoot(t)
+	cmd.Env = append(os.Environ(), envList(env)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Eventually polls cond every 50ms until it is true or timeout passes; it fails
+// the test with msg otherwise.
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("e2etest: timed out after %v: "+msg, append([]any{timeout}, args...)...)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TelemetryYAML is the `service.telemetry` block (indent it under `service:`)
+// that moves the collector's own metrics endpoint to port, so parallel
+// collectors never fight over 8888. Own metrics are then at
+// http://127.0.0.1:<port>/metrics.
+func TelemetryYAML(port int) string {
+	return fmt.Sprintf(`  telemetry:
+    metrics:
+      level: detailed
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: %d
+`, port)
+}

@@ -1,0 +1,230 @@
+package e2etest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+)
+
+// Request is one HTTP request an intake received, body already decompressed.
+type Request struct {
+	Method string
+	Path   string
+	Header http.Header
+	Body   []byte
+}
+
+// Intake is an httptest server on loopback that records every request and
+// answers with a status chosen by the test (default 200 with body "{}").
+type Intake struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []Request
+	respond  func(r Request) (int, http.Header, []byte)
+}
+
+// NewIntake starts a recording HTTP server; it is closed at the end of the test.
+func NewIntake(t testing.TB) *Intake {
+	t.Helper()
+	in := &Intake{}
+	in.Server = httptest.NewServer(http.HandlerFunc(in.serve))
+	t.Cleanup(in.Close)
+	return in
+}
+
+// Respond sets how the intake answers (status, headers, body) per request.
+func (in *Intake) Respond(f func(r Request) (int, http.Header, []byte)) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.respond = f
+}
+
+func (in *Intake) serve(w http.ResponseWriter, r *http.Request) {
+	body, err := ReadBody(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	req := Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
+	in.mu.Lock()
+	in.requests = append(in.requests, req)
+	respond := in.respond
+	in.mu.Unlock()
+	code, hdr, out := http.StatusOK, http.Header(nil), []byte("{}")
+	if respond != nil {
+		code, hdr, out = respond(req)
+	}
+	for k, vs := range hdr {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.WriteHeader(code)
+	_, _ = w.Write(out)
+}
+
+// Requests returns a copy of the requests received so far.
+func (in *Intake) Requests() []Request {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]Request(nil), in.requests...)
+}
+
+// RequestsTo returns the requests whose path has the given prefix.
+func (in *Intake) RequestsTo(pathPrefix string) []Request {
+	var out []Request
+	for _, r := range in.Requests() {
+		if strings.HasPrefix(r.Path, pathPrefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// ReadBody reads a request body, undoing gzip, deflate/zlib or zstd
+// Content-Encoding.
+func ReadBody(r *http.Request) ([]byte, error) {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	switch r.Header.Get("Content-Encoding") {
+	case "gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, err
+		}
+		return io.ReadAll(zr)
+	case "deflate":
+		zr, err := zlib.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, err
+		}
+		return io.ReadAll(zr)
+	case "zstd":
+		zr, err := zstd.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, err
+		}
+		defer zr.Close()
+		return io.ReadAll(zr)
+	}
+	return raw, nil
+}
+
+// OTLPSink is an OTLP/HTTP endpoint (protobuf or JSON) that keeps what it gets.
+// Point an `otlp_http` exporter's endpoint at URL.
+type OTLPSink struct {
+	*Intake
+	mu      sync.Mutex
+	traces  []ptrace.Traces
+	metrics []pmetric.Metrics
+	logs    []plog.Logs
+}
+
+// NewOTLPSink starts an OTLP/HTTP sink on loopback.
+func NewOTLPSink(t testing.TB) *OTLPSink {
+	t.Helper()
+	s := &OTLPSink{Intake: NewIntake(t)}
+	s.Respond(s.decode)
+	return s
+}
+
+func (s *OTLPSink) decode(r Request) (int, http.Header, []byte) {
+	isJSON := strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
+	unmarshal := func(m interface {
+		UnmarshalProto([]byte) error
+		UnmarshalJSON([]byte) error
+	}) error {
+		if isJSON {
+			return m.UnmarshalJSON(r.Body)
+		}
+		return m.UnmarshalProto(r.Body)
+	}
+	hdr := http.Header{"Content-Type": {"application/x-protobuf"}}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch r.Path {
+	case "/v1/traces":
+		req := ptraceotlp.NewExportRequest()
+		if err := unmarshal(&req); err != nil {
+			return http.StatusBadRequest, nil, []byte(err.Error())
+		}
+		s.traces = append(s.traces, req.Traces())
+		b, _ := ptraceotlp.NewExportResponse().MarshalProto()
+		return http.StatusOK, hdr, b
+	case "/v1/metrics":
+		req := pmetricotlp.NewExportRequest()
+		if err := unmarshal(&req); err != nil {
+			return http.StatusBadRequest, nil, []byte(err.Error())
+		}
+		s.metrics = append(s.metrics, req.Metrics())
+		b, _ := pmetricotlp.NewExportResponse().MarshalProto()
+		return http.StatusOK, hdr, b
+	case "/v1/logs":
+		req := plogotlp.NewExportRequest()
+		if err := unmarshal(&req); err != nil {
+			return http.StatusBadRequest, nil, []byte(err.Error())
+		}
+		s.logs = append(s.logs, req.Logs())
+		b, _ := plogotlp.NewExportResponse().MarshalProto()
+		return http.StatusOK, hdr, b
+	}
+	return http.StatusNotFound, nil, []byte("unknown path " + r.Path)
+}
+
+// Traces returns the trace batches received so far.
+func (s *OTLPSink) Traces() []ptrace.Traces {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]ptrace.Traces(nil), s.traces...)
+}
+
+// Metrics returns the metric batches received so far.
+func (s *OTLPSink) Metrics() []pmetric.Metrics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]pmetric.Metrics(nil), s.metrics...)
+}
+
+// Logs returns the log batches received so far.
+func (s *OTLPSink) Logs() []plog.Logs {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]plog.Logs(nil), s.logs...)
+}
+
+// SpanCount counts spans received so far.
+func (s *OTLPSink) SpanCount() int {
+	n := 0
+	for _, td := range s.Traces() {
+		n += td.SpanCount()
+	}
+	return n
+}
+
+// LogRecordCount counts log records received so far.
+func (s *OTLPSink) LogRecordCount() int {
+	n := 0
+	for _, ld := range s.Logs() {
+		n += ld.LogRecordCount()
+	}
+	return n
+}

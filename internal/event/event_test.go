@@ -1,0 +1,47 @@
+package event
+
+import (
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+func TestSplitLifecycle(t *testing.T) {
+	tests := []struct {
+		name, prefix string
+		lc           Lifecycle
+	}{
+		{"anvil.label.submit.stop", "anvil.label.submit", Stop},
+		{"anvil.label.submit.start", "anvil.label.submit", Start},
+		{"anvil.export.generate.exception", "anvil.export.generate", Exception},
+		{"anvil.queue.created", "anvil.queue.created", Point},
+		{"stop", "stop", Point},
+	}
+	for _, tt := range tests {
+		p, lc := Split(tt.name)
+		if p != tt.prefix || lc != tt.lc {
+			t.Errorf("Split(%q) = %q,%v want %q,%v", tt.name, p, lc, tt.prefix, tt.lc)
+		}
+	}
+	if !IsException("a.b.exception") || IsException("a.b.stop") {
+		t.Error("IsException")
+	}
+	if Join([]string{"anvil", "label", "submit", "stop"}) != "anvil.label.submit.stop" {
+		t.Error("Join")
+	}
+}
+
+func TestLogNameFallsBackToAttribute(t *testing.T) {
+	lr := plog.NewLogRecord()
+	if LogName(lr) != "" {
+		t.Fatal("empty record must have no name")
+	}
+	lr.Attributes().PutStr(AttrEventName, "anvil.auth.access_denied")
+	if got := LogName(lr); got != "anvil.auth.access_denied" {
+		t.Fatalf("attribute fallback: %q", got)
+	}
+	lr.SetEventName("anvil.label.submit.stop")
+	if got := LogName(lr); got != "anvil.label.submit.stop" {
+		t.Fatalf("EventName wins: %q", got)
+	}
+}
