@@ -100,10 +100,10 @@ type Options struct {
 
 // Collector is a running anvilcol process.
 type Collector struct {
-	t      testing.TB
-	cmd    *exec.Cmd
-	out    *syncBuffer
-	done   chan struct{}
+	t       testing.TB
+	cmd     *exec.Cmd
+	out     *syncBuffer
+	done    chan struct{}
 	waitErr error
 }
 

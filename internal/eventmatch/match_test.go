@@ -35,11 +35,11 @@ func TestGlobMatchesAnyRunIncludingDots(t *testing.T) {
 func TestMatcherExactAndGlob(t *testing.T) {
 	m := MustNew("anvil.agreement.low_score", "*.exception")
 	for name, want := range map[string]bool{
-		"anvil.agreement.low_score":       true,
-		"anvil.agreement.low_score.x":     false,
-		"anvil.label.submit.exception":    true,
-		"anvil.label.submit.stop":         false,
-		"":                                false,
+		"anvil.agreement.low_score":    true,
+		"anvil.agreement.low_score.x":  false,
+		"anvil.label.submit.exception": true,
+		"anvil.label.submit.stop":      false,
+		"":                             false,
 	} {
 		if got := m.Match(name); got != want {
 			t.Errorf("Match(%q) = %v, want %v", name, got, want)
