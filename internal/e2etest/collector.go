@@ -165,8 +165,28 @@ func Start(t testing.TB, opts Options) *Collector {
 	return c
 }
 
+// HermeticEnv keeps the collector on loopback: some stock components probe
+// cloud metadata services at start whatever their config says (the datadog
+// exporter's hostname chain runs its EC2, GCP and Azure providers in parallel
+// with the configured hostname). These variables disable or redirect every such
+// probe to a closed loopback port: the AWS SDK's IMDS switch, the GCP metadata
+// host, and an HTTP(S) proxy on loopback for any other non-loopback HTTP request
+// (Go never proxies requests to loopback addresses, so sinks still work).
+var HermeticEnv = map[string]string{
+	"AWS_EC2_METADATA_DISABLED":         "true",
+	"AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:9",
+	"GCE_METADATA_HOST":                 "127.0.0.1:9",
+	"GCE_METADATA_IP":                   "127.0.0.1:9",
+}
+
+// envList renders HermeticEnv overlaid with m (m wins) as KEY=VALUE pairs.
 func envList(m map[string]string) []string {
-	out := make([]string, 0, len(m))
+	out := make([]string, 0, len(m)+len(HermeticEnv))
+	for k, v := range HermeticEnv {
+		if _, ok := m[k]; !ok {
+			out = append(out, k+"="+v)
+		}
+	}
 	for k, v := range m {
 		out = append(out, k+"="+v)
 	}

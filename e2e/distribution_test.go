@@ -1,0 +1,247 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/anvil/anvilcol/internal/e2etest"
+)
+
+// manifest is the part of builder-config.yaml the tests read.
+type manifest struct {
+	Dist struct {
+		Version string `yaml:"version"`
+	} `yaml:"dist"`
+	Receivers  []module `yaml:"receivers"`
+	Processors []module `yaml:"processors"`
+	Exporters  []module `yaml:"exporters"`
+	Extensions []module `yaml:"extensions"`
+	Providers  []module `yaml:"providers"`
+}
+
+type module struct {
+	GoMod  string `yaml:"gomod"`
+	Import string `yaml:"import"`
+}
+
+func readManifest(t *testing.T) manifest {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e2etest.RepoRoot(t), "builder-config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m manifest
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// componentsOutput is what `anvilcol components` prints.
+type componentsOutput struct {
+	BuildInfo struct {
+		Command string `yaml:"command"`
+		Version string `yaml:"version"`
+	} `yaml:"buildinfo"`
+	Receivers  []listed `yaml:"receivers"`
+	Processors []listed `yaml:"processors"`
+	Exporters  []listed `yaml:"exporters"`
+	Extensions []listed `yaml:"extensions"`
+	Providers  []listed `yaml:"providers"`
+}
+
+type listed struct {
+	Name   string `yaml:"name"`
+	Module string `yaml:"module"`
+	Scheme string `yaml:"scheme"`
+}
+
+func TestComponentsListsEveryManifestComponent(t *testing.T) {
+	out, err := e2etest.Run(t, nil, "components")
+	if err != nil {
+		t.Fatalf("anvilcol components: %v\n%s", err, out)
+	}
+	var got componentsOutput
+	if err := yaml.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("parse components output: %v\n%s", err, out)
+	}
+	m := readManifest(t)
+	check := func(kind string, want []module, have []listed) {
+		// Each manifest entry must be listed once, by module. Custom components
+		// all report the root module; some contrib components report their
+		// parent module (file_storage says .../extension/storage), so a listed
+		// module may be a path prefix of the manifest's.
+		used := make([]bool, len(have))
+		for _, w := range want {
+			mod := strings.Fields(w.GoMod)[0]
+			found := false
+			for i, l := range have {
+				lm := strings.Fields(l.Module)[0]
+				if !used[i] && (lm == mod || strings.HasPrefix(mod, lm+"/")) {
+					used[i], found = true, true
+					break
+				}
+			}
+			if !found {
+				t.Errorf("%s: manifest module %s is not listed by `anvilcol components`", kind, mod)
+			}
+		}
+		if len(have) != len(want) {
+			t.Errorf("%s: manifest has %d, `components` lists %d", kind, len(want), len(have))
+		}
+	}
+	check("receivers", m.Receivers, got.Receivers)
+	check("processors", m.Processors, got.Processors)
+	check("exporters", m.Exporters, got.Exporters)
+	check("extensions", m.Extensions, got.Extensions)
+	check("providers", m.Providers, got.Providers)
+
+	// The stock component types the distribution promises, by name.
+	names := func(ls []listed) map[string]bool {
+		s := map[string]bool{}
+		for _, l := range ls {
+			s[l.Name] = true
+		}
+		return s
+	}
+	for kind, want := range map[string]struct {
+		have  []listed
+		names []string
+	}{
+		"receivers":  {got.Receivers, []string{"otlp", "statsd"}},
+		"processors": {got.Processors, []string{"memory_limiter", "batch", "probabilistic_sampler"}},
+		"exporters":  {got.Exporters, []string{"otlp_grpc", "otlp_http", "debug", "datadog", "prometheus"}},
+		"extensions": {got.Extensions, []string{"file_storage", "health_check", "bearertokenauth", "zpages", "pprof"}},
+		"providers":  {got.Providers, []string{}},
+	} {
+		have := names(want.have)
+		for _, n := range want.names {
+			if !have[n] {
+				t.Errorf("%s: %q not listed by `anvilcol components`", kind, n)
+			}
+		}
+	}
+	schemes := map[string]bool{}
+	for _, p := range got.Providers {
+		schemes[p.Scheme] = true
+	}
+	for _, s := range []string{"env", "file", "yaml"} {
+		if !schemes[s] {
+			t.Errorf("confmap provider %q missing (have %v)", s, schemes)
+		}
+	}
+}
+
+func TestVersionPrintsManifestVersion(t *testing.T) {
+	out, err := e2etest.Run(t, nil, "--version")
+	if err != nil {
+		t.Fatalf("anvilcol --version: %v\n%s", err, out)
+	}
+	want := "anvilcol version " + readManifest(t).Dist.Version
+	if strings.TrimSpace(out) != want {
+		t.Fatalf("--version printed %q, want %q", strings.TrimSpace(out), want)
+	}
+}
+
+// envVarsRead returns the ${env:NAME...} references of a config file.
+func envVarsRead(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`\$\{env:([A-Z0-9_]+)`)
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+func TestShippedConfigsValidateAndDocumentTheirEnvironment(t *testing.T) {
+	// Values for the variables the configs need; everything else takes its default.
+	env := map[string]string{
+		"ANVILCOL_GATEWAY_ENDPOINT": "gateway.example:4317",
+		"ANVILCOL_GATEWAY_TOKEN":    "secret",
+		"ANVILCOL_TLS_CERT_FILE":    "/etc/anvilcol/tls.crt",
+		"ANVILCOL_TLS_KEY_FILE":     "/etc/anvilcol/tls.key",
+		"ANVILCOL_TRACING_ENDPOINT": "tracing.example:4317",
+		"ANVILCOL_STORAGE_DIR":      t.TempDir(),
+		"DD_API_KEY":                "0123456789abcdef0123456789abcdef",
+	}
+	files, err := filepath.Glob(filepath.Join(e2etest.RepoRoot(t), "config", "*.yaml"))
+	if err != nil || len(files) < 3 {
+		t.Fatalf("want config/local.yaml, agent.yaml, gateway.yaml; found %v (%v)", files, err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			b, _ := os.ReadFile(f)
+			header := leadingComment(string(b))
+			if header == "" {
+				t.Errorf("%s does not start with a comment block saying what it is for", f)
+			}
+			for _, v := range envVarsRead(t, f) {
+				if !strings.Contains(header, v) {
+					t.Errorf("%s reads ${env:%s} but its header comment does not document it", filepath.Base(f), v)
+				}
+			}
+			out, err := e2etest.Run(t, env, "validate", "--config", f)
+			if err != nil {
+				t.Fatalf("anvilcol validate --config %s: %v\n%s", f, err, out)
+			}
+		})
+	}
+}
+
+func leadingComment(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func TestLocalConfigServesHealthAndOTLP(t *testing.T) {
+	health := e2etest.FreePort(t)
+	otlpHTTP := e2etest.FreePort(t)
+	env := map[string]string{
+		"ANVILCOL_HEALTH_PORT":     fmt.Sprint(health),
+		"ANVILCOL_OTLP_HTTP_PORT":  fmt.Sprint(otlpHTTP),
+		"ANVILCOL_OTLP_GRPC_PORT":  fmt.Sprint(e2etest.FreePort(t)),
+		"ANVILCOL_STATSD_PORT":     fmt.Sprint(e2etest.FreeUDPPort(t)),
+		"ANVILCOL_PROMETHEUS_PORT": fmt.Sprint(e2etest.FreePort(t)),
+		"ANVILCOL_ZPAGES_PORT":     fmt.Sprint(e2etest.FreePort(t)),
+		"ANVILCOL_TELEMETRY_PORT":  fmt.Sprint(e2etest.FreePort(t)),
+	}
+	for _, k := range []string{"ANVILCOL_ANVIL_PORT"} { // components that landed later
+		env[k] = fmt.Sprint(e2etest.FreePort(t))
+	}
+	c := e2etest.Start(t, e2etest.Options{Config: "config/local.yaml", Env: env, HealthPort: health})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	code := postJSON(ctx, t, fmt.Sprintf("http://127.0.0.1:%d/v1/traces", otlpHTTP), `{"resourceSpans":[]}`)
+	if code != 200 {
+		t.Fatalf("OTLP/HTTP POST /v1/traces answered %d, want 200", code)
+	}
+	if err := c.Stop(); err != nil {
+		t.Fatalf("anvilcol did not shut down cleanly: %v\n%s", err, c.Output())
+	}
+}
