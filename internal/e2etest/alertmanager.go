@@ -1,0 +1,115 @@
+package e2etest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// AlertmanagerBinary is where the Debian package prometheus-alertmanager
+// installs Alertmanager (.ci/run installs it).
+const AlertmanagerBinary = "/usr/bin/prometheus-alertmanager"
+
+// StartAlertmanager runs a real Alertmanager on a free loopback port, with
+// clustering off, storage in a temp dir and a minimal config (one receiver
+// that sends nowhere, group_wait 0s), and returns its base URL. It is
+// stopped at the end of the test. Without the binary the test is skipped,
+// unless $CI is set (then it fails with the install command).
+func StartAlertmanager(t testing.TB) string {
+	t.Helper()
+	bin := AlertmanagerBinary
+	if _, err := os.Stat(bin); err != nil {
+		if p, lerr := exec.LookPath("prometheus-alertmanager"); lerr == nil {
+			bin = p
+		} else if os.Getenv("CI") == "" {
+			t.Skipf("%s not installed (apt-get install -y prometheus-alertmanager); this test needs a real Alertmanager", AlertmanagerBinary)
+		} else {
+			t.Fatalf("%s not installed: apt-get install -y prometheus-alertmanager", AlertmanagerBinary)
+		}
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "alertmanager.yml")
+	if err := os.WriteFile(conf, []byte(`route:
+  receiver: devnull
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1s
+receivers:
+  - name: devnull
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := FreePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	cmd := exec.CommandContext(ctx, bin,
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
+		"--cluster.listen-address=",
+		"--storage.path="+filepath.Join(dir, "data"),
+		"--config.file="+conf,
+	)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("e2etest: start %s: %v", bin, err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("alertmanager output:\n%s", out.String())
+		}
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	client := &http.Client{Timeout: time.Second}
+	Eventually(t, 20*time.Second, func() bool {
+		resp, err := client.Get(base + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, "alertmanager on %s not ready:\n%s", base, out)
+	return base
+}
+
+// AlertmanagerAlert is the part of an alert from Alertmanager's
+// GET /api/v2/alerts that tests check.
+type AlertmanagerAlert struct {
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	StartsAt    time.Time         `json:"startsAt"`
+	EndsAt      time.Time         `json:"endsAt"`
+	Status      struct {
+		State string `json:"state"` // active, suppressed, unprocessed
+	} `json:"status"`
+}
+
+// Active reports whether the alert is active and not past its endsAt.
+func (a AlertmanagerAlert) Active() bool {
+	return a.Status.State == "active" && (a.EndsAt.IsZero() || a.EndsAt.After(time.Now()))
+}
+
+// AlertmanagerAlerts lists the alerts Alertmanager at base holds.
+func AlertmanagerAlerts(t testing.TB, base string) []AlertmanagerAlert {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v2/alerts")
+	if err != nil {
+		t.Fatalf("e2etest: GET %s/api/v2/alerts: %v", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("e2etest: GET %s/api/v2/alerts: HTTP %d", base, resp.StatusCode)
+	}
+	var as []AlertmanagerAlert
+	if err := json.NewDecoder(resp.Body).Decode(&as); err != nil {
+		t.Fatalf("e2etest: decode alerts: %v", err)
+	}
+	return as
+}

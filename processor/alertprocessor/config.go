@@ -1,0 +1,307 @@
+package alertprocessor // import "github.com/anvil/anvilcol/processor/alertprocessor"
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"text/template"
+	"time"
+
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/anvil/anvilcol/internal/eventmatch"
+)
+
+// Config is the configuration of the alert processor.
+type Config struct {
+	// EvaluationInterval is how often every rule is evaluated. Default 15s.
+	EvaluationInterval time.Duration `mapstructure:"evaluation_interval"`
+	// RepeatInterval re-sends a notification for an alert that is still firing
+	// after this long. 0 disables repeats. Default 4h.
+	RepeatInterval time.Duration `mapstructure:"repeat_interval"`
+	// SendResolved sends a notification when a firing alert resolves. Default true.
+	SendResolved bool `mapstructure:"send_resolved"`
+	// MaxGroups bounds the distinct group_by value sets tracked per rule; the
+	// observations of further groups are dropped and counted. Default 1000.
+	MaxGroups int `mapstructure:"max_groups"`
+	// Rules are the alerting rules. Default none (the processor only passes data on).
+	Rules []RuleConfig `mapstructure:"rules"`
+	// Notifiers receive the notifications of every rule. Default none (alerts
+	// are then only visible in the processor's own telemetry).
+	Notifiers []NotifierConfig `mapstructure:"notifiers"`
+
+	_ struct{}
+}
+
+// RuleConfig is one alerting rule: a metric rule (`metric`) or an event rule (`event`).
+type RuleConfig struct {
+	// Name identifies the rule (the alertname); unique, [a-z0-9_]+. Required.
+	Name string `mapstructure:"name"`
+	// Metric is the metric name (a glob with `*` is allowed) a metric rule reads.
+	// Exactly one of metric and event is required.
+	Metric string `mapstructure:"metric"`
+	// Event is the event name glob an event rule reads (log record EventName or
+	// `event.name` attribute, and span name). Exactly one of metric and event is required.
+	Event string `mapstructure:"event"`
+	// Field is the number an event rule reads: a measurement in the log body
+	// map, else an attribute; for spans an attribute, or `duration` (ns).
+	// Default "" (count the events).
+	Field string `mapstructure:"field"`
+	// Stat is the statistic over the window: p50 p90 p95 p99 p999 avg min max
+	// sum count increase rate last. Default: `last` for metric rules; for event
+	// rules, empty means every event's field is checked on its own.
+	Stat string `mapstructure:"stat"`
+	// Window is the sliding window the stat is computed over. Default 5m for
+	// rules with a stat (or evaluation_interval if that is longer);
+	// evaluation_interval for per-event checks.
+	Window time.Duration `mapstructure:"window"`
+	// Op compares the value with the threshold: > >= < <= == !=. Required.
+	Op string `mapstructure:"op"`
+	// Threshold is compared with the value, in the metric's own unit. Default 0.
+	Threshold float64 `mapstructure:"threshold"`
+	// For is how long the condition must hold before the alert fires (the
+	// alert is pending meanwhile). Default 0s.
+	For time.Duration `mapstructure:"for"`
+	// KeepFiringFor keeps an alert firing this long after its condition
+	// stopped holding. Default 0s.
+	KeepFiringFor time.Duration `mapstructure:"keep_firing_for"`
+	// GroupBy lists the attributes (data point / log / span attribute, else
+	// resource attribute) whose value set makes one alert. Default: one alert per rule.
+	GroupBy []string `mapstructure:"group_by"`
+	// Severity is critical, error, warning or info. Default warning.
+	Severity string `mapstructure:"severity"`
+	// Summary is a Go text/template with .Value, .Labels, .Rule, .Threshold,
+	// .Op, .Severity and .Status. Default "{{ .Rule }}: {{ .Value }} {{ .Op }} {{ .Threshold }}".
+	Summary string `mapstructure:"summary"`
+
+	_ struct{}
+}
+
+// NotifierConfig is one notification target.
+type NotifierConfig struct {
+	// Type is slack, pagerduty, alertmanager, webhook or log. Required.
+	Type string `mapstructure:"type"`
+	// Enabled turns the notifier on; a disabled notifier is neither checked
+	// nor used (so a shipped config can carry a notifier switched on from
+	// the environment). Default true.
+	Enabled bool `mapstructure:"enabled"`
+	// MinSeverity: only alerts of this severity or higher are sent here. Default info (all).
+	MinSeverity string `mapstructure:"min_severity"`
+
+	// WebhookURL is the Slack incoming-webhook URL (slack; required there).
+	WebhookURL string `mapstructure:"webhook_url"`
+	// Channel overrides the webhook's channel (slack). Default "" (the webhook's own).
+	Channel string `mapstructure:"channel"`
+	// RoutingKey is the PagerDuty integration key (pagerduty; required there).
+	RoutingKey string `mapstructure:"routing_key"`
+	// Source is PagerDuty's payload.source. Default: the host name.
+	Source string `mapstructure:"source"`
+	// ResendInterval re-sends firing alerts to Alertmanager so they do not
+	// time out there (alertmanager). Default 1m.
+	ResendInterval time.Duration `mapstructure:"resend_interval"`
+
+	// ClientConfig holds the HTTP client settings: endpoint, timeout, tls,
+	// headers, ... Endpoint defaults: pagerduty
+	// https://events.pagerduty.com/v2/enqueue; required for alertmanager
+	// (its base URL) and webhook; slack uses webhook_url. Timeout default 10s.
+	confighttp.ClientConfig `mapstructure:",squash"`
+	// QueueSize bounds the notifications waiting for this notifier; when full,
+	// the oldest is dropped and counted. Default 1000.
+	QueueSize int `mapstructure:"queue_size"`
+	// BackOffConfig sets the retries of failed deliveries. Default enabled,
+	// initial 1s, max 30s, max elapsed 5m.
+	BackOffConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
+
+	_ struct{}
+}
+
+// DefaultPagerDutyEndpoint is the PagerDuty Events API v2 enqueue URL.
+const DefaultPagerDutyEndpoint = "https://events.pagerduty.com/v2/enqueue"
+
+// DefaultSummary is the summary template of a rule without one.
+const DefaultSummary = "{{ .Rule }}: {{ .Value }} {{ .Op }} {{ .Threshold }}"
+
+var (
+	// ErrInvalidConfig wraps every configuration error.
+	ErrInvalidConfig = errors.New("invalid alert processor configuration")
+
+	ruleNameRE = regexp.MustCompile(`^[a-z0-9_]+$`)
+)
+
+const (
+	notifierSlack        = "slack"
+	notifierPagerDuty    = "pagerduty"
+	notifierAlertmanager = "alertmanager"
+	notifierWebhook      = "webhook"
+	notifierLog          = "log"
+)
+
+func cfgErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
+}
+
+// Validate checks the configuration; every error names the offending key.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.EvaluationInterval <= 0 {
+		errs = append(errs, cfgErr("`evaluation_interval` must be positive, got %v", c.EvaluationInterval))
+	}
+	if c.RepeatInterval < 0 {
+		errs = append(errs, cfgErr("`repeat_interval` must not be negative (0 disables repeats), got %v", c.RepeatInterval))
+	}
+	if c.MaxGroups <= 0 {
+		errs = append(errs, cfgErr("`max_groups` must be positive, got %d", c.MaxGroups))
+	}
+	seen := map[string]int{}
+	for i := range c.Rules {
+		r := &c.Rules[i]
+		if j, dup := seen[r.Name]; dup && r.Name != "" {
+			errs = append(errs, cfgErr("`rules[%d].name` %q is already used by rules[%d]; rule names must be unique", i, r.Name, j))
+		}
+		seen[r.Name] = i
+		errs = append(errs, r.validate(i, c.EvaluationInterval)...)
+	}
+	for i := range c.Notifiers {
+		if c.Notifiers[i].Enabled {
+			errs = append(errs, c.Notifiers[i].validate(i)...)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *RuleConfig) validate(i int, eval time.Duration) []error {
+	var errs []error
+	key := func(k string) string { return fmt.Sprintf("`rules[%d].%s`", i, k) }
+	if !ruleNameRE.MatchString(r.Name) {
+		errs = append(errs, cfgErr("%s %q must match [a-z0-9_]+", key("name"), r.Name))
+	}
+	switch {
+	case r.Metric == "" && r.Event == "":
+		errs = append(errs, cfgErr("rules[%d] needs exactly one of `metric` and `event`, got neither", i))
+	case r.Metric != "" && r.Event != "":
+		errs = append(errs, cfgErr("rules[%d] needs exactly one of `metric` and `event`, got both", i))
+	case r.Metric != "":
+		if err := eventmatch.Validate(r.Metric); err != nil {
+			errs = append(errs, cfgErr("%s: %v", key("metric"), err))
+		}
+		if r.Field != "" {
+			errs = append(errs, cfgErr("%s applies to event rules only", key("field")))
+		}
+	default:
+		if err := eventmatch.Validate(r.Event); err != nil {
+			errs = append(errs, cfgErr("%s: %v", key("event"), err))
+		}
+	}
+	st, ok := parseStat(r.Stat)
+	if !ok {
+		errs = append(errs, cfgErr("%s %q is unknown; use one of p50 p90 p95 p99 p999 avg min max sum count increase rate last", key("stat"), r.Stat))
+	} else if r.Event != "" && r.Metric == "" && r.Field == "" {
+		if r.Stat == "" {
+			errs = append(errs, cfgErr("rules[%d]: an event rule without `stat` checks each event's `field`; set %s or %s", i, key("field"), key("stat")))
+		} else if st.needsValue() {
+			errs = append(errs, cfgErr("%s %q on an event rule needs `field` (only count, increase and rate count events without one)", key("stat"), r.Stat))
+		}
+	}
+	if _, ok := parseOp(r.Op); !ok {
+		errs = append(errs, cfgErr("%s %q is unknown; use one of > >= < <= == !=", key("op"), r.Op))
+	}
+	if _, ok := parseSeverity(r.Severity); !ok {
+		errs = append(errs, cfgErr("%s %q is unknown; use one of critical error warning info", key("severity"), r.Severity))
+	}
+	if r.For < 0 {
+		errs = append(errs, cfgErr("%s must not be negative, got %v", key("for"), r.For))
+	}
+	if r.KeepFiringFor < 0 {
+		errs = append(errs, cfgErr("%s must not be negative, got %v", key("keep_firing_for"), r.KeepFiringFor))
+	}
+	if r.Window < 0 {
+		errs = append(errs, cfgErr("%s must not be negative, got %v", key("window"), r.Window))
+	} else if r.Window > 0 && eval > 0 && r.Window < eval {
+		errs = append(errs, cfgErr("%s %v is shorter than `evaluation_interval` %v", key("window"), r.Window, eval))
+	}
+	gb := map[string]bool{}
+	for j, g := range r.GroupBy {
+		if g == "" {
+			errs = append(errs, cfgErr("`rules[%d].group_by[%d]` is empty", i, j))
+		}
+		if gb[g] {
+			errs = append(errs, cfgErr("`rules[%d].group_by[%d]` %q is listed twice", i, j, g))
+		}
+		gb[g] = true
+	}
+	if _, err := parseSummary(r.Name, r.Summary); err != nil {
+		errs = append(errs, cfgErr("%s: %v", key("summary"), err))
+	}
+	return errs
+}
+
+func parseSummary(name, s string) (*template.Template, error) {
+	if s == "" {
+		s = DefaultSummary
+	}
+	return template.New(name).Option("missingkey=zero").Parse(s)
+}
+
+func (n *NotifierConfig) validate(i int) []error {
+	var errs []error
+	key := func(k string) string { return fmt.Sprintf("`notifiers[%d].%s`", i, k) }
+	switch n.Type {
+	case notifierSlack:
+		if n.WebhookURL == "" {
+			errs = append(errs, cfgErr("%s is required for a slack notifier", key("webhook_url")))
+		}
+	case notifierPagerDuty:
+		if n.RoutingKey == "" {
+			errs = append(errs, cfgErr("%s is required for a pagerduty notifier", key("routing_key")))
+		}
+	case notifierAlertmanager, notifierWebhook:
+		if n.Endpoint == "" {
+			errs = append(errs, cfgErr("%s is required for a %s notifier", key("endpoint"), n.Type))
+		}
+	case notifierLog:
+	default:
+		errs = append(errs, cfgErr("%s %q is unknown; use one of slack pagerduty alertmanager webhook log", key("type"), n.Type))
+	}
+	if _, ok := parseSeverity(n.MinSeverity); !ok {
+		errs = append(errs, cfgErr("%s %q is unknown; use one of critical error warning info", key("min_severity"), n.MinSeverity))
+	}
+	if n.QueueSize <= 0 {
+		errs = append(errs, cfgErr("%s must be positive, got %d", key("queue_size"), n.QueueSize))
+	}
+	if n.ResendInterval < 0 {
+		errs = append(errs, cfgErr("%s must not be negative, got %v", key("resend_interval"), n.ResendInterval))
+	}
+	if err := n.BackOffConfig.Validate(); err != nil {
+		errs = append(errs, cfgErr("%s: %v", key("retry_on_failure"), err))
+	}
+	if err := n.ClientConfig.Validate(); err != nil {
+		errs = append(errs, cfgErr("notifiers[%d]: %v", i, err))
+	}
+	return errs
+}
+
+// NewNotifierConfig returns a notifier of type typ with every default set.
+func NewNotifierConfig(typ string) NotifierConfig {
+	hc := confighttp.NewDefaultClientConfig()
+	hc.Timeout = 10 * time.Second
+	bo := configretry.NewDefaultBackOffConfig()
+	bo.InitialInterval = time.Second
+	return NotifierConfig{
+		Type:           typ,
+		Enabled:        true,
+		ResendInterval: time.Minute,
+		ClientConfig:   hc,
+		QueueSize:      1000,
+		BackOffConfig:  bo,
+	}
+}
+
+// Unmarshal fills a list element's defaults before reading it, so every
+// notifier in the list gets them.
+func (n *NotifierConfig) Unmarshal(conf *confmap.Conf) error {
+	typ, _ := conf.Get("type").(string)
+	*n = NewNotifierConfig(typ)
+	return conf.Unmarshal(n)
+}

@@ -1,0 +1,159 @@
+package alertprocessor
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap/xconfmap"
+	"go.uber.org/zap"
+
+	"github.com/anvil/anvilcol/internal/ratelog"
+	"github.com/anvil/anvilcol/processor/alertprocessor/internal/metadata"
+)
+
+func loadConfig(t *testing.T, id component.ID) *Config {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	cfg := createDefaultConfig()
+	sub, err := cm.Sub(id.String())
+	require.NoError(t, err)
+	require.NoError(t, sub.Unmarshal(cfg))
+	require.NoError(t, xconfmap.Validate(cfg))
+	return cfg.(*Config)
+}
+
+func TestLoadConfig(t *testing.T) {
+	cfg := loadConfig(t, component.MustNewIDWithName("alert", ""))
+	assert.Equal(t, 15*time.Second, cfg.EvaluationInterval)
+	assert.Equal(t, 4*time.Hour, cfg.RepeatInterval)
+	require.Len(t, cfg.Rules, 4)
+	assert.Equal(t, RuleConfig{
+		Name: "dispatch_latency_p99", Metric: "anvil.assignment.dispatch.duration", Stat: "p99", Window: 5 * time.Minute,
+		Op: ">", Threshold: 500, GroupBy: []string{"policy_type"}, Severity: "warning",
+		Summary: "Assignment dispatch p99 {{ .Value }} ms > 500 ms ({{ .Labels.policy_type }})",
+	}, cfg.Rules[0])
+	assert.Equal(t, "increase", cfg.Rules[3].Stat)
+	require.Len(t, cfg.Notifiers, 6)
+	assert.True(t, cfg.Notifiers[0].Enabled)
+	assert.False(t, cfg.Notifiers[5].Enabled)
+	slack := cfg.Notifiers[0]
+	assert.Equal(t, "https://hooks.slack.com/services/T000/B000/XXXX", slack.WebhookURL)
+	// Every list element gets the notifier defaults.
+	assert.Equal(t, 1000, slack.QueueSize)
+	assert.Equal(t, 10*time.Second, slack.Timeout)
+	assert.True(t, slack.BackOffConfig.Enabled)
+	assert.Equal(t, time.Second, slack.BackOffConfig.InitialInterval)
+	wh := cfg.Notifiers[3]
+	assert.Equal(t, 50, wh.QueueSize)
+	assert.Equal(t, 5*time.Second, wh.Timeout)
+	assert.Equal(t, 2*time.Second, wh.BackOffConfig.InitialInterval)
+	assert.True(t, wh.BackOffConfig.Enabled, "defaults kept for keys not set")
+	v, ok := wh.Headers.Get("Authorization")
+	require.True(t, ok)
+	assert.Equal(t, "Bearer token", string(v))
+	assert.Equal(t, time.Minute, cfg.Notifiers[2].ResendInterval)
+
+	empty := loadConfig(t, component.MustNewIDWithName("alert", "empty"))
+	assert.Equal(t, createDefaultConfig(), empty)
+}
+
+func TestValidateNamesTheKey(t *testing.T) {
+	ok := func() RuleConfig {
+		return RuleConfig{Name: "r", Event: "anvil.export.failed", Stat: "count", Op: ">", Threshold: 1}
+	}
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+		want   string
+	}{
+		{"unknown stat", func(c *Config) { c.Rules[0].Stat = "p42" }, "`rules[0].stat` \"p42\" is unknown"},
+		{"unknown op", func(c *Config) { c.Rules[0].Op = "=>" }, "`rules[0].op` \"=>\" is unknown"},
+		{"missing op", func(c *Config) { c.Rules[0].Op = "" }, "`rules[0].op` \"\" is unknown"},
+		{"unknown severity", func(c *Config) { c.Rules[0].Severity = "fatal" }, "`rules[0].severity` \"fatal\" is unknown"},
+		{"metric and event", func(c *Config) { c.Rules[0].Metric = "m" }, "rules[0] needs exactly one of `metric` and `event`, got both"},
+		{"neither", func(c *Config) { c.Rules[0].Event = "" }, "rules[0] needs exactly one of `metric` and `event`, got neither"},
+		{"negative for", func(c *Config) { c.Rules[0].For = -time.Second }, "`rules[0].for` must not be negative"},
+		{"negative keep_firing_for", func(c *Config) { c.Rules[0].KeepFiringFor = -time.Second }, "`rules[0].keep_firing_for` must not be negative"},
+		{"window shorter than evaluation", func(c *Config) { c.Rules[0].Window = 5 * time.Second }, "`rules[0].window` 5s is shorter than `evaluation_interval` 15s"},
+		{"percentile on event without field", func(c *Config) { c.Rules[0].Stat = "p99" }, "`rules[0].stat` \"p99\" on an event rule needs `field`"},
+		{"avg on event without field", func(c *Config) { c.Rules[0].Stat = "avg" }, "`rules[0].stat` \"avg\" on an event rule needs `field`"},
+		{"event without stat or field", func(c *Config) { c.Rules[0].Stat = "" }, "set `rules[0].field` or `rules[0].stat`"},
+		{"field on metric rule", func(c *Config) { c.Rules[0].Event, c.Rules[0].Metric, c.Rules[0].Field = "", "m", "v" }, "`rules[0].field` applies to event rules only"},
+		{"bad name", func(c *Config) { c.Rules[0].Name = "Low-Agreement" }, "`rules[0].name` \"Low-Agreement\" must match [a-z0-9_]+"},
+		{"duplicate name", func(c *Config) { c.Rules = append(c.Rules, ok()) }, "`rules[1].name` \"r\" is already used by rules[0]"},
+		{"bad pattern", func(c *Config) { c.Rules[0].Event = "anvil..x" }, "`rules[0].event`: malformed event pattern"},
+		{"bad template", func(c *Config) { c.Rules[0].Summary = "{{ .Value " }, "`rules[0].summary`"},
+		{"group_by twice", func(c *Config) { c.Rules[0].GroupBy = []string{"a", "a"} }, "`rules[0].group_by[1]` \"a\" is listed twice"},
+		{"evaluation_interval", func(c *Config) { c.EvaluationInterval = 0 }, "`evaluation_interval` must be positive"},
+		{"repeat_interval", func(c *Config) { c.RepeatInterval = -time.Second }, "`repeat_interval` must not be negative"},
+		{"notifier type", func(c *Config) { c.Notifiers = []NotifierConfig{NewNotifierConfig("email")} }, "`notifiers[0].type` \"email\" is unknown"},
+		{"slack webhook_url", func(c *Config) { c.Notifiers = []NotifierConfig{NewNotifierConfig("slack")} }, "`notifiers[0].webhook_url` is required"},
+		{"pagerduty routing_key", func(c *Config) { c.Notifiers = []NotifierConfig{NewNotifierConfig("pagerduty")} }, "`notifiers[0].routing_key` is required"},
+		{"alertmanager endpoint", func(c *Config) { c.Notifiers = []NotifierConfig{NewNotifierConfig("alertmanager")} }, "`notifiers[0].endpoint` is required for a alertmanager notifier"},
+		{"webhook endpoint", func(c *Config) { c.Notifiers = []NotifierConfig{NewNotifierConfig("webhook")} }, "`notifiers[0].endpoint` is required for a webhook notifier"},
+		{"min_severity", func(c *Config) {
+			n := NewNotifierConfig("log")
+			n.MinSeverity = "high"
+			c.Notifiers = []NotifierConfig{n}
+		}, "`notifiers[0].min_severity` \"high\" is unknown"},
+		{"enabled notifier is checked", func(c *Config) {
+			n := NewNotifierConfig("slack")
+			c.Notifiers = []NotifierConfig{NewNotifierConfig("log"), n}
+		}, "`notifiers[1].webhook_url` is required"},
+		{"queue_size", func(c *Config) {
+			n := NewNotifierConfig("log")
+			n.QueueSize = 0
+			c.Notifiers = []NotifierConfig{n}
+		}, "`notifiers[0].queue_size` must be positive"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.Rules = []RuleConfig{ok()}
+			require.NoError(t, cfg.Validate())
+			tc.mutate(cfg)
+			err := cfg.Validate()
+			require.Error(t, err)
+			assert.ErrorIs(t, err, ErrInvalidConfig)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestDisabledNotifierIsNeitherCheckedNorBuilt(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	off := NewNotifierConfig("slack") // no webhook_url
+	off.Enabled = false
+	cfg.Notifiers = []NotifierConfig{off, NewNotifierConfig("log")}
+	require.NoError(t, cfg.Validate())
+	tb, err := metadata.NewTelemetryBuilder(componenttest.NewNopTelemetrySettings())
+	require.NoError(t, err)
+	ws, err := buildWorkers(context.Background(), cfg, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings(), tb, ratelog.New(zap.NewNop(), time.Minute))
+	require.NoError(t, err)
+	require.Len(t, ws, 1)
+	assert.Equal(t, "log", ws[0].typ)
+}
+
+func TestRuleDefaults(t *testing.T) {
+	r, err := compileRule(RuleConfig{Name: "m", Metric: "m", Op: ">"}, 15*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, statLast, r.stat, "metric rules default to last")
+	assert.Equal(t, sevWarning, r.sev)
+	assert.Equal(t, 5*time.Minute, r.window)
+	assert.Equal(t, 15*time.Second, r.slotWidth)
+	r, err = compileRule(RuleConfig{Name: "e", Event: "e", Field: "v", Op: "<"}, 15*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, statEach, r.stat)
+	assert.Equal(t, 15*time.Second, r.window, "per-event checks look at one evaluation interval")
+	r, err = compileRule(RuleConfig{Name: "w", Event: "e", Stat: "count", Window: 24 * time.Hour, Op: "<"}, time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, 4*time.Minute, r.slotWidth, "at most 360 slots per window")
+}

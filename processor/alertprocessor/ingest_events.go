@@ -1,0 +1,187 @@
+package alertprocessor // import "github.com/anvil/anvilcol/processor/alertprocessor"
+
+import (
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/anvil/anvilcol/internal/event"
+)
+
+// durationField is the span field read from the span's own timing (ns) when
+// the span has no attribute of that name.
+const durationField = "duration"
+
+// consumeLogs feeds every log record whose event name a rule matches.
+func (e *engine) consumeLogs(ld plog.Logs) {
+	if len(e.eventRules) == 0 {
+		return
+	}
+	locked := false
+	var now time.Time
+	// Records of one batch often share names: remember the last lookup.
+	var lastName string
+	var lastRules []*rule
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				lr := lrs.At(k)
+				name := event.LogName(lr)
+				if name == "" {
+					continue
+				}
+				if name != lastName {
+					lastName, lastRules = name, e.eventRulesFor(name)
+				}
+				rules := lastRules
+				if len(rules) == 0 {
+					continue
+				}
+				if !locked {
+					e.mu.Lock()
+					locked = true
+					now = e.now()
+				}
+				for _, r := range rules {
+					v, ok, present := logField(lr, r.cfg.Field)
+					e.observeEvent(r, v, ok, present, lr.Attributes(), rl.Resource().Attributes(), now)
+				}
+			}
+		}
+	}
+	if locked {
+		e.mu.Unlock()
+	}
+}
+
+// consumeTraces feeds every span whose name a rule matches.
+func (e *engine) consumeTraces(td ptrace.Traces) {
+	if len(e.eventRules) == 0 {
+		return
+	}
+	locked := false
+	var now time.Time
+	var lastName string
+	var lastRules []*rule
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				s := spans.At(k)
+				if name := event.SpanName(s); name != lastName {
+					lastName, lastRules = name, e.eventRulesFor(name)
+				}
+				rules := lastRules
+				if len(rules) == 0 {
+					continue
+				}
+				if !locked {
+					e.mu.Lock()
+					locked = true
+					now = e.now()
+				}
+				for _, r := range rules {
+					v, ok, present := spanField(s, r.cfg.Field)
+					e.observeEvent(r, v, ok, present, s.Attributes(), rs.Resource().Attributes(), now)
+				}
+			}
+		}
+	}
+	if locked {
+		e.mu.Unlock()
+	}
+}
+
+// logField reads a rule's field: a measurement of the body map, else an
+// attribute. ok reports a number was read; present that the field exists.
+func logField(lr plog.LogRecord, field string) (v float64, ok, present bool) {
+	if field == "" {
+		return 0, false, false
+	}
+	if body := lr.Body(); body.Type() == pcommon.ValueTypeMap {
+		if val, found := body.Map().Get(field); found {
+			v, ok = number(val)
+			return v, ok, true
+		}
+	}
+	if val, found := lr.Attributes().Get(field); found {
+		v, ok = number(val)
+		return v, ok, true
+	}
+	return 0, false, false
+}
+
+func spanField(s ptrace.Span, field string) (v float64, ok, present bool) {
+	if field == "" {
+		return 0, false, false
+	}
+	if val, found := s.Attributes().Get(field); found {
+		v, ok = number(val)
+		return v, ok, true
+	}
+	if field == durationField {
+		return float64(s.EndTimestamp() - s.StartTimestamp()), true, true
+	}
+	return 0, false, false
+}
+
+func number(v pcommon.Value) (float64, bool) {
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return float64(v.Int()), true
+	case pcommon.ValueTypeDouble:
+		return v.Double(), true
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			return 1, true
+		}
+		return 0, true
+	case pcommon.ValueTypeStr:
+		f, err := strconv.ParseFloat(v.Str(), 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+// observeEvent adds one matching event to rule r.
+func (e *engine) observeEvent(r *rule, v float64, ok, present bool, attrs, res pcommon.Map, now time.Time) {
+	if r.cfg.Field != "" && !ok {
+		reason := reasonFieldMissing
+		if present {
+			reason = reasonNotANumber
+		}
+		e.countDropped(r, reason)
+		return
+	}
+	g := e.groupFor(r, attrs, res, now)
+	if g == nil {
+		return
+	}
+	a := g.win.at(now, r.slotWidth)
+	switch {
+	case r.stat == statEach:
+		a.n++
+		if r.op.eval(v, r.threshold) {
+			a.viol++
+			a.violLast = v
+		}
+		a.setLast(v, now)
+	case r.cfg.Field == "":
+		a.n++
+		a.inc++
+	default:
+		a.addSample(v, r.q > 0)
+		a.inc += v
+		a.setLast(v, now)
+	}
+}

@@ -1,0 +1,28 @@
+package alertprocessor // import "github.com/anvil/anvilcol/processor/alertprocessor"
+
+import (
+	"context"
+
+	"go.uber.org/zap"
+)
+
+// logSender writes one structured log line per notification.
+type logSender struct {
+	logger *zap.Logger
+}
+
+func (s *logSender) send(_ context.Context, n Notification) error {
+	s.logger.Info("alert "+n.Status,
+		zap.String("rule", n.Rule),
+		zap.String("status", n.Status),
+		zap.Bool("repeat", n.Repeat),
+		zap.String("severity", n.Severity),
+		zap.String("summary", n.Summary),
+		zap.Float64("value", n.Value),
+		zap.String("op", n.Op),
+		zap.Float64("threshold", n.Threshold),
+		zap.Any("labels", n.Labels),
+		zap.String("dedup_key", n.DedupKey),
+	)
+	return nil
+}
