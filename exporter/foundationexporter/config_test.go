@@ -1,0 +1,72 @@
+package foundationexporter
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configcompression"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap/xconfmap"
+
+	"github.com/anvil/anvilcol/exporter/foundationexporter/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := createDefaultConfig()
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Unmarshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg.(*Config), xconfmap.Validate(cfg)
+}
+
+func TestDefaultsAreTheDocumentedOnes(t *testing.T) {
+	cfg, err := loadConfig(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ClientConfig.Compression != configcompression.TypeGzip || cfg.ClientConfig.Timeout != 30*time.Second ||
+		cfg.MaxBatchPoints != 1000 || cfg.MetricPrefix != "" ||
+		strings.Join(cfg.ResourceTags, ",") != "service.name,tenant_id" ||
+		!cfg.QueueConfig.HasValue() || cfg.QueueConfig.Get().StorageID != nil ||
+		!cfg.RetryConfig.Enabled || cfg.RetryConfig.InitialInterval != 5*time.Second {
+		t.Errorf("defaults = %+v", cfg)
+	}
+}
+
+func TestFullConfigLoads(t *testing.T) {
+	cfg, err := loadConfig(t, "full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := cfg.QueueConfig.Get()
+	if cfg.MetricPrefix != "anvil." || cfg.MaxBatchPoints != 500 || len(cfg.ResourceTags) != 3 ||
+		cfg.ClientConfig.Compression != configcompression.TypeZstd || cfg.RetryConfig.MaxElapsedTime != 0 ||
+		q.StorageID == nil || q.StorageID.String() != "file_storage" || q.NumConsumers != 4 {
+		t.Errorf("config = %+v, queue %+v", cfg, q)
+	}
+}
+
+func TestValidateNamesTheKey(t *testing.T) {
+	for name, want := range map[string]string{
+		"no_endpoint":  "`endpoint` is required",
+		"bad_batch":    "`max_batch_points` must be positive",
+		"bad_endpoint": "must be an http:// or https:// URL",
+	} {
+		_, err := loadConfig(t, name)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", name, err, want)
+		}
+	}
+}

@@ -1,0 +1,524 @@
+package foundationexporter // import "github.com/anvil/anvilcol/exporter/foundationexporter"
+
+import (
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// Record types of the Foundation format.
+const (
+	typeCounter      = "counter"
+	typeGauge        = "gauge"
+	typeDistribution = "distribution"
+	typeSummary      = "summary"
+)
+
+// encoder turns metrics into Foundation records, one per data point. It writes
+// JSON by hand into one buffer: the batch is walked once and no intermediate
+// structs or maps are built (see BenchmarkEncode1000Points).
+type encoder struct {
+	prefix       string
+	resourceTags []string
+	now          func() time.Time
+}
+
+// batch holds the encoded records of one pmetric.Metrics. buf is laid out as
+// the body of one request carrying every record, `{"metrics":[r0,r1,...`, so
+// the common case (all records fit in max_batch_points) sends buf itself.
+type batch struct {
+	buf []byte
+	// starts[i], ends[i] delimit record i in buf.
+	starts, ends []int
+	// ords[i] is the ordinal, in walk order, of the data point record i came
+	// from, so a retry can resend exactly the points not yet delivered.
+	ords []int
+	// invalid counts data points that cannot be represented (a NaN or
+	// infinite value, a no-recorded-value flag, inconsistent buckets).
+	invalid int
+	// firstInvalid names the metric of the first invalid point, for the log.
+	firstInvalid string
+}
+
+const bodyHead = `{"metrics":[`
+
+// newBatch returns an empty batch with room for points records of
+// bytesPerPoint bytes each.
+func newBatch(points, bytesPerPoint int) *batch {
+	b := &batch{
+		buf:    make([]byte, 0, max(points*bytesPerPoint, 512)),
+		starts: make([]int, 0, points),
+		ends:   make([]int, 0, points),
+		ords:   make([]int, 0, points),
+	}
+	b.buf = append(b.buf, bodyHead...)
+	return b
+}
+
+func (b *batch) len() int { return len(b.ends) }
+
+// body returns {"metrics":[records lo..hi-1]}. For the whole batch it is buf
+// itself (the batch must not be reused while the request may still read
+// it); for a part, a copy.
+func (b *batch) body(lo, hi int) []byte {
+	if lo == 0 && hi == len(b.ends) && len(b.buf) == b.ends[hi-1] {
+		b.buf = append(b.buf, "]}"...)
+		return b.buf
+	}
+	size := len(bodyHead) + 2
+	for i := lo; i < hi; i++ {
+		size += b.ends[i] - b.starts[i] + 1
+	}
+	out := make([]byte, 0, size)
+	out = append(out, bodyHead...)
+	for i := lo; i < hi; i++ {
+		if i > lo {
+			out = append(out, ',')
+		}
+		out = append(out, b.buf[b.starts[i]:b.ends[i]]...)
+	}
+	return append(out, "]}"...)
+}
+
+// tag is a resource tag, pre-encoded as `"key":"value"` once per resource.
+type tag struct {
+	k   string
+	enc []byte
+}
+
+// encode appends the records of md to b.
+func (e *encoder) encode(md pmetric.Metrics, b *batch) {
+	nowMs := e.now().UnixMilli()
+	var resTags []tag
+	var head []byte
+	ord := 0
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		rm := rms.At(i)
+		resTags = resTags[:0]
+		for _, k := range e.resourceTags {
+			if v, ok := rm.Resource().Attributes().Get(k); ok {
+				enc := appendString(nil, k)
+				enc = append(enc, ':')
+				resTags = append(resTags, tag{k, appendString(enc, v.AsString())})
+			}
+		}
+		sms := rm.ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				ord, head = e.encodeMetric(ms.At(k), resTags, head, nowMs, ord, b)
+			}
+		}
+	}
+}
+
+// header encodes what all records of one metric share, once per metric:
+// `{"metric_name":...,"type":...[,"temporality":...],"tags":{`.
+func (e *encoder) header(dst []byte, name, typ, temp string) []byte {
+	dst = append(dst[:0], `{"metric_name":`...)
+	dst = appendString2(dst, e.prefix, name)
+	dst = append(dst, `,"type":"`...)
+	dst = append(dst, typ...)
+	dst = append(dst, '"')
+	if temp != "" {
+		dst = append(dst, `,"temporality":"`...)
+		dst = append(dst, temp...)
+		dst = append(dst, '"')
+	}
+	return append(dst, `,"tags":{`...)
+}
+
+// encodeMetric appends one record per data point of m; it returns the next
+// data point ordinal and the header buffer for reuse.
+func (e *encoder) encodeMetric(m pmetric.Metric, resTags []tag, head []byte, nowMs int64, ord int, b *batch) (int, []byte) {
+	name := m.Name()
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		head = e.header(head, name, typeGauge, "")
+		dps := m.Gauge().DataPoints()
+		for i := 0; i < dps.Len(); i++ {
+			e.number(b, head, name, dps.At(i), resTags, nowMs, ord)
+			ord++
+		}
+	case pmetric.MetricTypeSum:
+		s := m.Sum()
+		typ, temp := typeCounter, temporality(s.AggregationTemporality())
+		// A non-monotonic cumulative sum (an up-down counter) is a level: a gauge.
+		if !s.IsMonotonic() && s.AggregationTemporality() == pmetric.AggregationTemporalityCumulative {
+			typ, temp = typeGauge, ""
+		}
+		head = e.header(head, name, typ, temp)
+		dps := s.DataPoints()
+		for i := 0; i < dps.Len(); i++ {
+			e.number(b, head, name, dps.At(i), resTags, nowMs, ord)
+			ord++
+		}
+	case pmetric.MetricTypeHistogram:
+		h := m.Histogram()
+		head = e.header(head, name, typeDistribution, temporality(h.AggregationTemporality()))
+		dps := h.DataPoints()
+		for i := 0; i < dps.Len(); i++ {
+			e.histogram(b, head, name, dps.At(i), resTags, nowMs, ord)
+			ord++
+		}
+	case pmetric.MetricTypeExponentialHistogram:
+		h := m.ExponentialHistogram()
+		head = e.header(head, name, typeDistribution, temporality(h.AggregationTemporality()))
+		dps := h.DataPoints()
+		for i := 0; i < dps.Len(); i++ {
+			e.expHistogram(b, head, name, dps.At(i), resTags, nowMs, ord)
+			ord++
+		}
+	case pmetric.MetricTypeSummary:
+		head = e.header(head, name, typeSummary, "")
+		dps := m.Summary().DataPoints()
+		for i := 0; i < dps.Len(); i++ {
+			e.summary(b, head, name, dps.At(i), resTags, nowMs, ord)
+			ord++
+		}
+	}
+	return ord, head
+}
+
+func temporality(t pmetric.AggregationTemporality) string {
+	switch t {
+	case pmetric.AggregationTemporalityDelta:
+		return "delta"
+	case pmetric.AggregationTemporalityCumulative:
+		return "cumulative"
+	}
+	return ""
+}
+
+// begin writes the fields every record has, up to and including "timestamp".
+func (e *encoder) begin(b *batch, buf, head []byte, attrs pcommon.Map, resTags []tag, ts pcommon.Timestamp, nowMs int64) []byte {
+	if len(b.ends) > 0 {
+		buf = append(buf, ',')
+	}
+	b.starts = append(b.starts, len(buf))
+	buf = append(buf, head...)
+	first := true
+	for k, v := range attrs.All() {
+		if !first {
+			buf = append(buf, ',')
+		}
+		first = false
+		buf = appendString(buf, k)
+		buf = append(buf, ':')
+		if v.Type() == pcommon.ValueTypeStr {
+			buf = appendString(buf, v.Str())
+		} else {
+			buf = appendString(buf, v.AsString())
+		}
+	}
+	for _, t := range resTags {
+		if _, dup := attrs.Get(t.k); dup {
+			continue
+		}
+		if !first {
+			buf = append(buf, ',')
+		}
+		first = false
+		buf = append(buf, t.enc...)
+	}
+	buf = append(buf, `},"timestamp":`...)
+	ms := nowMs
+	if ts != 0 {
+		ms = int64(ts) / int64(time.Millisecond)
+	}
+	return strconv.AppendInt(buf, ms, 10)
+}
+
+// end closes the record being written and registers it.
+func (b *batch) end(buf []byte, ord int) {
+	b.buf = append(buf, '}')
+	b.ends = append(b.ends, len(b.buf))
+	b.ords = append(b.ords, ord)
+}
+
+// drop discards a record being written from start on and counts it invalid.
+func (b *batch) drop(buf []byte, start int, name string) {
+	b.buf = buf[:start]
+	if len(b.starts) > len(b.ends) {
+		b.starts = b.starts[:len(b.ends)]
+	}
+	if b.invalid == 0 {
+		b.firstInvalid = name
+	}
+	b.invalid++
+}
+
+func (e *encoder) number(b *batch, head []byte, name string, dp pmetric.NumberDataPoint, resTags []tag, nowMs int64, ord int) {
+	buf := b.buf
+	start := len(buf)
+	if dp.Flags().NoRecordedValue() {
+		b.drop(buf, start, name)
+		return
+	}
+	buf = e.begin(b, buf, head, dp.Attributes(), resTags, dp.Timestamp(), nowMs)
+	buf = append(buf, `,"value":`...)
+	switch dp.ValueType() {
+	case pmetric.NumberDataPointValueTypeInt:
+		buf = strconv.AppendInt(buf, dp.IntValue(), 10)
+	case pmetric.NumberDataPointValueTypeDouble:
+		if !finite(dp.DoubleValue()) {
+			b.drop(buf, start, name)
+			return
+		}
+		buf = appendFloat(buf, dp.DoubleValue())
+	default:
+		b.drop(buf, start, name)
+		return
+	}
+	b.end(buf, ord)
+}
+
+// distHead writes count, sum, min and max of a distribution; false if one is
+// not finite.
+func distHead(buf []byte, count uint64, hasSum bool, sum float64, hasMin bool, min float64, hasMax bool, max float64) ([]byte, bool) {
+	buf = append(buf, `,"count":`...)
+	buf = strconv.AppendUint(buf, count, 10)
+	if hasSum {
+		if !finite(sum) {
+			return buf, false
+		}
+		buf = append(buf, `,"sum":`...)
+		buf = appendFloat(buf, sum)
+	}
+	if hasMin {
+		if !finite(min) {
+			return buf, false
+		}
+		buf = append(buf, `,"min":`...)
+		buf = appendFloat(buf, min)
+	}
+	if hasMax {
+		if !finite(max) {
+			return buf, false
+		}
+		buf = append(buf, `,"max":`...)
+		buf = appendFloat(buf, max)
+	}
+	return buf, true
+}
+
+func appendBucket(buf []byte, first bool, le float64, count uint64) []byte {
+	if !first {
+		buf = append(buf, ',')
+	}
+	buf = append(buf, `{"le":`...)
+	buf = appendFloat(buf, le)
+	buf = append(buf, `,"count":`...)
+	buf = strconv.AppendUint(buf, count, 10)
+	return append(buf, '}')
+}
+
+func appendInfBucket(buf []byte, first bool, count uint64) []byte {
+	if !first {
+		buf = append(buf, ',')
+	}
+	buf = append(buf, `{"le":"+Inf","count":`...)
+	buf = strconv.AppendUint(buf, count, 10)
+	return append(buf, "}]"...)
+}
+
+func (e *encoder) histogram(b *batch, head []byte, name string, dp pmetric.HistogramDataPoint, resTags []tag, nowMs int64, ord int) {
+	buf := b.buf
+	start := len(buf)
+	bounds, counts := dp.ExplicitBounds(), dp.BucketCounts()
+	if dp.Flags().NoRecordedValue() || (counts.Len() != 0 && counts.Len() != bounds.Len()+1) {
+		b.drop(buf, start, name)
+		return
+	}
+	buf = e.begin(b, buf, head, dp.Attributes(), resTags, dp.Timestamp(), nowMs)
+	var ok bool
+	if buf, ok = distHead(buf, dp.Count(), dp.HasSum(), dp.Sum(), dp.HasMin(), dp.Min(), dp.HasMax(), dp.Max()); !ok {
+		b.drop(buf, start, name)
+		return
+	}
+	buf = append(buf, `,"buckets":[`...)
+	if counts.Len() == 0 {
+		// No buckets recorded: everything is in the overflow bucket.
+		buf = appendInfBucket(buf, true, dp.Count())
+		b.end(buf, ord)
+		return
+	}
+	for i := 0; i < bounds.Len(); i++ {
+		if !finite(bounds.At(i)) {
+			b.drop(buf, start, name)
+			return
+		}
+		buf = appendBucket(buf, i == 0, bounds.At(i), counts.At(i))
+	}
+	buf = appendInfBucket(buf, bounds.Len() == 0, counts.At(bounds.Len()))
+	b.end(buf, ord)
+}
+
+// expHistogram converts an exponential histogram to explicit buckets: the
+// upper bound of positive bucket i is base^(offset+i+1), of negative bucket i
+// -base^(offset+i), with base = 2^(2^-scale); the zero bucket's bound is the
+// zero threshold. Bucket counts stay per bucket.
+func (e *encoder) expHistogram(b *batch, head []byte, name string, dp pmetric.ExponentialHistogramDataPoint, resTags []tag, nowMs int64, ord int) {
+	buf := b.buf
+	start := len(buf)
+	if dp.Flags().NoRecordedValue() {
+		b.drop(buf, start, name)
+		return
+	}
+	buf = e.begin(b, buf, head, dp.Attributes(), resTags, dp.Timestamp(), nowMs)
+	var ok bool
+	if buf, ok = distHead(buf, dp.Count(), dp.HasSum(), dp.Sum(), dp.HasMin(), dp.Min(), dp.HasMax(), dp.Max()); !ok {
+		b.drop(buf, start, name)
+		return
+	}
+	buf = append(buf, `,"buckets":[`...)
+	scale := dp.Scale()
+	first := true
+	var overflow uint64
+	neg := dp.Negative()
+	nc := neg.BucketCounts()
+	for i := nc.Len() - 1; i >= 0; i-- {
+		le := -expBound(scale, int(neg.Offset())+i)
+		if !finite(le) {
+			// Below -MaxFloat64: no finite bound to attach; the lowest finite
+			// bucket that follows absorbs it.
+			overflow += nc.At(i)
+			continue
+		}
+		buf = appendBucket(buf, first, le, nc.At(i)+overflow)
+		overflow, first = 0, false
+	}
+	if dp.ZeroCount() > 0 || overflow > 0 {
+		buf = appendBucket(buf, first, dp.ZeroThreshold(), dp.ZeroCount()+overflow)
+		overflow, first = 0, false
+	}
+	pos := dp.Positive()
+	pc := pos.BucketCounts()
+	for i := 0; i < pc.Len(); i++ {
+		le := expBound(scale, int(pos.Offset())+i+1)
+		if !finite(le) {
+			overflow += pc.At(i)
+			continue
+		}
+		buf = appendBucket(buf, first, le, pc.At(i))
+		first = false
+	}
+	buf = appendInfBucket(buf, first, overflow)
+	b.end(buf, ord)
+}
+
+// expBound returns base^index for an exponential histogram of the given scale.
+func expBound(scale int32, index int) float64 {
+	if scale <= 0 {
+		return math.Ldexp(1, index<<uint(-scale))
+	}
+	return math.Exp2(float64(index) / float64(int64(1)<<uint(scale)))
+}
+
+func (e *encoder) summary(b *batch, head []byte, name string, dp pmetric.SummaryDataPoint, resTags []tag, nowMs int64, ord int) {
+	buf := b.buf
+	start := len(buf)
+	if dp.Flags().NoRecordedValue() || !finite(dp.Sum()) {
+		b.drop(buf, start, name)
+		return
+	}
+	buf = e.begin(b, buf, head, dp.Attributes(), resTags, dp.Timestamp(), nowMs)
+	buf = append(buf, `,"count":`...)
+	buf = strconv.AppendUint(buf, dp.Count(), 10)
+	buf = append(buf, `,"sum":`...)
+	buf = appendFloat(buf, dp.Sum())
+	buf = append(buf, `,"quantiles":{`...)
+	qs := dp.QuantileValues()
+	for i := 0; i < qs.Len(); i++ {
+		q := qs.At(i)
+		if !finite(q.Value()) || !finite(q.Quantile()) {
+			b.drop(buf, start, name)
+			return
+		}
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '"')
+		buf = strconv.AppendFloat(buf, q.Quantile(), 'g', -1, 64)
+		buf = append(buf, `":`...)
+		buf = appendFloat(buf, q.Value())
+	}
+	buf = append(buf, '}')
+	b.end(buf, ord)
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// appendFloat writes f like encoding/json does (shortest form; exponent only
+// for very large or small magnitudes).
+func appendFloat(b []byte, f float64) []byte {
+	if f == math.Trunc(f) && f >= -1e15 && f <= 1e15 && !(f == 0 && math.Signbit(f)) {
+		return strconv.AppendInt(b, int64(f), 10) // integral: the common case, 3x faster
+	}
+	abs := math.Abs(f)
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		return strconv.AppendFloat(b, f, 'e', -1, 64)
+	}
+	return strconv.AppendFloat(b, f, 'f', -1, 64)
+}
+
+const hex = "0123456789abcdef"
+
+// appendString writes s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = appendEscaped(b, s)
+	return append(b, '"')
+}
+
+// appendString2 writes the concatenation a+b as one JSON string.
+func appendString2(b []byte, s1, s2 string) []byte {
+	b = append(b, '"')
+	b = appendEscaped(b, s1)
+	b = appendEscaped(b, s2)
+	return append(b, '"')
+}
+
+func appendEscaped(b []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(b, s[start:]...)
+}

@@ -1,0 +1,89 @@
+// Package durabletest is the in-process harness for the exporters' durability
+// tests (foundation, aitrace): a component.Host that provides extensions, a
+// real file_storage extension on a directory that outlives one exporter
+// instance, and an HTTP intake that can be down (nothing listening on its
+// address) and brought up later on the same address.
+package durabletest // import "github.com/anvil/anvilcol/internal/durabletest"
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+)
+
+// StorageID is the ID the file_storage extension is registered under.
+var StorageID = component.MustNewID("file_storage")
+
+// Host is a component.Host serving a fixed set of extensions.
+type Host struct {
+	Extensions map[component.ID]component.Component
+}
+
+// GetExtensions implements component.Host.
+func (h *Host) GetExtensions() map[component.ID]component.Component { return h.Extensions }
+
+// StartFileStorage starts a file_storage extension keeping its files in dir
+// and returns it with a Host that provides it (plus extra extensions). Call
+// Shutdown on the extension to simulate the collector stopping; start a new
+// one on the same dir to simulate the restart.
+func StartFileStorage(t testing.TB, dir string, extra map[component.ID]component.Component) (extension.Extension, *Host) {
+	t.Helper()
+	f := filestorage.NewFactory()
+	cfg := f.CreateDefaultConfig().(*filestorage.Config)
+	cfg.Directory = dir
+	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
+	if err != nil {
+		t.Fatalf("durabletest: creating file_storage: %v", err)
+	}
+	h := &Host{Extensions: map[component.ID]component.Component{StorageID: ext}}
+	for id, c := range extra {
+		h.Extensions[id] = c
+	}
+	if err := ext.Start(context.Background(), h); err != nil {
+		t.Fatalf("durabletest: starting file_storage: %v", err)
+	}
+	return ext, h
+}
+
+// ReserveAddr returns a loopback address with nothing listening on it: an
+// endpoint that is "down" (connections are refused) until Up is called.
+func ReserveAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+// Up starts an HTTP server with handler on addr (retrying briefly while the
+// port is in TIME_WAIT or similar) and closes it at the end of the test.
+func Up(t testing.TB, addr string, handler http.Handler) *httptest.Server {
+	t.Helper()
+	var l net.Listener
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if l, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("durabletest: cannot listen on %s again: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	srv := httptest.NewUnstartedServer(handler)
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
+}
