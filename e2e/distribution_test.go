@@ -175,13 +175,17 @@ func envVarsRead(t *testing.T, path string) []string {
 func TestShippedConfigsValidateAndDocumentTheirEnvironment(t *testing.T) {
 	// Values for the variables the configs need; everything else takes its default.
 	env := map[string]string{
-		"ANVILCOL_GATEWAY_ENDPOINT": "gateway.example:4317",
-		"ANVILCOL_GATEWAY_TOKEN":    "secret",
-		"ANVILCOL_TLS_CERT_FILE":    "/etc/anvilcol/tls.crt",
-		"ANVILCOL_TLS_KEY_FILE":     "/etc/anvilcol/tls.key",
-		"ANVILCOL_TRACING_ENDPOINT": "tracing.example:4317",
-		"ANVILCOL_STORAGE_DIR":      t.TempDir(),
-		"DD_API_KEY":                "0123456789abcdef0123456789abcdef",
+		"ANVILCOL_GATEWAY_ENDPOINT":    "gateway.example:4317",
+		"ANVILCOL_GATEWAY_TOKEN":       "secret",
+		"ANVILCOL_TLS_CERT_FILE":       "/etc/anvilcol/tls.crt",
+		"ANVILCOL_TLS_KEY_FILE":        "/etc/anvilcol/tls.key",
+		"ANVILCOL_TRACING_ENDPOINT":    "tracing.example:4317",
+		"ANVILCOL_STORAGE_DIR":         t.TempDir(),
+		"DD_API_KEY":                   "0123456789abcdef0123456789abcdef",
+		"ANVILCOL_FOUNDATION_ENDPOINT": "https://foundation.example",
+		"ANVILCOL_FOUNDATION_TOKEN":    "f-secret",
+		"ANVILCOL_AITRACE_ENDPOINT":    "https://aitrace.example",
+		"ANVILCOL_AITRACE_TOKEN":       "a-secret",
 	}
 	files, err := filepath.Glob(filepath.Join(e2etest.RepoRoot(t), "config", "*.yaml"))
 	if err != nil || len(files) < 3 {
