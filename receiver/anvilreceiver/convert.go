@@ -1,0 +1,271 @@
+package anvilreceiver // import "github.com/anvil/anvilcol/receiver/anvilreceiver"
+
+import (
+	"encoding/hex"
+	"math/rand/v2"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/anvil/anvilcol/internal/event"
+	"github.com/anvil/anvilcol/internal/timeunit"
+)
+
+// Metadata keys that carry trace context, and the exception attributes.
+const (
+	attrTraceparent    = "traceparent"
+	attrTraceID        = "trace_id"
+	attrSpanID         = "span_id"
+	attrParentSpanID   = "parent_span_id"
+	attrExcType        = "exception.type"
+	attrExcMessage     = "exception.message"
+	attrExcStacktrace  = "exception.stacktrace"
+	measurementDur     = "duration"
+	exceptionEventName = "exception"
+)
+
+// ids is the trace context of one event: for `...stop` / `...exception`
+// events the span the event ends, for other events the enclosing span.
+type ids struct {
+	trace  pcommon.TraceID
+	span   pcommon.SpanID
+	parent pcommon.SpanID
+	ok     bool
+}
+
+// traceContext reads an event's trace context from its metadata: explicit
+// trace_id / span_id / parent_span_id (hex) win over a W3C traceparent, whose
+// parent-id is the span enclosing the event. Malformed ids count as absent.
+// A span event without trace context starts a new trace.
+func traceContext(ev *decodedEvent, lc event.Lifecycle) ids {
+	var out ids
+	if !ev.traceKeys {
+		if lc == event.Stop || lc == event.Exception {
+			return ids{trace: newTraceID(), span: newSpanID(), ok: true}
+		}
+		return out
+	}
+	var tpParent pcommon.SpanID
+	if v, ok := ev.attrs.Get(attrTraceparent); ok && v.Type() == pcommon.ValueTypeStr {
+		if t, p, ok := parseTraceparent(v.Str()); ok {
+			out.trace, tpParent, out.ok = t, p, true
+		}
+	}
+	if v, ok := ev.attrs.Get(attrTraceID); ok && v.Type() == pcommon.ValueTypeStr {
+		var t pcommon.TraceID
+		if decodeHexID(v.Str(), t[:]) && !t.IsEmpty() {
+			out.trace, out.ok, tpParent = t, true, pcommon.SpanID{}
+		}
+	}
+	var explicitSpan pcommon.SpanID
+	if out.ok {
+		if v, ok := ev.attrs.Get(attrSpanID); ok && v.Type() == pcommon.ValueTypeStr {
+			_ = decodeHexID(v.Str(), explicitSpan[:])
+		}
+		if v, ok := ev.attrs.Get(attrParentSpanID); ok && v.Type() == pcommon.ValueTypeStr {
+			_ = decodeHexID(v.Str(), out.parent[:])
+		}
+	}
+	switch lc {
+	case event.Stop, event.Exception:
+		if !out.ok {
+			out.trace, out.ok = newTraceID(), true
+		}
+		out.span = explicitSpan
+		if out.span.IsEmpty() {
+			out.span = newSpanID()
+		}
+		if out.parent.IsEmpty() {
+			out.parent = tpParent
+		}
+	default:
+		out.span = explicitSpan
+		if out.span.IsEmpty() {
+			out.span = tpParent
+		}
+		out.parent = pcommon.SpanID{}
+	}
+	return out
+}
+
+// parseTraceparent reads "00-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>".
+func parseTraceparent(s string) (pcommon.TraceID, pcommon.SpanID, bool) {
+	var t pcommon.TraceID
+	var p pcommon.SpanID
+	if len(s) < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' || s[:2] == "ff" {
+		return t, p, false
+	}
+	if !decodeHexID(s[3:35], t[:]) || !decodeHexID(s[36:52], p[:]) || t.IsEmpty() || p.IsEmpty() {
+		return t, p, false
+	}
+	return t, p, true
+}
+
+func decodeHexID(s string, dst []byte) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	_, err := hex.Decode(dst, []byte(s))
+	return err == nil
+}
+
+func newTraceID() pcommon.TraceID {
+	var t pcommon.TraceID
+	for t.IsEmpty() {
+		putUint64(t[:8], rand.Uint64())
+		putUint64(t[8:], rand.Uint64())
+	}
+	return t
+}
+
+func newSpanID() pcommon.SpanID {
+	var s pcommon.SpanID
+	for s.IsEmpty() {
+		putUint64(s[:], rand.Uint64())
+	}
+	return s
+}
+
+func putUint64(b []byte, v uint64) {
+	for i := range 8 {
+		b[i] = byte(v >> (56 - 8*i))
+	}
+}
+
+// exception returns the exception attributes of an `...exception` event:
+// exception.* metadata when present, else :telemetry.span/3's kind, reason
+// and stacktrace.
+func exception(attrs pcommon.Map) (typ, msg, stack string) {
+	get := func(primary, fallback string) string {
+		if v, ok := attrs.Get(primary); ok {
+			return v.AsString()
+		}
+		if v, ok := attrs.Get(fallback); ok {
+			return v.AsString()
+		}
+		return ""
+	}
+	return get(attrExcType, "kind"), get(attrExcMessage, "reason"), get(attrExcStacktrace, "stacktrace")
+}
+
+// eventTime returns the event's time, or the receive time when it has none.
+func eventTime(ev *decodedEvent, now pcommon.Timestamp) pcommon.Timestamp {
+	if ev.timeUnixNano > 0 {
+		return pcommon.Timestamp(ev.timeUnixNano)
+	}
+	return now
+}
+
+// durationNanos returns the event's `duration` measurement in nanoseconds.
+func durationNanos(ev *decodedEvent, native timeunit.Unit) (uint64, bool) {
+	for i := range ev.measurements {
+		if ev.measurements[i].key == measurementDur {
+			from := ev.unit
+			if from == timeunit.Native {
+				from = native
+			}
+			d := timeunit.Convert(ev.measurements[i].value, from, timeunit.Nanosecond)
+			if d < 0 {
+				return 0, true
+			}
+			return uint64(d + 0.5), true
+		}
+	}
+	return 0, false
+}
+
+// buildTraces turns the `...stop` and `...exception` events into spans.
+func buildTraces(b *batch, tc []ids, resource pcommon.Map, scope func(pcommon.InstrumentationScope), native timeunit.Unit, now pcommon.Timestamp) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	resource.CopyTo(rs.Resource().Attributes())
+	ss := rs.ScopeSpans().AppendEmpty()
+	scope(ss.Scope())
+	spans := ss.Spans()
+	for i := range b.events {
+		ev := &b.events[i]
+		prefix, lc := event.Split(ev.name)
+		if lc != event.Stop && lc != event.Exception {
+			continue
+		}
+		sp := spans.AppendEmpty()
+		sp.SetName(prefix)
+		sp.SetKind(ptrace.SpanKindInternal)
+		sp.SetTraceID(tc[i].trace)
+		sp.SetSpanID(tc[i].span)
+		sp.SetParentSpanID(tc[i].parent)
+		end := eventTime(ev, now)
+		start := end
+		if d, ok := durationNanos(ev, native); ok && d <= uint64(end) {
+			start = end - pcommon.Timestamp(d)
+		}
+		sp.SetStartTimestamp(start)
+		sp.SetEndTimestamp(end)
+		ev.attrs.CopyTo(sp.Attributes())
+		if lc == event.Exception {
+			typ, msg, stack := exception(ev.attrs)
+			sp.Status().SetCode(ptrace.StatusCodeError)
+			sp.Status().SetMessage(msg)
+			se := sp.Events().AppendEmpty()
+			se.SetName(exceptionEventName)
+			se.SetTimestamp(end)
+			se.Attributes().PutStr(attrExcType, typ)
+			se.Attributes().PutStr(attrExcMessage, msg)
+			if stack != "" {
+				se.Attributes().PutStr(attrExcStacktrace, stack)
+			}
+		}
+	}
+	return td
+}
+
+// buildLogs completes the events' log records (decoded into the batch's
+// logs, attributes already set) into OpenTelemetry event log records and
+// returns the logs; the batch must not be used afterwards.
+func buildLogs(b *batch, tc []ids, resource pcommon.Map, scope func(pcommon.InstrumentationScope), now pcommon.Timestamp) plog.Logs {
+	ld := b.logs
+	rl := ld.ResourceLogs().At(0)
+	resource.CopyTo(rl.Resource().Attributes())
+	scope(rl.ScopeLogs().At(0).Scope())
+	for i := range b.events {
+		ev := &b.events[i]
+		lr := ev.record
+		lr.SetEventName(ev.name)
+		lr.SetTimestamp(eventTime(ev, now))
+		lr.SetObservedTimestamp(now)
+		body := lr.Body().SetEmptyMap()
+		body.EnsureCapacity(len(ev.measurements))
+		for _, m := range ev.measurements {
+			if m.isInt {
+				body.PutInt(m.key, m.ival)
+			} else {
+				body.PutDouble(m.key, m.value)
+			}
+		}
+		if tc[i].ok {
+			lr.SetTraceID(tc[i].trace)
+			lr.SetSpanID(tc[i].span)
+		}
+		if event.IsException(ev.name) {
+			lr.SetSeverityNumber(plog.SeverityNumberError)
+			lr.SetSeverityText("ERROR")
+			typ, msg, stack := exception(ev.attrs)
+			putIfAbsent(ev.attrs, attrExcType, typ)
+			putIfAbsent(ev.attrs, attrExcMessage, msg)
+			if stack != "" {
+				putIfAbsent(ev.attrs, attrExcStacktrace, stack)
+			}
+		} else {
+			lr.SetSeverityNumber(plog.SeverityNumberInfo)
+			lr.SetSeverityText("INFO")
+		}
+	}
+	return ld
+}
+
+func putIfAbsent(m pcommon.Map, k, v string) {
+	if _, ok := m.Get(k); !ok {
+		m.PutStr(k, v)
+	}
+}

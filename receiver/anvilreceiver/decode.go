@@ -1,0 +1,773 @@
+package anvilreceiver // import "github.com/anvil/anvilcol/receiver/anvilreceiver"
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/anvil/anvilcol/internal/event"
+	"github.com/anvil/anvilcol/internal/timeunit"
+)
+
+// Limits of the v1 wire protocol.
+const (
+	// maxMetadataDepth is how deep metadata may nest, counting the metadata
+	// object itself as level 1.
+	maxMetadataDepth = 8
+	// maxMetadataKeys bounds the top-level keys of an event's metadata.
+	maxMetadataKeys = 128
+	// maxStringValue is the longest attribute string value kept; longer ones
+	// are truncated (at a UTF-8 boundary) and counted.
+	maxStringValue = 4096
+	// maxJSONNesting bounds JSON nesting anywhere in a body (a syntax limit
+	// that keeps the recursive decoder's stack small).
+	maxJSONNesting = 64
+	// internMaxLen and internMaxEntries bound the decoder's string interning
+	// of metadata keys and short values (the same few repeat in every batch).
+	internMaxLen     = 64
+	internMaxEntries = 4096
+)
+
+// Reasons an event is rejected (the `reason` attribute of
+// otelcol_receiver_anvil_events_rejected).
+const (
+	reasonNotObject    = "not_object"
+	reasonSyntax       = "syntax"
+	reasonName         = "name"
+	reasonTime         = "time"
+	reasonTimeUnit     = "time_unit"
+	reasonMeasurements = "measurements"
+	reasonMetadata     = "metadata"
+)
+
+// measurement is one entry of an event's measurements.
+type measurement struct {
+	key   string
+	value float64
+	ival  int64
+	isInt bool // the JSON literal was an integer that fits int64
+}
+
+// decodedEvent is one valid event of a request.
+type decodedEvent struct {
+	name         string
+	timeUnixNano int64 // 0: absent (receive time is used)
+	unit         timeunit.Unit
+	measurements []measurement
+	// record is the event's log record, decoded into directly: attrs is its
+	// attributes, so that the metadata is built once.
+	record plog.LogRecord
+	attrs  pcommon.Map
+	// traceKeys is set when the metadata holds a trace context key.
+	traceKeys bool
+}
+
+// measurement returns the named measurement, falling back to a numeric
+// metadata key of that name.
+func (ev *decodedEvent) value(key string) (float64, bool) {
+	for i := range ev.measurements {
+		if ev.measurements[i].key == key {
+			return ev.measurements[i].value, true
+		}
+	}
+	if v, ok := ev.attrs.Get(key); ok {
+		switch v.Type() {
+		case pcommon.ValueTypeInt:
+			return float64(v.Int()), true
+		case pcommon.ValueTypeDouble:
+			return v.Double(), true
+		}
+	}
+	return 0, false
+}
+
+// eventError is one rejected event of a batch, as answered to the client.
+type eventError struct {
+	Index  int    `json:"index"`
+	Error  string `json:"error"`
+	reason string
+}
+
+// batch is a decoded request.
+type batch struct {
+	resource    pcommon.Map
+	hasResource bool
+	events      []decodedEvent
+	errors      []eventError
+	total       int // events seen, valid or not
+	truncated   int // string values truncated
+
+	// logs holds one log record per event seen; records of invalid events
+	// are removed once the body is decoded.
+	logs    plog.Logs
+	records plog.LogRecordSlice
+	invalid []bool
+}
+
+// newEvent appends an event (and its log record) to the batch.
+func (b *batch) newEvent() *decodedEvent {
+	if b.logs == (plog.Logs{}) {
+		b.logs = plog.NewLogs()
+		b.records = b.logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	}
+	lr := b.records.AppendEmpty()
+	b.events = append(b.events, decodedEvent{record: lr, attrs: lr.Attributes()})
+	b.invalid = append(b.invalid, false)
+	return &b.events[len(b.events)-1]
+}
+
+// dropLast removes the last event appended (it was invalid).
+func (b *batch) dropLast() {
+	b.events = b.events[:len(b.events)-1]
+	b.invalid[len(b.invalid)-1] = true
+}
+
+// compact removes the log records of invalid events.
+func (b *batch) compact() {
+	if len(b.events) == len(b.invalid) {
+		return
+	}
+	i := 0
+	b.records.RemoveIf(func(plog.LogRecord) bool {
+		drop := b.invalid[i]
+		i++
+		return drop
+	})
+}
+
+func (b *batch) reset() {
+	b.logs = plog.Logs{}
+	b.records = plog.LogRecordSlice{}
+	b.invalid = b.invalid[:0]
+	b.resource = pcommon.Map{}
+	b.hasResource = false
+	clear(b.events)
+	b.events = b.events[:0]
+	b.errors = b.errors[:0]
+	b.total = 0
+	b.truncated = 0
+}
+
+// requestError is a whole-request failure: its status and a message naming the
+// problem.
+type requestError struct {
+	status int
+	msg    string
+}
+
+func (e *requestError) Error() string { return e.msg }
+
+// decoder decodes request bodies. It is not safe for concurrent use; the
+// receiver pools them.
+type decoder struct {
+	maxEvents int
+	p         parser
+}
+
+func newDecoder(maxEvents int) *decoder {
+	return &decoder{maxEvents: maxEvents, p: parser{intern: make(map[string]string, 256)}}
+}
+
+// decodeJSON decodes an application/json body: {"resource": {...}, "events":
+// [...]} or a bare array of events.
+func (d *decoder) decodeJSON(body []byte, out *batch) error {
+	p := &d.p
+	p.meas = p.meas[:0]
+	p.metaHint = 4
+	p.reset(body)
+	p.ws()
+	if p.i >= len(p.b) {
+		return &requestError{http.StatusBadRequest, "empty body: want a JSON object {\"events\": [...]} or an array of events"}
+	}
+	var err error
+	switch p.b[p.i] {
+	case '[':
+		err = d.readEvents(out)
+	case '{':
+		err = d.readEnvelope(out)
+	default:
+		return &requestError{http.StatusBadRequest, "body must be a JSON object {\"events\": [...]} or an array of events"}
+	}
+	if err != nil {
+		return err
+	}
+	p.ws()
+	if p.i < len(p.b) {
+		return p.syntaxErr("unexpected data after the JSON value")
+	}
+	out.compact()
+	return nil
+}
+
+func (d *decoder) readEnvelope(out *batch) error {
+	p := &d.p
+	p.i++ // {
+	p.ws()
+	if p.consume('}') {
+		return nil
+	}
+	for {
+		key, err := p.readStringRaw()
+		if err != nil {
+			return err
+		}
+		if err = p.colon(); err != nil {
+			return err
+		}
+		switch string(key) {
+		case "events":
+			if p.i >= len(p.b) || p.b[p.i] != '[' {
+				return &requestError{http.StatusBadRequest, fmt.Sprintf("\"events\" must be an array (byte %d)", p.i)}
+			}
+			if err = d.readEvents(out); err != nil {
+				return err
+			}
+		case "resource":
+			if p.i >= len(p.b) || p.b[p.i] != '{' {
+				return &requestError{http.StatusBadRequest, fmt.Sprintf("\"resource\" must be an object (byte %d)", p.i)}
+			}
+			out.resource = pcommon.NewMap()
+			out.hasResource = true
+			v := pcommon.NewValueEmpty()
+			p.sem = ""
+			if err = p.readValue(v, 0); err != nil {
+				return err
+			}
+			if p.sem != "" {
+				return &requestError{http.StatusBadRequest, "resource: " + p.sem}
+			}
+			v.Map().MoveTo(out.resource)
+			out.truncated += p.truncated
+			p.truncated = 0
+		default:
+			if err = p.skipValue(0); err != nil {
+				return err
+			}
+		}
+		more, err := p.next('}')
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+func (d *decoder) readEvents(out *batch) error {
+	p := &d.p
+	p.i++ // [
+	p.ws()
+	if p.consume(']') {
+		return nil
+	}
+	for {
+		if out.total >= d.maxEvents {
+			return d.tooMany()
+		}
+		index := out.total
+		out.total++
+		ev := out.newEvent()
+		if err := p.readEvent(ev); err != nil {
+			out.dropLast()
+			return err
+		}
+		if !d.finish(out, ev, index) {
+			out.dropLast()
+		}
+		more, err := p.next(']')
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+// decodeNDJSON decodes an application/x-ndjson body: one event per line. A
+// line that is not valid JSON rejects that event only.
+func (d *decoder) decodeNDJSON(body []byte, out *batch) error {
+	p := &d.p
+	p.meas = p.meas[:0]
+	p.metaHint = 4
+	for len(body) > 0 {
+		line := body
+		if nl := bytes.IndexByte(body, '\n'); nl >= 0 {
+			line, body = body[:nl], body[nl+1:]
+		} else {
+			body = nil
+		}
+		p.reset(line)
+		p.ws()
+		if p.i == len(line) {
+			continue // blank line
+		}
+		if out.total >= d.maxEvents {
+			return d.tooMany()
+		}
+		index := out.total
+		out.total++
+		ev := out.newEvent()
+		err := p.readEvent(ev)
+		if err == nil {
+			p.ws()
+			if p.i < len(p.b) {
+				err = p.syntaxErr("unexpected data after the event")
+			}
+		}
+		if err != nil {
+			out.dropLast()
+			out.errors = append(out.errors, eventError{Index: index, Error: err.Error(), reason: reasonSyntax})
+			p.truncated = 0
+			continue
+		}
+		if !d.finish(out, ev, index) {
+			out.dropLast()
+		}
+	}
+	out.compact()
+	return nil
+}
+
+func (d *decoder) tooMany() error {
+	return &requestError{http.StatusRequestEntityTooLarge,
+		fmt.Sprintf("more than max_events_per_request (%d) events in one request: split the batch", d.maxEvents)}
+}
+
+// finish checks a syntactically complete event; it records the error and
+// returns false when the event is invalid.
+func (d *decoder) finish(out *batch, ev *decodedEvent, index int) bool {
+	p := &d.p
+	if p.sem == "" && ev.name == "" {
+		p.sem, p.semReason = "name is required", reasonName
+	}
+	if p.sem != "" {
+		out.errors = append(out.errors, eventError{Index: index, Error: p.sem, reason: p.semReason})
+		p.truncated = 0
+		return false
+	}
+	ev.measurements = p.meas[p.measStart:len(p.meas):len(p.meas)]
+	out.truncated += p.truncated
+	p.truncated = 0
+	return true
+}
+
+// readEvent reads one event object into ev.
+func (p *parser) readEvent(ev *decodedEvent) error {
+	p.measStart = len(p.meas)
+	p.sem, p.semReason = "", ""
+	p.truncated = 0
+	if p.i >= len(p.b) {
+		return p.syntaxErr("unexpected end of input")
+	}
+	if p.b[p.i] != '{' {
+		p.setSem(reasonNotObject, "event must be a JSON object")
+		return p.skipValue(0)
+	}
+	p.i++
+	p.ws()
+	if p.consume('}') {
+		return nil
+	}
+	for {
+		key, err := p.readStringRaw()
+		if err != nil {
+			return err
+		}
+		if err = p.colon(); err != nil {
+			return err
+		}
+		switch string(key) {
+		case "name":
+			err = p.readName(ev)
+		case "time":
+			err = p.readTime(ev)
+		case "time_unix_nano":
+			err = p.readTimeUnixNano(ev)
+		case "time_unit":
+			err = p.readTimeUnit(ev)
+		case "measurements":
+			err = p.readMeasurements(ev)
+		case "metadata":
+			err = p.readMetadata(ev)
+		default: // unknown members are ignored (forward compatibility)
+			err = p.skipValue(0)
+		}
+		if err != nil {
+			return err
+		}
+		more, err := p.next('}')
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+func (p *parser) readName(ev *decodedEvent) error {
+	switch p.peek() {
+	case '"':
+		raw, err := p.readStringRaw()
+		if err != nil {
+			return err
+		}
+		name := p.str(raw)
+		if name == "" {
+			p.setSem(reasonName, "name must not be empty")
+			return nil
+		}
+		if name[0] == '.' || name[len(name)-1] == '.' || strings.Contains(name, "..") {
+			p.setSem(reasonName, "name %q has an empty segment", name)
+			return nil
+		}
+		ev.name = name
+		return nil
+	case '[':
+		p.i++
+		p.ws()
+		var segs [8]string
+		parts := segs[:0]
+		if !p.consume(']') {
+			for {
+				if p.peek() != '"' {
+					p.setSem(reasonName, "name segment %d must be a string", len(parts))
+					if err := p.skipValue(1); err != nil {
+						return err
+					}
+				} else {
+					raw, err := p.readStringRaw()
+					if err != nil {
+						return err
+					}
+					if len(raw) == 0 {
+						p.setSem(reasonName, "name segment %d is empty", len(parts))
+					}
+					parts = append(parts, p.str(raw))
+				}
+				more, err := p.next(']')
+				if err != nil {
+					return err
+				}
+				if !more {
+					break
+				}
+			}
+		}
+		if len(parts) == 0 {
+			p.setSem(reasonName, "name must not be empty")
+			return nil
+		}
+		if len(parts) == 1 {
+			ev.name = parts[0]
+		} else {
+			ev.name = p.internStr(event.Join(parts))
+		}
+		return nil
+	}
+	p.setSem(reasonName, "name must be a string or an array of strings")
+	return p.skipValue(0)
+}
+
+func (p *parser) readTime(ev *decodedEvent) error {
+	if p.peek() != '"' {
+		p.setSem(reasonTime, "time must be an RFC 3339 string")
+		return p.skipValue(0)
+	}
+	raw, err := p.readStringRaw()
+	if err != nil {
+		return err
+	}
+	if ns, ok := parseUTCTime(raw); ok {
+		ev.timeUnixNano = ns
+		return nil
+	}
+	t, perr := time.Parse(time.RFC3339Nano, unsafe.String(unsafe.SliceData(raw), len(raw)))
+	if perr != nil {
+		p.setSem(reasonTime, "time %q is not RFC 3339 (e.g. 2026-05-01T12:00:00.123456Z)", string(raw))
+		return nil
+	}
+	if t.Year() < 1970 || t.Year() > maxYear || t.UnixNano() <= 0 {
+		p.setSem(reasonTime, "time %q is out of range (1970 to %d)", string(raw), maxYear)
+		return nil
+	}
+	ev.timeUnixNano = t.UnixNano()
+	return nil
+}
+
+func (p *parser) readTimeUnixNano(ev *decodedEvent) error {
+	var lit []byte
+	switch c := p.peek(); {
+	case c == '"':
+		raw, err := p.readStringRaw()
+		if err != nil {
+			return err
+		}
+		lit = raw
+	case c == '-' || (c >= '0' && c <= '9'):
+		start := p.i
+		if _, _, _, err := p.readNumber(); err != nil {
+			return err
+		}
+		lit = p.b[start:p.i]
+	default:
+		p.setSem(reasonTime, "time_unix_nano must be an integer")
+		return p.skipValue(0)
+	}
+	n, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(lit), len(lit)), 10, 64)
+	if err != nil || n <= 0 {
+		p.setSem(reasonTime, "time_unix_nano %q must be a positive integer of nanoseconds since the Unix epoch", string(lit))
+		return nil
+	}
+	ev.timeUnixNano = n
+	return nil
+}
+
+func (p *parser) readTimeUnit(ev *decodedEvent) error {
+	if p.peek() != '"' {
+		p.setSem(reasonTimeUnit, "time_unit must be a string")
+		return p.skipValue(0)
+	}
+	raw, err := p.readStringRaw()
+	if err != nil {
+		return err
+	}
+	u, perr := timeunit.Parse(unsafe.String(unsafe.SliceData(raw), len(raw)))
+	if perr != nil {
+		p.setSem(reasonTimeUnit, "time_unit: %v", perr)
+		return nil
+	}
+	ev.unit = u
+	return nil
+}
+
+func (p *parser) readMeasurements(ev *decodedEvent) error {
+	if p.peek() != '{' {
+		p.setSem(reasonMeasurements, "measurements must be an object of numbers")
+		return p.skipValue(0)
+	}
+	p.i++
+	p.ws()
+	if p.consume('}') {
+		return nil
+	}
+	for {
+		raw, err := p.readStringRaw()
+		if err != nil {
+			return err
+		}
+		key := p.str(raw)
+		if err = p.colon(); err != nil {
+			return err
+		}
+		if c := p.peek(); c == '-' || (c >= '0' && c <= '9') {
+			f, iv, isInt, err := p.readNumber()
+			if err != nil {
+				return err
+			}
+			switch {
+			case math.IsInf(f, 0) || math.IsNaN(f):
+				p.setSem(reasonMeasurements, "measurements.%s is not a finite number", key)
+			default:
+				p.meas = append(p.meas, measurement{key: key, value: f, ival: iv, isInt: isInt})
+			}
+		} else {
+			p.setSem(reasonMeasurements, "measurements.%s must be a number", key)
+			if err = p.skipValue(1); err != nil {
+				return err
+			}
+		}
+		more, err := p.next('}')
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+func (p *parser) readMetadata(ev *decodedEvent) error {
+	if p.peek() != '{' {
+		p.setSem(reasonMetadata, "metadata must be an object")
+		return p.skipValue(0)
+	}
+	p.i++
+	p.ws()
+	if p.consume('}') {
+		return nil
+	}
+	// Size the map once, by the largest metadata seen so far in this body.
+	ev.attrs.EnsureCapacity(p.metaHint)
+	n := 0
+	defer func() {
+		if n > p.metaHint {
+			p.metaHint = min(n, 32)
+		}
+	}()
+	for {
+		raw, err := p.readStringRaw()
+		if err != nil {
+			return err
+		}
+		if err = p.colon(); err != nil {
+			return err
+		}
+		n++
+		if n > maxMetadataKeys {
+			p.setSem(reasonMetadata, "metadata has more than %d keys", maxMetadataKeys)
+		}
+		if p.sem != "" {
+			err = p.skipValue(1)
+		} else {
+			key := p.str(raw)
+			switch key {
+			case attrTraceparent, attrTraceID, attrSpanID, attrParentSpanID:
+				ev.traceKeys = true
+			}
+			err = p.readValue(ev.attrs.PutEmpty(key), 1)
+		}
+		if err != nil {
+			return err
+		}
+		more, err := p.next('}')
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+// readValue reads any JSON value into v; depth is the nesting level of the
+// container v sits in (metadata = 1).
+func (p *parser) readValue(v pcommon.Value, depth int) error {
+	switch c := p.peek(); {
+	case c == '"':
+		raw, err := p.readStringRaw()
+		if err != nil {
+			return err
+		}
+		if len(raw) > maxStringValue {
+			n := maxStringValue
+			for n > 0 && !utf8.RuneStart(raw[n]) {
+				n--
+			}
+			raw = raw[:n]
+			p.truncated++
+		}
+		v.SetStr(p.str(raw))
+	case c == '-' || (c >= '0' && c <= '9'):
+		f, iv, isInt, err := p.readNumber()
+		if err != nil {
+			return err
+		}
+		switch {
+		case isInt:
+			v.SetInt(iv)
+		case math.IsInf(f, 0):
+			p.setSem(reasonMetadata, "metadata holds a number out of range")
+		default:
+			v.SetDouble(f)
+		}
+	case c == 't':
+		if err := p.literal("true"); err != nil {
+			return err
+		}
+		v.SetBool(true)
+	case c == 'f':
+		if err := p.literal("false"); err != nil {
+			return err
+		}
+		v.SetBool(false)
+	case c == 'n':
+		return p.literal("null") // an empty value
+	case c == '{', c == '[':
+		if depth >= maxMetadataDepth {
+			p.setSem(reasonMetadata, "metadata is nested deeper than %d levels", maxMetadataDepth)
+		}
+		if p.sem != "" {
+			return p.skipValue(depth)
+		}
+		if c == '{' {
+			return p.readObjectInto(v.SetEmptyMap(), depth+1)
+		}
+		return p.readArrayInto(v.SetEmptySlice(), depth+1)
+	default:
+		if p.i >= len(p.b) {
+			return p.syntaxErr("unexpected end of input")
+		}
+		return p.syntaxErr(fmt.Sprintf("unexpected character %q", c))
+	}
+	return nil
+}
+
+func (p *parser) readObjectInto(m pcommon.Map, depth int) error {
+	p.i++ // {
+	p.ws()
+	if p.consume('}') {
+		return nil
+	}
+	for {
+		raw, err := p.readStringRaw()
+		if err != nil {
+			return err
+		}
+		if err = p.colon(); err != nil {
+			return err
+		}
+		if p.sem != "" {
+			err = p.skipValue(depth)
+		} else {
+			err = p.readValue(m.PutEmpty(p.str(raw)), depth)
+		}
+		if err != nil {
+			return err
+		}
+		more, err := p.next('}')
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+func (p *parser) readArrayInto(s pcommon.Slice, depth int) error {
+	p.i++ // [
+	p.ws()
+	if p.consume(']') {
+		return nil
+	}
+	for {
+		var err error
+		if p.sem != "" {
+			err = p.skipValue(depth)
+		} else {
+			err = p.readValue(s.AppendEmpty(), depth)
+		}
+		if err != nil {
+			return err
+		}
+		more, err := p.next(']')
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,530 @@
+package anvilreceiver // import "github.com/anvil/anvilcol/receiver/anvilreceiver"
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/anvil/anvilcol/internal/timeunit"
+)
+
+// attrOverflow marks the series that collects measurements beyond
+// max_series_per_metric.
+const attrOverflow = "otel.metric.overflow"
+
+// Series keys encode the tag values: per tag a presence byte, the value's
+// string form and a separator byte that valid UTF-8 never contains.
+const (
+	keyAbsent  = 0x00
+	keyPresent = 0x01
+	keySep     = 0xff
+)
+
+// metricDef is a validated metric definition, ready to aggregate.
+type metricDef struct {
+	index       int
+	name        string
+	typ         string
+	event       string
+	measurement string
+	unit        string
+	description string
+	tags        []string
+	// convert is set when the metric's unit is a time unit: measurements are
+	// converted from the event's time unit into toUnit.
+	convert   bool
+	toUnit    timeunit.Unit
+	buckets   []float64
+	expo      bool
+	maxSize   int
+	quantiles []float64
+	monotonic bool
+}
+
+func newMetricDefs(cfgs []MetricConfig) []*metricDef {
+	defs := make([]*metricDef, len(cfgs))
+	for i, c := range cfgs {
+		d := &metricDef{
+			index: i, name: c.Name, typ: c.Type, event: c.event(), measurement: c.measurement(),
+			unit: c.Unit, description: c.Description, tags: c.Tags, monotonic: c.Monotonic,
+		}
+		if u, err := timeunit.Parse(c.Unit); err == nil && u != timeunit.Native {
+			d.convert, d.toUnit = true, u
+		}
+		switch c.Type {
+		case TypeDistribution:
+			if c.Histogram == HistogramExponential {
+				d.expo = true
+				d.maxSize = c.MaxSize
+				if d.maxSize == 0 {
+					d.maxSize = defaultExponentialMaxSize
+				}
+			} else {
+				d.buckets = c.Buckets
+				if len(d.buckets) == 0 {
+					d.buckets = defaultBuckets
+				}
+			}
+		case TypeSummary:
+			d.quantiles = c.Quantiles
+			if len(d.quantiles) == 0 {
+				d.quantiles = defaultQuantiles
+			}
+		}
+		defs[i] = d
+	}
+	return defs
+}
+
+// update is one staged measurement for one metric: the series key lives in
+// the stage's arena at [off, end).
+type update struct {
+	def      *metricDef
+	off, end int
+	value    float64
+}
+
+// stage holds the metric updates of one request; they are applied only once
+// the request's logs and spans were accepted, so a retried request is not
+// counted twice.
+type stage struct {
+	updates []update
+	arena   []byte
+}
+
+func (s *stage) reset() {
+	s.updates = s.updates[:0]
+	s.arena = s.arena[:0]
+}
+
+// aggregator aggregates metric updates into series and flushes them.
+type aggregator struct {
+	defs       []*metricDef
+	byEvent    map[string][]*metricDef
+	native     timeunit.Unit
+	delta      bool
+	ttl        time.Duration
+	maxSer     int
+	maxSampl   int
+	onOverflow func(metric string)
+
+	mu        sync.Mutex
+	resources map[string]*resourceState
+	series    []int // live series per metric definition (over all resources)
+	lastFlush time.Time
+}
+
+type resourceState struct {
+	resource pcommon.Map
+	metrics  []*metricState // by metricDef.index, nil until used
+}
+
+type metricState struct {
+	series   map[string]*series
+	overflow *series
+}
+
+type series struct {
+	attrs    pcommon.Map
+	start    time.Time
+	lastSeen time.Time
+	updated  bool
+
+	count   uint64
+	sum     float64
+	min     float64
+	max     float64
+	last    float64
+	buckets []uint64
+	expo    *expoHist
+	samples []float64
+	seen    uint64 // samples offered this interval (reservoir sampling)
+}
+
+func newAggregator(defs []*metricDef, native timeunit.Unit, delta bool, ttl time.Duration, maxSeries int, now time.Time) *aggregator {
+	a := &aggregator{
+		defs: defs, byEvent: map[string][]*metricDef{}, native: native, delta: delta, ttl: ttl,
+		maxSer: maxSeries, maxSampl: defaultSummaryMaxSamples, onOverflow: func(string) {},
+		resources: map[string]*resourceState{}, series: make([]int, len(defs)), lastFlush: now,
+	}
+	for _, d := range defs {
+		a.byEvent[d.event] = append(a.byEvent[d.event], d)
+	}
+	return a
+}
+
+// stageEvent appends the updates of one event to st.
+func (a *aggregator) stageEvent(st *stage, ev *decodedEvent) {
+	defs := a.byEvent[ev.name]
+	for _, d := range defs {
+		v := 1.0
+		if d.typ != TypeCounter {
+			var ok bool
+			if v, ok = ev.value(d.measurement); !ok {
+				continue // Telemetry.Metrics skips events without the measurement
+			}
+			if d.convert {
+				from := ev.unit
+				if from == timeunit.Native {
+					from = a.native
+				}
+				v = timeunit.Convert(v, from, d.toUnit)
+			}
+		}
+		off := len(st.arena)
+		for _, tag := range d.tags {
+			if tv, ok := ev.attrs.Get(tag); ok {
+				st.arena = append(st.arena, keyPresent)
+				if tv.Type() == pcommon.ValueTypeStr {
+					st.arena = append(st.arena, tv.Str()...)
+				} else {
+					st.arena = append(st.arena, tv.AsString()...)
+				}
+			} else {
+				st.arena = append(st.arena, keyAbsent)
+			}
+			st.arena = append(st.arena, keySep)
+		}
+		st.updates = append(st.updates, update{def: d, off: off, end: len(st.arena), value: v})
+	}
+}
+
+// apply aggregates the staged updates of one request under resource.
+func (a *aggregator) apply(st *stage, resKey string, resource func() pcommon.Map, now time.Time) {
+	if len(st.updates) == 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rs := a.resources[resKey]
+	if rs == nil {
+		rs = &resourceState{resource: resource(), metrics: make([]*metricState, len(a.defs))}
+		a.resources[resKey] = rs
+	}
+	for i := range st.updates {
+		u := &st.updates[i]
+		ms := rs.metrics[u.def.index]
+		if ms == nil {
+			ms = &metricState{series: map[string]*series{}}
+			rs.metrics[u.def.index] = ms
+		}
+		key := st.arena[u.off:u.end]
+		s := ms.series[string(key)]
+		if s == nil {
+			if a.series[u.def.index] >= a.maxSer {
+				if ms.overflow == nil {
+					ms.overflow = a.newSeries(u.def, now)
+					ms.overflow.attrs.PutBool(attrOverflow, true)
+				}
+				s = ms.overflow
+				a.onOverflow(u.def.name)
+			} else {
+				s = a.newSeries(u.def, now)
+				decodeKey(u.def.tags, key, s.attrs)
+				ms.series[string(key)] = s
+				a.series[u.def.index]++
+			}
+		}
+		a.record(u.def, s, u.value, now)
+	}
+}
+
+func (a *aggregator) newSeries(d *metricDef, now time.Time) *series {
+	s := &series{attrs: pcommon.NewMap(), start: now}
+	if d.typ == TypeDistribution {
+		if d.expo {
+			s.expo = newExpoHist(d.maxSize)
+		} else {
+			s.buckets = make([]uint64, len(d.buckets)+1)
+		}
+	}
+	return s
+}
+
+// decodeKey turns a series key back into attributes.
+func decodeKey(tags []string, key []byte, attrs pcommon.Map) {
+	attrs.EnsureCapacity(len(tags))
+	for _, tag := range tags {
+		present := key[0] == keyPresent
+		end := 1
+		for key[end] != keySep {
+			end++
+		}
+		if present {
+			attrs.PutStr(tag, string(key[1:end]))
+		}
+		key = key[end+1:]
+	}
+}
+
+func (a *aggregator) record(d *metricDef, s *series, v float64, now time.Time) {
+	s.lastSeen = now
+	if !s.updated {
+		s.updated = true
+		if s.count == 0 {
+			s.min, s.max = v, v
+		}
+	}
+	s.count++
+	s.sum += v
+	s.last = v
+	s.min = math.Min(s.min, v)
+	s.max = math.Max(s.max, v)
+	switch d.typ {
+	case TypeDistribution:
+		if s.expo != nil {
+			s.expo.record(v)
+		} else {
+			// Bucket i holds (bounds[i-1], bounds[i]]; the last is (bounds[n-1], +Inf).
+			s.buckets[sort.SearchFloat64s(d.buckets, v)]++
+		}
+	case TypeSummary:
+		s.seen++
+		if len(s.samples) < a.maxSampl {
+			s.samples = append(s.samples, v)
+		} else if j := rand.Uint64N(s.seen); j < uint64(a.maxSampl) {
+			s.samples[j] = v
+		}
+	}
+}
+
+// seriesCount returns the number of live series (own telemetry).
+func (a *aggregator) seriesCount() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var n int64
+	for _, c := range a.series {
+		n += int64(c)
+	}
+	return n
+}
+
+// flush returns the metrics of the interval ending now (empty when there is
+// nothing to report), resets delta state and forgets series unseen for ttl.
+func (a *aggregator) flush(now time.Time, scope func(pmetric.ScopeMetrics)) pmetric.Metrics {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	md := pmetric.NewMetrics()
+	intervalStart := a.lastFlush
+	a.lastFlush = now
+	ts := pcommon.NewTimestampFromTime(now)
+	keys := make([]string, 0, len(a.resources))
+	for k := range a.resources {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, rk := range keys {
+		rs := a.resources[rk]
+		var sm pmetric.ScopeMetrics
+		live := 0
+		for _, d := range a.defs {
+			ms := rs.metrics[d.index]
+			if ms == nil {
+				continue
+			}
+			var m pmetric.Metric
+			emit := func(s *series) {
+				if a.delta && !s.updated {
+					return
+				}
+				if m == (pmetric.Metric{}) {
+					if sm == (pmetric.ScopeMetrics{}) {
+						rm := md.ResourceMetrics().AppendEmpty()
+						rs.resource.CopyTo(rm.Resource().Attributes())
+						sm = rm.ScopeMetrics().AppendEmpty()
+						scope(sm)
+					}
+					m = a.newMetric(sm, d)
+				}
+				start := s.start
+				if a.delta {
+					start = intervalStart
+				}
+				a.point(d, m, s, pcommon.NewTimestampFromTime(start), ts)
+				a.resetInterval(d, s, now)
+			}
+			for _, k := range sortedKeys(ms.series) {
+				s := ms.series[k]
+				if a.ttl > 0 && now.Sub(s.lastSeen) > a.ttl {
+					delete(ms.series, k)
+					a.series[d.index]--
+					continue
+				}
+				emit(s)
+			}
+			if ms.overflow != nil {
+				if a.ttl > 0 && now.Sub(ms.overflow.lastSeen) > a.ttl {
+					ms.overflow = nil
+				} else {
+					emit(ms.overflow)
+				}
+			}
+			if len(ms.series) == 0 && ms.overflow == nil {
+				rs.metrics[d.index] = nil
+			} else {
+				live++
+			}
+		}
+		if live == 0 {
+			delete(a.resources, rk)
+		}
+	}
+	return md
+}
+
+func sortedKeys(m map[string]*series) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (a *aggregator) newMetric(sm pmetric.ScopeMetrics, d *metricDef) pmetric.Metric {
+	m := sm.Metrics().AppendEmpty()
+	m.SetName(d.name)
+	m.SetUnit(d.unit)
+	m.SetDescription(d.description)
+	temp := pmetric.AggregationTemporalityCumulative
+	if a.delta {
+		temp = pmetric.AggregationTemporalityDelta
+	}
+	switch d.typ {
+	case TypeCounter, TypeSum:
+		sum := m.SetEmptySum()
+		sum.SetIsMonotonic(d.typ == TypeCounter || d.monotonic)
+		sum.SetAggregationTemporality(temp)
+	case TypeLastValue:
+		m.SetEmptyGauge()
+	case TypeSummary:
+		m.SetEmptySummary()
+	case TypeDistribution:
+		if d.expo {
+			m.SetEmptyExponentialHistogram().SetAggregationTemporality(temp)
+		} else {
+			m.SetEmptyHistogram().SetAggregationTemporality(temp)
+		}
+	}
+	return m
+}
+
+func (a *aggregator) point(d *metricDef, m pmetric.Metric, s *series, start, ts pcommon.Timestamp) {
+	switch d.typ {
+	case TypeCounter:
+		dp := m.Sum().DataPoints().AppendEmpty()
+		s.attrs.CopyTo(dp.Attributes())
+		dp.SetStartTimestamp(start)
+		dp.SetTimestamp(ts)
+		dp.SetIntValue(int64(s.count))
+	case TypeSum:
+		dp := m.Sum().DataPoints().AppendEmpty()
+		s.attrs.CopyTo(dp.Attributes())
+		dp.SetStartTimestamp(start)
+		dp.SetTimestamp(ts)
+		dp.SetDoubleValue(s.sum)
+	case TypeLastValue:
+		dp := m.Gauge().DataPoints().AppendEmpty()
+		s.attrs.CopyTo(dp.Attributes())
+		dp.SetTimestamp(ts)
+		dp.SetDoubleValue(s.last)
+	case TypeSummary:
+		dp := m.Summary().DataPoints().AppendEmpty()
+		s.attrs.CopyTo(dp.Attributes())
+		dp.SetStartTimestamp(start)
+		dp.SetTimestamp(ts)
+		dp.SetCount(s.count)
+		dp.SetSum(s.sum)
+		if len(s.samples) > 0 {
+			slices.Sort(s.samples)
+			for _, q := range d.quantiles {
+				qv := dp.QuantileValues().AppendEmpty()
+				qv.SetQuantile(q)
+				qv.SetValue(quantile(s.samples, q))
+			}
+		}
+	case TypeDistribution:
+		if d.expo {
+			dp := m.ExponentialHistogram().DataPoints().AppendEmpty()
+			s.attrs.CopyTo(dp.Attributes())
+			dp.SetStartTimestamp(start)
+			dp.SetTimestamp(ts)
+			dp.SetCount(s.count)
+			dp.SetSum(s.sum)
+			if s.count > 0 {
+				dp.SetMin(s.min)
+				dp.SetMax(s.max)
+			}
+			s.expo.copyTo(dp)
+			return
+		}
+		dp := m.Histogram().DataPoints().AppendEmpty()
+		s.attrs.CopyTo(dp.Attributes())
+		dp.SetStartTimestamp(start)
+		dp.SetTimestamp(ts)
+		dp.SetCount(s.count)
+		dp.SetSum(s.sum)
+		if s.count > 0 {
+			dp.SetMin(s.min)
+			dp.SetMax(s.max)
+		}
+		dp.ExplicitBounds().FromRaw(d.buckets)
+		dp.BucketCounts().FromRaw(s.buckets)
+	}
+}
+
+// resetInterval ends a flush interval for a series: summary samples always
+// reset; with delta temporality everything does.
+func (a *aggregator) resetInterval(d *metricDef, s *series, now time.Time) {
+	s.updated = false
+	s.samples = s.samples[:0]
+	s.seen = 0
+	if !a.delta {
+		return
+	}
+	s.start = now
+	s.count, s.sum = 0, 0
+	s.min, s.max = 0, 0
+	clear(s.buckets)
+	if s.expo != nil {
+		s.expo.reset()
+	}
+}
+
+// quantile returns the nearest-rank quantile q of sorted values.
+func quantile(sorted []float64, q float64) float64 {
+	if q <= 0 {
+		return sorted[0]
+	}
+	rank := int(math.Ceil(q*float64(len(sorted)))) - 1
+	rank = max(0, min(rank, len(sorted)-1))
+	return sorted[rank]
+}
+
+// resourceKey returns a canonical string for a resource's attributes.
+func resourceKey(m pcommon.Map) string {
+	if m.Len() == 0 {
+		return ""
+	}
+	keys := make([]string, 0, m.Len())
+	for k := range m.All() {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		v, _ := m.Get(k)
+		b.WriteString(k)
+		b.WriteByte(keySep)
+		b.WriteString(v.AsString())
+		b.WriteByte(keySep)
+	}
+	return b.String()
+}

@@ -1,0 +1,222 @@
+package anvilreceiver // import "github.com/anvil/anvilcol/receiver/anvilreceiver"
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/anvil/anvilcol/internal/ratelog"
+	"github.com/anvil/anvilcol/internal/timeunit"
+	"github.com/anvil/anvilcol/receiver/anvilreceiver/internal/metadata"
+)
+
+// EventsPath is the v1 endpoint's URL path.
+const EventsPath = "/v1/events"
+
+// dataFormat is the obsreport format of this receiver's requests.
+const dataFormat = "anvil_json"
+
+// timeNow is the receiver's clock (replaced in tests).
+var timeNow = time.Now
+
+// anvilReceiver is one HTTP server shared by the logs, metrics and traces
+// pipelines that use the same receiver config.
+type anvilReceiver struct {
+	cfg      *Config
+	set      receiver.Settings
+	native   timeunit.Unit
+	resource pcommon.Map // the config's resource, service.name defaulted
+	agg      *aggregator
+
+	nextLogs    consumer.Logs
+	nextMetrics consumer.Metrics
+	nextTraces  consumer.Traces
+
+	obsrep    *receiverhelper.ObsReport
+	telemetry *metadata.TelemetryBuilder
+	errlog    *ratelog.Logger
+	scratch   sync.Pool // *requestScratch
+
+	server     *http.Server
+	addr       net.Addr // the listener's address, once started
+	stopFlush  chan struct{}
+	shutdownWG sync.WaitGroup
+}
+
+func newAnvilReceiver(cfg *Config, set receiver.Settings) (*anvilReceiver, error) {
+	native, err := timeunit.Parse(cfg.NativeTimeUnit)
+	if err != nil {
+		return nil, err
+	}
+	res := pcommon.NewMap()
+	if err = res.FromRaw(cfg.Resource); err != nil {
+		return nil, err
+	}
+	if _, ok := res.Get("service.name"); !ok {
+		res.PutStr("service.name", defaultServiceName)
+	}
+	obsrep, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID: set.ID, Transport: "http", ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, err
+	}
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	r := &anvilReceiver{
+		cfg: cfg, set: set, native: native, resource: res,
+		obsrep: obsrep, telemetry: tb, errlog: ratelog.New(set.Logger, 0),
+	}
+	r.agg = newAggregator(newMetricDefs(cfg.effectiveMetrics()), native,
+		cfg.Temporality == TemporalityDelta, cfg.SeriesTTL, cfg.MaxSeriesPerMetric, timeNow())
+	r.agg.onOverflow = func(name string) {
+		tb.ReceiverAnvilMetricPointsOverflowed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("metric", name)))
+	}
+	if err = tb.RegisterReceiverAnvilMetricSeriesCallback(func(_ context.Context, o metric.Int64Observer) error {
+		o.Observe(r.agg.seriesCount())
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	r.scratch.New = func() any { return &requestScratch{dec: newDecoder(cfg.MaxEventsPerRequest)} }
+	return r, nil
+}
+
+// Start starts the HTTP server and, for a metrics pipeline, the flush loop.
+func (r *anvilReceiver) Start(ctx context.Context, host component.Host) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc(EventsPath, r.handleEvents)
+	var err error
+	r.server, err = r.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux,
+		confighttp.WithErrorHandler(errorHandler))
+	if err != nil {
+		return err
+	}
+	var ln net.Listener
+	if ln, err = r.cfg.ServerConfig.ToListener(ctx); err != nil {
+		return err
+	}
+	r.addr = ln.Addr()
+	r.set.Logger.Info("Starting HTTP server", zap.String("endpoint", ln.Addr().String()), zap.String("path", EventsPath))
+	r.shutdownWG.Go(func() {
+		if errHTTP := r.server.Serve(ln); errHTTP != nil && !errors.Is(errHTTP, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(errHTTP))
+		}
+	})
+	if r.nextMetrics != nil {
+		r.stopFlush = make(chan struct{})
+		r.shutdownWG.Go(r.flushLoop)
+	}
+	return nil
+}
+
+// Shutdown stops the server, then flushes the metrics one last time.
+func (r *anvilReceiver) Shutdown(ctx context.Context) error {
+	var err error
+	if r.server != nil {
+		err = r.server.Shutdown(ctx)
+	}
+	if r.stopFlush != nil {
+		close(r.stopFlush)
+	}
+	r.shutdownWG.Wait()
+	if r.stopFlush != nil {
+		r.flush(ctx)
+	}
+	r.telemetry.Shutdown()
+	return err
+}
+
+func (r *anvilReceiver) flushLoop() {
+	t := time.NewTicker(r.cfg.MetricsFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stopFlush:
+			return
+		case <-t.C:
+			r.flush(context.Background())
+		}
+	}
+}
+
+// flush sends the aggregated metrics on. A refused flush is counted by
+// obsreport; cumulative state carries it into the next flush.
+func (r *anvilReceiver) flush(ctx context.Context) {
+	md := r.agg.flush(timeNow(), func(sm pmetric.ScopeMetrics) { r.scope(sm.Scope()) })
+	n := md.DataPointCount()
+	if n == 0 {
+		return
+	}
+	ctx = r.obsrep.StartMetricsOp(ctx)
+	err := r.nextMetrics.ConsumeMetrics(ctx, md)
+	r.obsrep.EndMetricsOp(ctx, dataFormat, n, err)
+	if err != nil {
+		r.errlog.Error("flush", "Metrics flush refused by the next consumer", zap.Error(err), zap.Int("data_points", n))
+	}
+}
+
+func (r *anvilReceiver) scope(s pcommon.InstrumentationScope) {
+	s.SetName(metadata.ScopeName)
+	s.SetVersion(r.set.BuildInfo.Version)
+}
+
+// requestScratch is the per-request working memory, pooled.
+type requestScratch struct {
+	dec   *decoder
+	batch batch
+	stage stage
+	ids   []ids
+}
+
+// requestResource merges the request's resource over the config's.
+func (r *anvilReceiver) requestResource(b *batch) (pcommon.Map, string) {
+	if !b.hasResource || b.resource.Len() == 0 {
+		return r.resource, ""
+	}
+	m := pcommon.NewMap()
+	r.resource.CopyTo(m)
+	for k, v := range b.resource.All() {
+		v.CopyTo(m.PutEmpty(k))
+	}
+	return m, resourceKey(m)
+}
+
+// count records the request's rejected events and truncated values.
+func (r *anvilReceiver) count(ctx context.Context, b *batch) {
+	if b.truncated > 0 {
+		r.telemetry.ReceiverAnvilValuesTruncated.Add(ctx, int64(b.truncated))
+	}
+	if len(b.errors) == 0 {
+		return
+	}
+	var byReason map[string]int64
+	for _, e := range b.errors {
+		if byReason == nil {
+			byReason = map[string]int64{}
+		}
+		byReason[e.reason]++
+	}
+	for reason, n := range byReason {
+		r.telemetry.ReceiverAnvilEventsRejected.Add(ctx, n, metric.WithAttributes(attribute.String("reason", reason)))
+	}
+	r.errlog.Warn("rejected", "Rejected invalid events",
+		zap.Int("rejected", len(b.errors)), zap.Int("index", b.errors[0].Index), zap.String("error", b.errors[0].Error))
+}
