@@ -1,0 +1,5 @@
+//go:build !race
+
+package cardinalityguardprocessor
+
+const raceEnabled = false
