@@ -3,6 +3,12 @@
 package main
 
 import (
+	aitraceexporter "github.com/anvil/anvilcol/exporter/aitraceexporter"
+	foundationexporter "github.com/anvil/anvilcol/exporter/foundationexporter"
+	alertprocessor "github.com/anvil/anvilcol/processor/alertprocessor"
+	cardinalityguardprocessor "github.com/anvil/anvilcol/processor/cardinalityguardprocessor"
+	samplingprocessor "github.com/anvil/anvilcol/processor/samplingprocessor"
+	anvilreceiver "github.com/anvil/anvilcol/receiver/anvilreceiver"
 	datadogexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/datadogexporter"
 	prometheusexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter"
 	bearertokenauthextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
@@ -59,7 +65,7 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ExtensionModules = makeModulesMap(factories.Extensions, map[component.Type]string{
-		filestorage.NewFactory().Type():              "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage v0.155.0",
+		filestorage.NewFactory().Type():              "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.155.0",
 		healthcheckextension.NewFactory().Type():     "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.155.0",
 		bearertokenauthextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.155.0",
 		zpagesextension.NewFactory().Type():          "go.opentelemetry.io/collector/extension/zpagesextension v0.155.0",
@@ -69,6 +75,7 @@ func components() (otelcol.Factories, error) {
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
 		otlpreceiver.NewFactory(),
 		statsdreceiver.NewFactory(),
+		anvilreceiver.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -76,6 +83,7 @@ func components() (otelcol.Factories, error) {
 	factories.ReceiverModules = makeModulesMap(factories.Receivers, map[component.Type]string{
 		otlpreceiver.NewFactory().Type():   "go.opentelemetry.io/collector/receiver/otlpreceiver v0.155.0",
 		statsdreceiver.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/statsdreceiver v0.155.0",
+		anvilreceiver.NewFactory().Type():  "github.com/anvil/anvilcol v0.0.0",
 	})
 
 	factories.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
@@ -84,6 +92,8 @@ func components() (otelcol.Factories, error) {
 		debugexporter.NewFactory(),
 		datadogexporter.NewFactory(),
 		prometheusexporter.NewFactory(),
+		foundationexporter.NewFactory(),
+		aitraceexporter.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -94,12 +104,17 @@ func components() (otelcol.Factories, error) {
 		debugexporter.NewFactory().Type():      "go.opentelemetry.io/collector/exporter/debugexporter v0.155.0",
 		datadogexporter.NewFactory().Type():    "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/datadogexporter v0.155.0",
 		prometheusexporter.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter v0.155.0",
+		foundationexporter.NewFactory().Type(): "github.com/anvil/anvilcol v0.0.0",
+		aitraceexporter.NewFactory().Type():    "github.com/anvil/anvilcol v0.0.0",
 	})
 
 	factories.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
 		memorylimiterprocessor.NewFactory(),
 		batchprocessor.NewFactory(),
 		probabilisticsamplerprocessor.NewFactory(),
+		samplingprocessor.NewFactory(),
+		cardinalityguardprocessor.NewFactory(),
+		alertprocessor.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -108,6 +123,9 @@ func components() (otelcol.Factories, error) {
 		memorylimiterprocessor.NewFactory().Type():        "go.opentelemetry.io/collector/processor/memorylimiterprocessor v0.155.0",
 		batchprocessor.NewFactory().Type():                "go.opentelemetry.io/collector/processor/batchprocessor v0.155.0",
 		probabilisticsamplerprocessor.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/processor/probabilisticsamplerprocessor v0.155.0",
+		samplingprocessor.NewFactory().Type():             "github.com/anvil/anvilcol v0.0.0",
+		cardinalityguardprocessor.NewFactory().Type():     "github.com/anvil/anvilcol v0.0.0",
+		alertprocessor.NewFactory().Type():                "github.com/anvil/anvilcol v0.0.0",
 	})
 
 	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory]()
