@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,9 +13,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
 	"github.com/anvil/anvilcol/internal/e2etest"
 )
@@ -107,18 +104,6 @@ const (
 	evaluationInterval = time.Second
 	alertWindow        = 2 * time.Second
 )
-
-func postOTLP(t *testing.T, url string, body []byte) {
-	t.Helper()
-	resp, err := http.Post(url, "application/x-protobuf", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST %s: HTTP %d", url, resp.StatusCode)
-	}
-}
 
 // anvilMetrics: a dispatch-duration histogram whose p99 is 995 ms and a
 // cumulative timeout counter that began now at 60.
@@ -256,17 +241,10 @@ func TestAlertADRRulesFireAndResolveThroughTheBinary(t *testing.T) {
 	})
 
 	base := fmt.Sprintf("http://127.0.0.1:%d", otlpPort)
-	mb, err := pmetricotlp.NewExportRequestFromMetrics(anvilMetrics()).MarshalProto()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lb, err := plogotlp.NewExportRequestFromLogs(anvilEvents()).MarshalProto()
-	if err != nil {
-		t.Fatal(err)
-	}
+	md, ld := anvilMetrics(), anvilEvents()
 	sent := time.Now()
-	postOTLP(t, base+"/v1/metrics", mb)
-	postOTLP(t, base+"/v1/logs", lb)
+	e2etest.PostMetrics(t, base, md)
+	e2etest.PostLogs(t, base, ld)
 
 	rules := []string{"dispatch_latency_p99", "low_agreement", "export_failures", "timeout_spike"}
 	fireBy := evaluationInterval + time.Second

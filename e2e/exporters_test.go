@@ -3,21 +3,16 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/anvil/anvilcol/internal/e2etest"
 )
@@ -90,18 +85,6 @@ service:
 
 const exportersEventTime = pcommon.Timestamp(1_700_000_000_123_456_789)
 
-func exportersPost(t *testing.T, url string, body []byte) {
-	t.Helper()
-	resp, err := http.Post(url, "application/x-protobuf", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST %s: HTTP %d", url, resp.StatusCode)
-	}
-}
-
 // exportersSend posts a counter and a histogram, the two events of n
 // exports (exp-000..) plus an unrelated event, and a two-span trace.
 func exportersSend(t *testing.T, otlpURL string, n int) {
@@ -130,8 +113,7 @@ func exportersSend(t *testing.T, otlpURL string, n int) {
 	hp.SetSum(60)
 	hp.ExplicitBounds().FromRaw([]float64{10, 50})
 	hp.BucketCounts().FromRaw([]uint64{1, 1, 1})
-	mb, _ := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
-	exportersPost(t, otlpURL+"/v1/metrics", mb)
+	e2etest.PostMetrics(t, otlpURL, md)
 
 	ld := plog.NewLogs()
 	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
@@ -149,8 +131,7 @@ func exportersSend(t *testing.T, otlpURL string, n int) {
 	other := lrs.AppendEmpty()
 	other.SetEventName("anvil.label.submit.stop")
 	other.Attributes().PutStr("queue_id", "q-7")
-	lb, _ := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
-	exportersPost(t, otlpURL+"/v1/logs", lb)
+	e2etest.PostLogs(t, otlpURL, ld)
 
 	td := ptrace.NewTraces()
 	spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
@@ -167,8 +148,7 @@ func exportersSend(t *testing.T, otlpURL string, n int) {
 		sp.SetStartTimestamp(exportersEventTime)
 		sp.SetEndTimestamp(exportersEventTime + 1000)
 	}
-	tb, _ := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
-	exportersPost(t, otlpURL+"/v1/traces", tb)
+	e2etest.PostTraces(t, otlpURL, td)
 }
 
 type exportersRig struct {

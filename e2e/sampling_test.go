@@ -3,12 +3,10 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +14,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/anvil/anvilcol/internal/e2etest"
 )
@@ -43,18 +39,6 @@ func samplingRandomTraceID(r *rand.Rand) pcommon.TraceID {
 	binary.BigEndian.PutUint64(id[:8], r.Uint64())
 	binary.BigEndian.PutUint64(id[8:], r.Uint64())
 	return id
-}
-
-func samplingPost(t *testing.T, url, contentType string, body []byte) {
-	t.Helper()
-	resp, err := http.Post(url, contentType, bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("POST %s: HTTP %d", url, resp.StatusCode)
-	}
 }
 
 // TestSamplingThinsLabelSubmitsAndKeepsCriticalEvents feeds event log records
@@ -128,11 +112,8 @@ service:
 		// No trace id: critical events are kept whatever their randomness.
 		add("anvil.auth.access_denied", pcommon.NewTraceIDEmpty())
 	}
-	body, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
-	if err != nil {
-		t.Fatal(err)
-	}
-	samplingPost(t, fmt.Sprintf("http://127.0.0.1:%d/v1/logs", otlpHTTP), "application/x-protobuf", body)
+	otlpURL := fmt.Sprintf("http://127.0.0.1:%d", otlpHTTP)
+	e2etest.PostLogs(t, otlpURL, ld)
 
 	td := ptrace.NewTraces()
 	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
@@ -146,11 +127,7 @@ service:
 			wantSpans++
 		}
 	}
-	body, err = ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
-	if err != nil {
-		t.Fatal(err)
-	}
-	samplingPost(t, fmt.Sprintf("http://127.0.0.1:%d/v1/traces", otlpHTTP), "application/x-protobuf", body)
+	e2etest.PostTraces(t, otlpURL, td)
 
 	wantLogs := wantSubmits + lowScores + denied
 	e2etest.Eventually(t, 20*time.Second, func() bool {
@@ -295,7 +272,7 @@ service:
 			evs[i] = ev{Name: "anvil.label.submit.stop", Measurements: map[string]any{"duration": 1000}, Metadata: map[string]any{"queue_id": "q1"}}
 		}
 		body, _ := json.Marshal(map[string]any{"events": evs})
-		samplingPost(t, fmt.Sprintf("http://127.0.0.1:%d/v1/events", anvilPort), "application/json", body)
+		e2etest.Post(t, fmt.Sprintf("http://127.0.0.1:%d/v1/events", anvilPort), "application/json", body)
 	}
 	const sent = batches * perBatch
 

@@ -68,7 +68,7 @@ func TestArtifactBodyIsTheDocumentedOne(t *testing.T) {
 	if len(reqs) != 1 {
 		t.Fatalf("%d artifact requests, want 1", len(reqs))
 	}
-	if k := reqs[0].header.Get("Idempotency-Key"); k != "exp-42" {
+	if k := reqs[0].Header.Get("Idempotency-Key"); k != "exp-42" {
 		t.Errorf("Idempotency-Key = %q, want exp-42", k)
 	}
 	if !reqs[0].gzipped {
@@ -94,7 +94,7 @@ func TestArtifactBodyIsTheDocumentedOne(t *testing.T) {
 		g, _ := json.MarshalIndent(reqs[0].body, "", " ")
 		t.Errorf("artifact body:\n%s", g)
 	}
-	if n := exp.counter(t, "otelcol_aitrace_artifacts_registered"); n != 1 {
+	if n := exp.tel.Counter(t, "otelcol_aitrace_artifacts_registered"); n != 1 {
 		t.Errorf("artifacts_registered = %d", n)
 	}
 }
@@ -143,7 +143,7 @@ func TestOneExportReportedByBothEventsRegistersOnce(t *testing.T) {
 	if !reflect.DeepEqual(posts, map[string]int{"e1": 1, "e2": 1}) {
 		t.Errorf("artifact POSTs per export = %v, want one each", posts)
 	}
-	if n := exp.counter(t, "otelcol_aitrace_artifacts_duplicate"); n != 2 {
+	if n := exp.tel.Counter(t, "otelcol_aitrace_artifacts_duplicate"); n != 2 {
 		t.Errorf("artifacts_duplicate = %d, want 2", n)
 	}
 }
@@ -181,16 +181,16 @@ func TestRecordsWithoutExportOrQueueIDAreDroppedCountedAndLogged(t *testing.T) {
 	)); err != nil {
 		t.Fatalf("dropping invalid records must not fail the batch: %v", err)
 	}
-	if reqs := f.requests("/v1/artifacts"); len(reqs) != 1 || reqs[0].header.Get("Idempotency-Key") != "e2" {
+	if reqs := f.requests("/v1/artifacts"); len(reqs) != 1 || reqs[0].Header.Get("Idempotency-Key") != "e2" {
 		t.Fatalf("requests %v", reqs)
 	}
-	if n := exp.counter(t, "otelcol_aitrace_log_records_dropped", "reason", "missing_export_id"); n != 2 {
+	if n := exp.tel.Counter(t, "otelcol_aitrace_log_records_dropped", "reason", "missing_export_id"); n != 2 {
 		t.Errorf("dropped{missing_export_id} = %d", n)
 	}
-	if n := exp.counter(t, "otelcol_aitrace_log_records_dropped", "reason", "missing_queue_id"); n != 1 {
+	if n := exp.tel.Counter(t, "otelcol_aitrace_log_records_dropped", "reason", "missing_queue_id"); n != 1 {
 		t.Errorf("dropped{missing_queue_id} = %d", n)
 	}
-	if n := exp.logs.FilterMessageSnippet("cannot register an artifact").Len(); n != 2 {
+	if n := exp.tel.Logs.FilterMessageSnippet("cannot register an artifact").Len(); n != 2 {
 		t.Errorf("logged %d times, want once per reason", n)
 	}
 }
@@ -213,10 +213,10 @@ func TestOtherRecordsAreIgnoredAndCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	reqs := f.requests("/v1/artifacts")
-	if len(reqs) != 1 || reqs[0].header.Get("Idempotency-Key") != "e9" {
+	if len(reqs) != 1 || reqs[0].Header.Get("Idempotency-Key") != "e9" {
 		t.Fatalf("requests %v", reqs)
 	}
-	if n := exp.counter(t, "otelcol_aitrace_log_records_ignored"); n != 3 {
+	if n := exp.tel.Counter(t, "otelcol_aitrace_log_records_ignored"); n != 3 {
 		t.Errorf("log_records_ignored = %d, want 3", n)
 	}
 }

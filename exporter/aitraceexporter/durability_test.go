@@ -7,12 +7,10 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/anvil/anvilcol/exporter/aitraceexporter/internal/metadatatest"
 	"github.com/anvil/anvilcol/internal/durabletest"
+	"github.com/anvil/anvilcol/internal/e2etest"
 )
 
 // TestDurabilityPersistentQueueSurvivesRestart: with a file_storage sending
@@ -24,39 +22,13 @@ func TestDurabilityPersistentQueueSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	addr := durabletest.ReserveAddr(t)
 	cfg := createDefaultConfig().(*Config)
-	cfg.ClientConfig.Endpoint = "http://" + addr
-	cfg.ClientConfig.Timeout = 2 * time.Second
-	cfg.RetryConfig.InitialInterval = 20 * time.Millisecond
-	cfg.RetryConfig.MaxInterval = 100 * time.Millisecond
-	cfg.RetryConfig.MaxElapsedTime = 0 // retry until shut down
-	q := cfg.QueueConfig.GetOrInsertDefault()
-	q.StorageID = &durabletest.StorageID
-	q.NumConsumers = 2
-
-	start := func(host component.Host) (exporter.Logs, exporter.Traces, *testExporter) {
-		tel := componenttest.NewTelemetry()
-		t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
-		set := metadatatest.NewSettings(tel)
-		le, err := NewFactory().CreateLogs(context.Background(), set, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		te, err := NewFactory().CreateTraces(context.Background(), set, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range []component.Component{le, te} {
-			if err := c.Start(context.Background(), host); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return le, te, &testExporter{tel: tel}
-	}
+	durabletest.ConfigureRestart(&cfg.ClientConfig, &cfg.QueueConfig, &cfg.RetryConfig, addr, true)
 
 	// Run 1: AITrace is down. Each export is reported by both events, in
 	// different batches.
 	ext, host := durabletest.StartFileStorage(t, dir, nil)
-	le, te, obs := start(host)
+	exp := newExporter(t, cfg, host)
+	le, te := exp.Logs, exp.traces
 	for b := 0; b < batches; b++ {
 		for _, name := range []string{"anvil.export.generate.stop", "anvil.export.completed"} {
 			var evs []func(lr plog.LogRecord)
@@ -71,11 +43,7 @@ func TestDurabilityPersistentQueueSurvivesRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for obs.counter(t, "otelcol_aitrace_requests", "outcome", "network_error") < 2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := obs.counter(t, "otelcol_aitrace_requests", "outcome", "network_error"); n < 2 {
+	if n := exp.tel.WaitCounter(t, 10*time.Second, 2, "otelcol_aitrace_requests", "outcome", "network_error"); n < 2 {
 		t.Fatalf("exporter never tried the down endpoint (%d attempts)", n)
 	}
 	for _, c := range []component.Component{le, te, ext} {
@@ -85,17 +53,17 @@ func TestDurabilityPersistentQueueSurvivesRestart(t *testing.T) {
 	}
 
 	// Run 2: AITrace is up; new exporters on the same storage.
-	f := &fakeAITrace{}
-	durabletest.Up(t, addr, f)
+	in := new(e2etest.Intake)
+	f := aitraceOn(in)
+	in.Server = durabletest.Up(t, addr, in)
 	ext2, host2 := durabletest.StartFileStorage(t, dir, nil)
-	le2, te2, _ := start(host2)
+	exp2 := newExporter(t, cfg, host2)
 	defer func() {
-		for _, c := range []component.Component{le2, te2, ext2} {
-			_ = c.Shutdown(context.Background())
-		}
+		_ = exp2.shutdown()
+		_ = ext2.Shutdown(context.Background())
 	}()
 	wantSpans := batches * 20
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		arts, _ := f.stored()
 		if len(arts) == exports && len(f.requests("/v1/traces")) > 0 && spanCount(f) >= wantSpans {

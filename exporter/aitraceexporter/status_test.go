@@ -8,15 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configauth"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumererror"
-	"go.opentelemetry.io/collector/extension/extensiontest"
 
+	"github.com/anvil/anvilcol/internal/componenttesthelp"
 	"github.com/anvil/anvilcol/internal/durabletest"
+	"github.com/anvil/anvilcol/internal/e2etest"
 )
 
 func TestRetryableStatusesAreRetriedHonouringRetryAfter(t *testing.T) {
@@ -25,14 +24,14 @@ func TestRetryableStatusesAreRetriedHonouringRetryAfter(t *testing.T) {
 			t.Parallel()
 			f := newFakeAITrace(t)
 			var first, second time.Time
-			f.answer = func(n int, _ request) (int, http.Header, string) {
-				if n == 1 {
+			f.answer(func(r request) (int, http.Header, string) {
+				if r.Seq == 1 {
 					first = time.Now()
 					return code, http.Header{"Retry-After": {"1"}}, "busy"
 				}
 				second = time.Now()
 				return http.StatusCreated, nil, "{}"
-			}
+			})
 			exp := startExporter(t, testConfig(f.URL), nil)
 			if err := exp.ConsumeLogs(context.Background(), logs(exportEvent("anvil.export.completed", "e1", "q1"))); err != nil {
 				t.Fatalf("%d: %v", code, err)
@@ -44,7 +43,7 @@ func TestRetryableStatusesAreRetriedHonouringRetryAfter(t *testing.T) {
 			if d := second.Sub(first); d < 900*time.Millisecond {
 				t.Errorf("%d: retried after %v, want >= Retry-After 1s", code, d)
 			}
-			if n := exp.counter(t, "otelcol_aitrace_requests", "api", "artifacts", "outcome", "retryable"); n != 1 {
+			if n := exp.tel.Counter(t, "otelcol_aitrace_requests", "api", "artifacts", "outcome", "retryable"); n != 1 {
 				t.Errorf("%d: requests{artifacts,retryable} = %d", code, n)
 			}
 		})
@@ -53,12 +52,12 @@ func TestRetryableStatusesAreRetriedHonouringRetryAfter(t *testing.T) {
 
 func TestRetryResendsOnlyArtifactsNotRegistered(t *testing.T) {
 	f := newFakeAITrace(t)
-	f.answer = func(n int, _ request) (int, http.Header, string) {
-		if n == 2 {
+	f.answer(func(r request) (int, http.Header, string) {
+		if r.Seq == 2 {
 			return http.StatusBadGateway, nil, "bad gateway"
 		}
 		return http.StatusCreated, nil, "{}"
-	}
+	})
 	exp := startExporter(t, testConfig(f.URL), nil)
 	if err := exp.ConsumeLogs(context.Background(), logs(
 		exportEvent("anvil.export.completed", "e1", "q"),
@@ -69,7 +68,7 @@ func TestRetryResendsOnlyArtifactsNotRegistered(t *testing.T) {
 	}
 	var keys []string
 	for _, r := range f.requests("/v1/artifacts") {
-		keys = append(keys, r.header.Get("Idempotency-Key"))
+		keys = append(keys, r.Header.Get("Idempotency-Key"))
 	}
 	if strings.Join(keys, ",") != "e1,e2,e2,e3" {
 		t.Errorf("artifact POSTs %v, want e1,e2(502),e2,e3", keys)
@@ -78,12 +77,12 @@ func TestRetryResendsOnlyArtifactsNotRegistered(t *testing.T) {
 
 func TestTracesRetryResendsOnlyUnacknowledgedSpans(t *testing.T) {
 	f := newFakeAITrace(t)
-	f.answer = func(n int, _ request) (int, http.Header, string) {
-		if n == 2 {
+	f.answer(func(r request) (int, http.Header, string) {
+		if r.Seq == 2 {
 			return http.StatusServiceUnavailable, nil, "later"
 		}
 		return http.StatusOK, nil, "{}"
-	}
+	})
 	cfg := testConfig(f.URL)
 	cfg.MaxBatchSpans = 4
 	exp := startExporter(t, cfg, nil)
@@ -103,7 +102,7 @@ func TestTracesRetryResendsOnlyUnacknowledgedSpans(t *testing.T) {
 func TestOther4xxArePermanentCountedAndLoggedOnce(t *testing.T) {
 	f := newFakeAITrace(t)
 	long := `{"error":"queue unknown"}` + strings.Repeat("#", 900)
-	f.answer = func(int, request) (int, http.Header, string) { return http.StatusUnprocessableEntity, nil, long }
+	f.answer(func(request) (int, http.Header, string) { return http.StatusUnprocessableEntity, nil, long })
 	exp := startExporter(t, testConfig(f.URL), nil)
 	for _, id := range []string{"e1", "e2", "e3"} {
 		err := exp.ConsumeLogs(context.Background(), logs(exportEvent("anvil.export.completed", id, "q")))
@@ -118,13 +117,13 @@ func TestOther4xxArePermanentCountedAndLoggedOnce(t *testing.T) {
 	if n := len(f.requests("/v1/artifacts")); n != 3 {
 		t.Errorf("%d artifact requests: permanent failures must not be retried", n)
 	}
-	if n := exp.counter(t, "otelcol_aitrace_log_records_dropped", "reason", "rejected"); n != 3 {
+	if n := exp.tel.Counter(t, "otelcol_aitrace_log_records_dropped", "reason", "rejected"); n != 3 {
 		t.Errorf("log_records_dropped{rejected} = %d", n)
 	}
-	if n := exp.counter(t, "otelcol_aitrace_spans_dropped", "reason", "rejected"); n != 4 {
+	if n := exp.tel.Counter(t, "otelcol_aitrace_spans_dropped", "reason", "rejected"); n != 4 {
 		t.Errorf("spans_dropped{rejected} = %d", n)
 	}
-	logged := exp.logs.FilterMessageSnippet("refused an artifact permanently").All()
+	logged := exp.tel.Logs.FilterMessageSnippet("refused an artifact permanently").All()
 	if len(logged) != 1 {
 		t.Fatalf("artifact rejection logged %d times, want once", len(logged))
 	}
@@ -135,7 +134,7 @@ func TestOther4xxArePermanentCountedAndLoggedOnce(t *testing.T) {
 
 func TestSingleArtifactTooLargeIsRejected(t *testing.T) {
 	f := newFakeAITrace(t)
-	f.answer = func(int, request) (int, http.Header, string) { return http.StatusRequestEntityTooLarge, nil, "no" }
+	f.answer(func(request) (int, http.Header, string) { return http.StatusRequestEntityTooLarge, nil, "no" })
 	exp := startExporter(t, testConfig(f.URL), nil)
 	err := exp.ConsumeLogs(context.Background(), logs(exportEvent("anvil.export.completed", "e1", "q")))
 	if !consumererror.IsPermanent(err) || len(f.requests("/v1/artifacts")) != 1 {
@@ -146,10 +145,11 @@ func TestSingleArtifactTooLargeIsRejected(t *testing.T) {
 func TestNetworkErrorsAreRetried(t *testing.T) {
 	addr := durabletest.ReserveAddr(t)
 	exp := startExporter(t, testConfig("http://"+addr), nil)
-	f := &fakeAITrace{}
+	in := new(e2etest.Intake)
+	f := aitraceOn(in)
 	go func() {
 		time.Sleep(300 * time.Millisecond)
-		durabletest.Up(t, addr, f)
+		durabletest.Up(t, addr, in)
 	}()
 	if err := exp.ConsumeLogs(context.Background(), logs(exportEvent("anvil.export.completed", "e1", "q"))); err != nil {
 		t.Fatal(err)
@@ -157,7 +157,7 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 	if arts, _ := f.stored(); len(arts) != 1 {
 		t.Errorf("artifacts %v", arts)
 	}
-	if n := exp.counter(t, "otelcol_aitrace_requests", "outcome", "network_error"); n < 1 {
+	if n := exp.tel.Counter(t, "otelcol_aitrace_requests", "outcome", "network_error"); n < 1 {
 		t.Errorf("requests{network_error} = %d", n)
 	}
 }
@@ -172,34 +172,22 @@ func TestAuthViaHeadersAndNoCompression(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := f.requests("/v1/traces")[0]
-	if r.header.Get("Authorization") != "Token abc" || r.gzipped {
-		t.Errorf("Authorization %q gzipped %v", r.header.Get("Authorization"), r.gzipped)
+	if r.Header.Get("Authorization") != "Token abc" || r.gzipped {
+		t.Errorf("Authorization %q gzipped %v", r.Header.Get("Authorization"), r.gzipped)
 	}
 }
 
 func TestAuthViaBearerTokenExtension(t *testing.T) {
 	f := newFakeAITrace(t)
-	f.answer = func(_ int, r request) (int, http.Header, string) {
-		if r.header.Get("Authorization") != "Bearer tok-1" {
+	f.answer(func(r request) (int, http.Header, string) {
+		if r.Header.Get("Authorization") != "Bearer tok-1" {
 			return http.StatusUnauthorized, nil, "no"
 		}
 		return http.StatusCreated, nil, "{}"
-	}
-	bf := bearertokenauthextension.NewFactory()
-	bcfg := bf.CreateDefaultConfig().(*bearertokenauthextension.Config)
-	bcfg.BearerToken = "tok-1"
-	ext, err := bf.Create(context.Background(), extensiontest.NewNopSettings(bf.Type()), bcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := component.MustNewID("bearertokenauth")
-	host := &durabletest.Host{Extensions: map[component.ID]component.Component{id: ext}}
-	if err := ext.Start(context.Background(), host); err != nil {
-		t.Fatal(err)
-	}
-	defer ext.Shutdown(context.Background())
+	})
+	host := componenttesthelp.StartBearerTokenAuth(t, "tok-1")
 	cfg := testConfig(f.URL)
-	cfg.ClientConfig.Auth = configoptional.Some(configauth.Config{AuthenticatorID: id})
+	cfg.ClientConfig.Auth = configoptional.Some(configauth.Config{AuthenticatorID: componenttesthelp.BearerTokenAuthID})
 	exp := startExporter(t, cfg, host)
 	if err := exp.ConsumeLogs(context.Background(), logs(exportEvent("anvil.export.completed", "e1", "q"))); err != nil {
 		t.Fatal(err)

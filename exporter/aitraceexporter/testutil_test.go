@@ -1,127 +1,100 @@
 package aitraceexporter
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/json"
-	"io"
+	"errors"
+	"fmt"
+	"maps"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/anvil/anvilcol/exporter/aitraceexporter/internal/metadatatest"
+	"github.com/anvil/anvilcol/internal/componenttesthelp"
+	"github.com/anvil/anvilcol/internal/e2etest"
 )
 
-// request is one request as the fake AITrace saw it, body decoded.
+// request is one request as the fake AITrace saw it: the recorded request
+// and its JSON body.
 type request struct {
-	path    string
-	header  http.Header
+	e2etest.Request
 	gzipped bool
 	body    map[string]any
 }
 
-// fakeAITrace is an AITrace on httptest. Artifacts are stored by
+// decodeAITrace decodes a request the way AITrace does: a JSON object sent
+// as application/json.
+func decodeAITrace(r e2etest.Request) (request, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		return request{}, fmt.Errorf("Content-Type %q, want application/json", ct)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(r.Body, &body); err != nil {
+		return request{}, err
+	}
+	return request{Request: r, gzipped: r.Header.Get("Content-Encoding") == "gzip", body: body}, nil
+}
+
+// fakeAITrace is an AITrace on an e2etest.Intake. A request that is not a
+// JSON object is answered 400; any other gets what the function given to
+// answer returns (default 201 {"id":"art-1"}). Artifacts are stored by
 // Idempotency-Key like the real service: a repeated key answers 200 without
-// creating a second artifact. Every request is recorded.
+// creating a second artifact.
 type fakeAITrace struct {
-	*httptest.Server
+	*e2etest.Intake
 	mu        sync.Mutex
-	reqs      []request
 	artifacts map[string]map[string]any // by Idempotency-Key
-	posts     map[string]int            // artifact POSTs per Idempotency-Key
-	answer    func(n int, r request) (int, http.Header, string)
+	posts     map[string]int            // accepted artifact POSTs per Idempotency-Key
 }
 
 func newFakeAITrace(t *testing.T) *fakeAITrace {
-	f := &fakeAITrace{}
-	f.Server = httptest.NewServer(f)
-	t.Cleanup(f.Close)
+	return aitraceOn(e2etest.NewIntake(t))
+}
+
+// aitraceOn makes in answer like AITrace.
+func aitraceOn(in *e2etest.Intake) *fakeAITrace {
+	f := &fakeAITrace{Intake: in, artifacts: map[string]map[string]any{}, posts: map[string]int{}}
+	f.answer(func(request) (int, http.Header, string) {
+		return http.StatusCreated, nil, `{"id":"art-1"}`
+	})
 	return f
 }
 
-func (f *fakeAITrace) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var rd io.Reader = r.Body
-	gz := r.Header.Get("Content-Encoding") == "gzip"
-	if gz {
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
+// answer sets how the fake answers a well-formed request (r.Seq is 1 for the
+// first request the fake received). A 2xx answer to an artifact POST stores
+// the artifact, or turns into 200 if its Idempotency-Key is already stored.
+func (f *fakeAITrace) answer(fn func(r request) (int, http.Header, string)) {
+	e2etest.RespondDecoded(f.Intake, decodeAITrace, func(req request) (int, http.Header, []byte) {
+		code, hdr, msg := fn(req)
+		if code/100 == 2 && req.Path == "/v1/artifacts" {
+			key := req.Header.Get("Idempotency-Key")
+			f.mu.Lock()
+			f.posts[key]++
+			if _, exists := f.artifacts[key]; exists {
+				code = http.StatusOK // idempotent replay
+			} else {
+				f.artifacts[key] = req.body
+			}
+			f.mu.Unlock()
 		}
-		rd = zr
-	}
-	var body map[string]any
-	if err := json.NewDecoder(rd).Decode(&body); err != nil || r.Header.Get("Content-Type") != "application/json" {
-		http.Error(w, "bad JSON", http.StatusBadRequest)
-		return
-	}
-	req := request{path: r.URL.Path, header: r.Header.Clone(), gzipped: gz, body: body}
-	f.mu.Lock()
-	f.reqs = append(f.reqs, req)
-	n := len(f.reqs)
-	answer := f.answer
-	f.mu.Unlock()
-	code, hdr, msg := http.StatusCreated, http.Header(nil), `{"id":"art-1"}`
-	if answer != nil {
-		code, hdr, msg = answer(n, req)
-	}
-	if code/100 == 2 && r.URL.Path == "/v1/artifacts" {
-		key := r.Header.Get("Idempotency-Key")
-		f.mu.Lock()
-		if f.artifacts == nil {
-			f.artifacts, f.posts = map[string]map[string]any{}, map[string]int{}
-		}
-		f.posts[key]++
-		if _, exists := f.artifacts[key]; exists {
-			code = http.StatusOK // idempotent replay
-		} else {
-			f.artifacts[key] = body
-		}
-		f.mu.Unlock()
-	}
-	for k, v := range hdr {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(code)
-	_, _ = io.WriteString(w, msg)
+		return code, hdr, []byte(msg)
+	})
 }
 
-func (f *fakeAITrace) requests(prefix string) []request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []request
-	for _, r := range f.reqs {
-		if r.path == prefix {
-			out = append(out, r)
-		}
-	}
-	return out
+// requests returns the well-formed requests to path (/v1/artifacts or
+// /v1/traces) received so far (the others were answered 400).
+func (f *fakeAITrace) requests(path string) []request {
+	return e2etest.DecodeAll(f.RequestsTo(path), decodeAITrace)
 }
 
 func (f *fakeAITrace) stored() (map[string]map[string]any, map[string]int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	a, p := map[string]map[string]any{}, map[string]int{}
-	for k, v := range f.artifacts {
-		a[k] = v
-	}
-	for k, v := range f.posts {
-		p[k] = v
-	}
-	return a, p
+	return maps.Clone(f.artifacts), maps.Clone(f.posts)
 }
 
 // testConfig is the default config pointed at url, with no sending queue (so
@@ -129,30 +102,25 @@ func (f *fakeAITrace) stored() (map[string]map[string]any, map[string]int) {
 func testConfig(url string) *Config {
 	cfg := createDefaultConfig().(*Config)
 	cfg.ClientConfig.Endpoint = url
-	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
-	cfg.RetryConfig.InitialInterval = 10 * time.Millisecond
-	cfg.RetryConfig.MaxInterval = 50 * time.Millisecond
-	cfg.RetryConfig.MaxElapsedTime = 10 * time.Second
+	componenttesthelp.SyncFastRetry(&cfg.QueueConfig, &cfg.RetryConfig)
 	return cfg
 }
 
+// testExporter is a started logs (artifacts) and traces exporter pair with
+// their own telemetry and log.
 type testExporter struct {
 	exporter.Logs
 	traces exporter.Traces
-	tel    *componenttest.Telemetry
-	logs   *observer.ObservedLogs
+	tel    *componenttesthelp.Telemetry
 }
 
-func startExporter(t *testing.T, cfg *Config, host component.Host) *testExporter {
+// newExporter creates and starts the logs and traces exporters on host (nil
+// = nop host); the test shuts them down.
+func newExporter(t *testing.T, cfg *Config, host component.Host) *testExporter {
 	t.Helper()
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
-	set := metadatatest.NewSettings(tel)
-	core, logs := observer.New(zapcore.DebugLevel)
-	set.Logger = zap.New(core)
-	if host == nil {
-		host = componenttest.NewNopHost()
-	}
+	tel := componenttesthelp.NewTelemetry(t)
+	set := metadatatest.NewSettings(tel.Telemetry)
+	set.Logger = tel.Logger
 	le, err := NewFactory().CreateLogs(context.Background(), set, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -161,32 +129,19 @@ func startExporter(t *testing.T, cfg *Config, host component.Host) *testExporter
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []component.Component{le, te} {
-		if err := c.Start(context.Background(), host); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Shutdown(context.Background()) })
-	}
-	return &testExporter{Logs: le, traces: te, tel: tel, logs: logs}
+	componenttesthelp.Start(t, host, le, te)
+	return &testExporter{Logs: le, traces: te, tel: tel}
 }
 
-// counter sums an own-telemetry counter over the points whose attributes
-// include all of kv (pairs of key, value).
-func (e *testExporter) counter(t *testing.T, name string, kv ...string) int64 {
+// startExporter is newExporter, shut down at the end of the test.
+func startExporter(t *testing.T, cfg *Config, host component.Host) *testExporter {
 	t.Helper()
-	m, err := e.tel.GetMetric(name)
-	if err != nil {
-		return 0
-	}
-	var n int64
-next:
-	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-		for i := 0; i+1 < len(kv); i += 2 {
-			if v, ok := dp.Attributes.Value(attribute.Key(kv[i])); !ok || v.AsString() != kv[i+1] {
-				continue next
-			}
-		}
-		n += dp.Value
-	}
-	return n
+	e := newExporter(t, cfg, host)
+	t.Cleanup(func() { _ = e.shutdown() })
+	return e
+}
+
+// shutdown shuts both exporters down.
+func (e *testExporter) shutdown() error {
+	return errors.Join(e.Shutdown(context.Background()), e.traces.Shutdown(context.Background()))
 }

@@ -100,7 +100,7 @@ func TestSpanCarriesEveryDocumentedField(t *testing.T) {
 		g, _ := json.MarshalIndent(reqs[0].body, "", " ")
 		t.Errorf("traces body:\n%s", g)
 	}
-	if n := exp.counter(t, "otelcol_aitrace_spans_sent"); n != 2 {
+	if n := exp.tel.Counter(t, "otelcol_aitrace_spans_sent"); n != 2 {
 		t.Errorf("spans_sent = %d", n)
 	}
 }
@@ -141,7 +141,7 @@ func TestSpansAreGroupedByTraceID(t *testing.T) {
 
 func TestMaxBatchSpansAndTooLargeSplit(t *testing.T) {
 	f := newFakeAITrace(t)
-	f.answer = func(_ int, r request) (int, http.Header, string) {
+	f.answer(func(r request) (int, http.Header, string) {
 		n := 0
 		for _, tr := range r.body["traces"].([]any) {
 			n += len(tr.(map[string]any)["spans"].([]any))
@@ -150,7 +150,7 @@ func TestMaxBatchSpansAndTooLargeSplit(t *testing.T) {
 			return http.StatusRequestEntityTooLarge, nil, "too big"
 		}
 		return http.StatusOK, nil, "{}"
-	}
+	})
 	cfg := testConfig(f.URL)
 	cfg.MaxBatchSpans = 4
 	exp := startExporter(t, cfg, nil)
@@ -183,7 +183,7 @@ func TestMaxBatchSpansAndTooLargeSplit(t *testing.T) {
 	if len(spans[tid(0xa).String()]) != 6 || len(spans[tid(0xb).String()]) != 6 {
 		t.Errorf("delivered %v", spans)
 	}
-	if n := exp.counter(t, "otelcol_aitrace_requests", "api", "traces", "outcome", "too_large"); n != 3 {
+	if n := exp.tel.Counter(t, "otelcol_aitrace_requests", "api", "traces", "outcome", "too_large"); n != 3 {
 		t.Errorf("requests{traces,too_large} = %d, want 3", n)
 	}
 }

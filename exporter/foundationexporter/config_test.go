@@ -1,34 +1,21 @@
 package foundationexporter
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configcompression"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
-	"go.opentelemetry.io/collector/confmap/xconfmap"
 
 	"github.com/anvil/anvilcol/exporter/foundationexporter/internal/metadata"
+	"github.com/anvil/anvilcol/internal/componenttesthelp"
 )
 
 func loadConfig(t *testing.T, name string) (*Config, error) {
 	t.Helper()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := createDefaultConfig()
-	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sub.Unmarshal(cfg); err != nil {
-		t.Fatal(err)
-	}
-	return cfg.(*Config), xconfmap.Validate(cfg)
+	cfg := createDefaultConfig().(*Config)
+	return cfg, componenttesthelp.LoadConfig(t, component.NewIDWithName(metadata.Type, name), cfg)
 }
 
 func TestDefaultsAreTheDocumentedOnes(t *testing.T) {

@@ -5,12 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/exporter"
-
-	"github.com/anvil/anvilcol/exporter/foundationexporter/internal/metadatatest"
 	"github.com/anvil/anvilcol/internal/durabletest"
+	"github.com/anvil/anvilcol/internal/e2etest"
 )
 
 // TestDurabilityPersistentQueueSurvivesRestart: with a file_storage sending
@@ -49,44 +45,17 @@ func restartWithQueuedData(t *testing.T, persistent bool, batches, perBatch int,
 	dir := t.TempDir()
 	addr := durabletest.ReserveAddr(t)
 	cfg := createDefaultConfig().(*Config)
-	cfg.ClientConfig.Endpoint = "http://" + addr
-	cfg.ClientConfig.Timeout = 2 * time.Second
-	cfg.RetryConfig.InitialInterval = 20 * time.Millisecond
-	cfg.RetryConfig.MaxInterval = 100 * time.Millisecond
-	cfg.RetryConfig.MaxElapsedTime = 0 // retry until shut down
-	q := cfg.QueueConfig.GetOrInsertDefault()
-	if persistent {
-		q.StorageID = &durabletest.StorageID
-	}
-	q.NumConsumers = 2
-
-	start := func(host component.Host) (exporter.Metrics, *componenttest.Telemetry) {
-		tel := componenttest.NewTelemetry()
-		t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
-		exp, err := NewFactory().CreateMetrics(context.Background(), metadatatest.NewSettings(tel), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := exp.Start(context.Background(), host); err != nil {
-			t.Fatal(err)
-		}
-		return exp, tel
-	}
+	durabletest.ConfigureRestart(&cfg.ClientConfig, &cfg.QueueConfig, &cfg.RetryConfig, addr, persistent)
 
 	// Run 1: Foundation is down.
 	ext, host := durabletest.StartFileStorage(t, dir, nil)
-	exp, tel := start(host)
+	exp := newExporter(t, cfg, host)
 	for b := 0; b < batches; b++ {
 		if err := exp.ConsumeMetrics(context.Background(), gaugesFrom("durable", b*perBatch, perBatch)); err != nil {
 			t.Fatalf("enqueue batch %d: %v", b, err)
 		}
 	}
-	te := &testExporter{tel: tel}
-	deadline := time.Now().Add(10 * time.Second)
-	for te.counter(t, "otelcol_foundation_requests", "outcome", "network_error") < 2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := te.counter(t, "otelcol_foundation_requests", "outcome", "network_error"); n < 2 {
+	if n := exp.tel.WaitCounter(t, 10*time.Second, 2, "otelcol_foundation_requests", "outcome", "network_error"); n < 2 {
 		t.Fatalf("exporter never tried the down endpoint (%d attempts)", n)
 	}
 	if err := exp.Shutdown(context.Background()); err != nil {
@@ -97,10 +66,11 @@ func restartWithQueuedData(t *testing.T, persistent bool, batches, perBatch int,
 	}
 
 	// Run 2: Foundation is up; a new exporter on the same storage.
-	f := &fakeFoundation{}
-	durabletest.Up(t, addr, f)
+	in := new(e2etest.Intake)
+	f := foundationOn(in)
+	in.Server = durabletest.Up(t, addr, in)
 	ext2, host2 := durabletest.StartFileStorage(t, dir, nil)
-	exp2, _ := start(host2)
+	exp2 := newExporter(t, cfg, host2)
 	defer ext2.Shutdown(context.Background())
 	defer exp2.Shutdown(context.Background())
 
@@ -115,7 +85,7 @@ func restartWithQueuedData(t *testing.T, persistent bool, batches, perBatch int,
 		}
 		return m
 	}
-	deadline = time.Now().Add(wait)
+	deadline := time.Now().Add(wait)
 	for len(seen()) < batches*perBatch && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -11,19 +11,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configauth"
 	"go.opentelemetry.io/collector/config/configcompression"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumererror"
-	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
+	"github.com/anvil/anvilcol/internal/componenttesthelp"
 	"github.com/anvil/anvilcol/internal/durabletest"
+	"github.com/anvil/anvilcol/internal/e2etest"
 )
 
 const ts = pcommon.Timestamp(1_700_000_000_123_456_789) // -> 1700000000123 ms
@@ -134,10 +133,10 @@ func TestRecordsCarryEveryDocumentedField(t *testing.T) {
 	if len(reqs) != 1 {
 		t.Fatalf("got %d requests, want 1", len(reqs))
 	}
-	if reqs[0].path != "/v1/metrics" {
-		t.Errorf("path = %q, want /v1/metrics", reqs[0].path)
+	if reqs[0].Path != "/v1/metrics" {
+		t.Errorf("path = %q, want /v1/metrics", reqs[0].Path)
 	}
-	if ct := reqs[0].header.Get("Content-Type"); ct != "application/json" {
+	if ct := reqs[0].Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)
 	}
 	const ms = 1700000000123.0
@@ -171,13 +170,13 @@ func TestRecordsCarryEveryDocumentedField(t *testing.T) {
 			t.Errorf("record %d:\n got %s\nwant %s", i, g, w)
 		}
 	}
-	if n := exp.counter(t, "otelcol_foundation_records_dropped", "reason", "invalid"); n != 1 {
+	if n := exp.tel.Counter(t, "otelcol_foundation_records_dropped", "reason", "invalid"); n != 1 {
 		t.Errorf("records_dropped{reason=invalid} = %d, want 1 (the NaN gauge)", n)
 	}
-	if n := exp.counter(t, "otelcol_foundation_records_sent", "", ""); n != 7 {
+	if n := exp.tel.Counter(t, "otelcol_foundation_records_sent"); n != 7 {
 		t.Errorf("records_sent = %d, want 7", n)
 	}
-	if n := exp.logs.FilterMessageSnippet("no JSON representation").FilterField(zap.String("first_metric", "anvil.broken")).Len(); n != 1 {
+	if n := exp.tel.Logs.FilterMessageSnippet("no JSON representation").FilterField(zap.String("first_metric", "anvil.broken")).Len(); n != 1 {
 		t.Errorf("invalid point logged %d times with its metric name, want 1", n)
 	}
 }
@@ -247,34 +246,22 @@ func TestAuthViaHeaders(t *testing.T) {
 	if err := exp.ConsumeMetrics(context.Background(), gauges("g", 1)); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.requests()[0].header.Get("X-Api-Key"); got != "k-123" {
+	if got := f.requests()[0].Header.Get("X-Api-Key"); got != "k-123" {
 		t.Errorf("X-Api-Key = %q", got)
 	}
 }
 
 func TestAuthViaBearerTokenExtension(t *testing.T) {
 	f := newFakeFoundation(t)
-	f.answer = func(_ int, r received) (int, http.Header, string) {
-		if r.header.Get("Authorization") != "Bearer s3cret" {
+	f.answer(func(r received) (int, http.Header, string) {
+		if r.Header.Get("Authorization") != "Bearer s3cret" {
 			return http.StatusUnauthorized, nil, `{"error":"bad token"}`
 		}
 		return http.StatusOK, nil, "{}"
-	}
-	bf := bearertokenauthextension.NewFactory()
-	bcfg := bf.CreateDefaultConfig().(*bearertokenauthextension.Config)
-	bcfg.BearerToken = "s3cret"
-	ext, err := bf.Create(context.Background(), extensiontest.NewNopSettings(bf.Type()), bcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	authID := component.MustNewID("bearertokenauth")
-	host := &durabletest.Host{Extensions: map[component.ID]component.Component{authID: ext}}
-	if err := ext.Start(context.Background(), host); err != nil {
-		t.Fatal(err)
-	}
-	defer ext.Shutdown(context.Background())
+	})
+	host := componenttesthelp.StartBearerTokenAuth(t, "s3cret")
 	cfg := testConfig(f.URL)
-	cfg.ClientConfig.Auth = configoptional.Some(configauth.Config{AuthenticatorID: authID})
+	cfg.ClientConfig.Auth = configoptional.Some(configauth.Config{AuthenticatorID: componenttesthelp.BearerTokenAuthID})
 	exp := startExporter(t, cfg, host)
 	if err := exp.ConsumeMetrics(context.Background(), gauges("g", 2)); err != nil {
 		t.Fatalf("export with bearer token: %v", err)
@@ -290,14 +277,14 @@ func TestRetryableStatusesAreRetriedHonouringRetryAfter(t *testing.T) {
 			t.Parallel()
 			f := newFakeFoundation(t)
 			var firstAt, secondAt time.Time
-			f.answer = func(n int, _ received) (int, http.Header, string) {
-				if n == 1 {
+			f.answer(func(r received) (int, http.Header, string) {
+				if r.Seq == 1 {
 					firstAt = time.Now()
 					return code, http.Header{"Retry-After": {"1"}}, "busy"
 				}
 				secondAt = time.Now()
 				return http.StatusOK, nil, "{}"
-			}
+			})
 			exp := startExporter(t, testConfig(f.URL), nil)
 			if err := exp.ConsumeMetrics(context.Background(), gauges("g", 4)); err != nil {
 				t.Fatalf("%d: %v", code, err)
@@ -309,7 +296,7 @@ func TestRetryableStatusesAreRetriedHonouringRetryAfter(t *testing.T) {
 			if d := secondAt.Sub(firstAt); d < 900*time.Millisecond {
 				t.Errorf("%d: retried after %v, want >= Retry-After 1s", code, d)
 			}
-			if n := exp.counter(t, "otelcol_foundation_requests", "outcome", "retryable"); n != 1 {
+			if n := exp.tel.Counter(t, "otelcol_foundation_requests", "outcome", "retryable"); n != 1 {
 				t.Errorf("%d: requests{outcome=retryable} = %d", code, n)
 			}
 		})
@@ -319,10 +306,11 @@ func TestRetryableStatusesAreRetriedHonouringRetryAfter(t *testing.T) {
 func TestNetworkErrorsAreRetried(t *testing.T) {
 	addr := durabletest.ReserveAddr(t)
 	exp := startExporter(t, testConfig("http://"+addr), nil)
-	f := &fakeFoundation{}
+	in := new(e2etest.Intake)
+	f := foundationOn(in)
 	go func() {
 		time.Sleep(300 * time.Millisecond)
-		durabletest.Up(t, addr, f)
+		durabletest.Up(t, addr, in)
 	}()
 	if err := exp.ConsumeMetrics(context.Background(), gauges("g", 3)); err != nil {
 		t.Fatal(err)
@@ -330,19 +318,19 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 	if n := f.recordCount(); n != 3 {
 		t.Errorf("records = %d after the endpoint came up", n)
 	}
-	if n := exp.counter(t, "otelcol_foundation_requests", "outcome", "network_error"); n < 1 {
+	if n := exp.tel.Counter(t, "otelcol_foundation_requests", "outcome", "network_error"); n < 1 {
 		t.Errorf("requests{outcome=network_error} = %d", n)
 	}
 }
 
 func TestRetryResendsOnlyUnacknowledgedPoints(t *testing.T) {
 	f := newFakeFoundation(t)
-	f.answer = func(n int, _ received) (int, http.Header, string) {
-		if n == 2 {
+	f.answer(func(r received) (int, http.Header, string) {
+		if r.Seq == 2 {
 			return http.StatusServiceUnavailable, nil, "later"
 		}
 		return http.StatusOK, nil, "{}"
-	}
+	})
 	cfg := testConfig(f.URL)
 	cfg.MaxBatchPoints = 10
 	exp := startExporter(t, cfg, nil)
@@ -350,8 +338,8 @@ func TestRetryResendsOnlyUnacknowledgedPoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	count := map[float64]int{}
-	for i, r := range f.requests() {
-		if i == 1 {
+	for _, r := range f.requests() {
+		if r.Seq == 2 {
 			continue // answered 503
 		}
 		for _, rec := range r.records {
@@ -367,12 +355,12 @@ func TestRetryResendsOnlyUnacknowledgedPoints(t *testing.T) {
 
 func TestTooLargeSplitsTheRequestInHalves(t *testing.T) {
 	f := newFakeFoundation(t)
-	f.answer = func(_ int, r received) (int, http.Header, string) {
+	f.answer(func(r received) (int, http.Header, string) {
 		if len(r.records) > 3 {
 			return http.StatusRequestEntityTooLarge, nil, "too big"
 		}
 		return http.StatusOK, nil, "{}"
-	}
+	})
 	exp := startExporter(t, testConfig(f.URL), nil)
 	if err := exp.ConsumeMetrics(context.Background(), gauges("g", 10)); err != nil {
 		t.Fatal(err)
@@ -391,7 +379,7 @@ func TestTooLargeSplitsTheRequestInHalves(t *testing.T) {
 	if !reflect.DeepEqual(sizes, []int{10, 5, 2, 3, 5, 2, 3}) || len(delivered) != 10 {
 		t.Fatalf("request sizes %v, delivered %d distinct points", sizes, len(delivered))
 	}
-	if n := exp.counter(t, "otelcol_foundation_requests", "outcome", "too_large"); n != 3 {
+	if n := exp.tel.Counter(t, "otelcol_foundation_requests", "outcome", "too_large"); n != 3 {
 		t.Errorf("requests{outcome=too_large} = %d, want 3", n)
 	}
 }
@@ -399,7 +387,7 @@ func TestTooLargeSplitsTheRequestInHalves(t *testing.T) {
 func TestOther4xxArePermanentCountedAndLoggedOnce(t *testing.T) {
 	f := newFakeFoundation(t)
 	long := `{"error":"unknown tenant"}` + strings.Repeat(".", 1000)
-	f.answer = func(int, received) (int, http.Header, string) { return http.StatusBadRequest, nil, long }
+	f.answer(func(received) (int, http.Header, string) { return http.StatusBadRequest, nil, long })
 	exp := startExporter(t, testConfig(f.URL), nil)
 	for i := 0; i < 3; i++ {
 		err := exp.ConsumeMetrics(context.Background(), gauges("g", 4))
@@ -410,10 +398,10 @@ func TestOther4xxArePermanentCountedAndLoggedOnce(t *testing.T) {
 	if n := len(f.requests()); n != 3 {
 		t.Errorf("%d requests: a permanent failure must not be retried", n)
 	}
-	if n := exp.counter(t, "otelcol_foundation_records_dropped", "reason", "rejected"); n != 12 {
+	if n := exp.tel.Counter(t, "otelcol_foundation_records_dropped", "reason", "rejected"); n != 12 {
 		t.Errorf("records_dropped{reason=rejected} = %d, want 12", n)
 	}
-	logged := exp.logs.FilterMessageSnippet("refused records permanently").All()
+	logged := exp.tel.Logs.FilterMessageSnippet("refused records permanently").All()
 	if len(logged) != 1 {
 		t.Fatalf("rejection logged %d times, want once", len(logged))
 	}
@@ -429,7 +417,7 @@ func TestOther4xxArePermanentCountedAndLoggedOnce(t *testing.T) {
 func TestSuccessStatusesAreAll2xx(t *testing.T) {
 	for _, code := range []int{200, 201, 202, 204} {
 		f := newFakeFoundation(t)
-		f.answer = func(int, received) (int, http.Header, string) { return code, nil, "" }
+		f.answer(func(received) (int, http.Header, string) { return code, nil, "" })
 		exp := startExporter(t, testConfig(f.URL), nil)
 		if err := exp.ConsumeMetrics(context.Background(), gauges("g", 1)); err != nil {
 			t.Errorf("%d: %v", code, err)

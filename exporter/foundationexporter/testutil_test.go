@@ -1,97 +1,78 @@
 package foundationexporter
 
 import (
-	"compress/gzip"
+	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/anvil/anvilcol/exporter/foundationexporter/internal/metadatatest"
+	"github.com/anvil/anvilcol/internal/componenttesthelp"
+	"github.com/anvil/anvilcol/internal/e2etest"
 )
 
-// received is one request as the fake Foundation saw it.
+// received is one request as the fake Foundation saw it: the recorded
+// request and the records of its JSON body.
 type received struct {
-	header  http.Header
-	path    string
+	e2etest.Request
 	gzipped bool
 	records []map[string]any
 }
 
-// fakeFoundation is a Foundation intake on httptest: it decodes every
-// request (gzip or not) and answers with what answer returns.
-type fakeFoundation struct {
-	*httptest.Server
-	mu     sync.Mutex
-	reqs   []received
-	answer func(n int, r received) (int, http.Header, string)
-}
-
-func newFakeFoundation(t *testing.T) *fakeFoundation {
-	f := &fakeFoundation{}
-	f.Server = httptest.NewServer(f)
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fakeFoundation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var body io.Reader = r.Body
-	gz := r.Header.Get("Content-Encoding") == "gzip"
-	if gz {
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, "bad gzip: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		body = zr
-	}
+// decodeFoundation decodes a request body the way Foundation does: a JSON
+// object {"metrics": [...]} with no other field.
+func decodeFoundation(r e2etest.Request) (received, error) {
 	var payload struct {
 		Metrics []map[string]any `json:"metrics"`
 	}
-	dec := json.NewDecoder(body)
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&payload); err != nil {
-		http.Error(w, "bad JSON: "+err.Error(), http.StatusBadRequest)
-		return
+		return received{}, err
 	}
-	rec := received{header: r.Header.Clone(), path: r.URL.Path, gzipped: gz, records: payload.Metrics}
-	f.mu.Lock()
-	f.reqs = append(f.reqs, rec)
-	n := len(f.reqs)
-	answer := f.answer
-	f.mu.Unlock()
-	code, hdr, msg := http.StatusAccepted, http.Header(nil), `{"accepted":true}`
-	if answer != nil {
-		code, hdr, msg = answer(n, rec)
-	}
-	for k, v := range hdr {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(code)
-	_, _ = io.WriteString(w, msg)
+	return received{Request: r, gzipped: r.Header.Get("Content-Encoding") == "gzip", records: payload.Metrics}, nil
 }
 
+// fakeFoundation is a Foundation intake on an e2etest.Intake: a body that is
+// not Foundation's JSON is answered 400; any other request gets what the
+// function given to answer returns (default 202 {"accepted":true}).
+type fakeFoundation struct {
+	*e2etest.Intake
+}
+
+func newFakeFoundation(t *testing.T) *fakeFoundation {
+	return foundationOn(e2etest.NewIntake(t))
+}
+
+// foundationOn makes in answer like Foundation.
+func foundationOn(in *e2etest.Intake) *fakeFoundation {
+	f := &fakeFoundation{Intake: in}
+	f.answer(func(received) (int, http.Header, string) {
+		return http.StatusAccepted, nil, `{"accepted":true}`
+	})
+	return f
+}
+
+// answer sets how the fake answers a well-formed request (r.Seq is 1 for the
+// first request the fake received).
+func (f *fakeFoundation) answer(fn func(r received) (int, http.Header, string)) {
+	e2etest.RespondDecoded(f.Intake, decodeFoundation, func(r received) (int, http.Header, []byte) {
+		code, hdr, msg := fn(r)
+		return code, hdr, []byte(msg)
+	})
+}
+
+// requests returns the well-formed requests received so far (the others were
+// answered 400).
 func (f *fakeFoundation) requests() []received {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]received(nil), f.reqs...)
+	return e2etest.DecodeAll(f.Requests(), decodeFoundation)
 }
 
 // recordCount returns the number of records received in all requests.
@@ -108,59 +89,37 @@ func (f *fakeFoundation) recordCount() int {
 func testConfig(url string) *Config {
 	cfg := createDefaultConfig().(*Config)
 	cfg.ClientConfig.Endpoint = url
-	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
-	cfg.RetryConfig.InitialInterval = 10 * time.Millisecond
-	cfg.RetryConfig.MaxInterval = 50 * time.Millisecond
-	cfg.RetryConfig.MaxElapsedTime = 10 * time.Second
+	componenttesthelp.SyncFastRetry(&cfg.QueueConfig, &cfg.RetryConfig)
 	return cfg
 }
 
+// testExporter is a started metrics exporter with its own telemetry and log.
 type testExporter struct {
 	exporter.Metrics
-	tel  *componenttest.Telemetry
-	logs *observer.ObservedLogs
+	tel *componenttesthelp.Telemetry
 }
 
-func startExporter(t *testing.T, cfg *Config, host component.Host) *testExporter {
+// newExporter creates and starts a metrics exporter on host (nil = nop host);
+// the test shuts it down.
+func newExporter(t *testing.T, cfg *Config, host component.Host) *testExporter {
 	t.Helper()
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
-	set := metadatatest.NewSettings(tel)
-	core, logs := observer.New(zapcore.DebugLevel)
-	set.Logger = zap.New(core)
+	tel := componenttesthelp.NewTelemetry(t)
+	set := metadatatest.NewSettings(tel.Telemetry)
+	set.Logger = tel.Logger
 	exp, err := NewFactory().CreateMetrics(context.Background(), set, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if host == nil {
-		host = componenttest.NewNopHost()
-	}
-	if err := exp.Start(context.Background(), host); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = exp.Shutdown(context.Background()) })
-	return &testExporter{Metrics: exp, tel: tel, logs: logs}
+	componenttesthelp.Start(t, host, exp)
+	return &testExporter{Metrics: exp, tel: tel}
 }
 
-// counter returns the value of an own-telemetry counter for one attribute
-// value (attr "" = sum over all points).
-func (e *testExporter) counter(t *testing.T, name, key, value string) int64 {
+// startExporter is newExporter, shut down at the end of the test.
+func startExporter(t *testing.T, cfg *Config, host component.Host) *testExporter {
 	t.Helper()
-	m, err := e.tel.GetMetric(name)
-	if err != nil {
-		return 0
-	}
-	var n int64
-	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-		if key == "" {
-			n += dp.Value
-			continue
-		}
-		if v, ok := dp.Attributes.Value(attribute.Key(key)); ok && v.AsString() == value {
-			n += dp.Value
-		}
-	}
-	return n
+	e := newExporter(t, cfg, host)
+	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
+	return e
 }
 
 // gauges returns md with n gauge points named name, attribute i = index.

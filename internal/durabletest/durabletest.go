@@ -15,6 +15,10 @@ import (
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 )
@@ -86,4 +90,22 @@ func Up(t testing.TB, addr string, handler http.Handler) *httptest.Server {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// ConfigureRestart sets an exporterhelper-based HTTP exporter's settings for
+// the restart scenario: endpoint http://addr (see ReserveAddr) with a 2s
+// timeout, retries every 20ms to 100ms until the exporter is shut down, and a
+// sending queue with 2 consumers, persistent on StorageID if persistent (else
+// the in-memory queue, the control case).
+func ConfigureRestart(client *confighttp.ClientConfig, queue *configoptional.Optional[exporterhelper.QueueBatchConfig], retry *configretry.BackOffConfig, addr string, persistent bool) {
+	client.Endpoint = "http://" + addr
+	client.Timeout = 2 * time.Second
+	retry.InitialInterval = 20 * time.Millisecond
+	retry.MaxInterval = 100 * time.Millisecond
+	retry.MaxElapsedTime = 0 // retry until shut down
+	q := queue.GetOrInsertDefault()
+	if persistent {
+		q.StorageID = &StorageID
+	}
+	q.NumConsumers = 2
 }

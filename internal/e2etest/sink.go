@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -22,6 +23,11 @@ import (
 
 // Request is one HTTP request an intake received, body already decompressed.
 type Request struct {
+	// Seq is the request's position in arrival order: 1 for the first request
+	// the intake received, 2 for the second, and so on.
+	Seq int
+	// At is when the intake had read the request.
+	At     time.Time
 	Method string
 	Path   string
 	Header http.Header
@@ -30,6 +36,10 @@ type Request struct {
 
 // Intake is an httptest server on loopback that records every request and
 // answers with a status chosen by the test (default 200 with body "{}").
+//
+// The zero Intake is a usable http.Handler with no server: to serve it on an
+// address of the test's choosing, set Respond first, then start a server with
+// the Intake as handler and store it in Server (see durabletest.Up).
 type Intake struct {
 	*httptest.Server
 	mu       sync.Mutex
@@ -41,7 +51,7 @@ type Intake struct {
 func NewIntake(t testing.TB) *Intake {
 	t.Helper()
 	in := &Intake{}
-	in.Server = httptest.NewServer(http.HandlerFunc(in.serve))
+	in.Server = httptest.NewServer(in)
 	t.Cleanup(in.Close)
 	return in
 }
@@ -53,14 +63,17 @@ func (in *Intake) Respond(f func(r Request) (int, http.Header, []byte)) {
 	in.respond = f
 }
 
-func (in *Intake) serve(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP records r (body decompressed; 400 if that fails) and answers it
+// as set by Respond.
+func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := ReadBody(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	req := Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
+	req := Request{At: time.Now(), Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
 	in.mu.Lock()
+	req.Seq = len(in.requests) + 1
 	in.requests = append(in.requests, req)
 	respond := in.respond
 	in.mu.Unlock()
@@ -227,4 +240,29 @@ func (s *OTLPSink) LogRecordCount() int {
 		n += ld.LogRecordCount()
 	}
 	return n
+}
+
+// RespondDecoded makes in answer like a service that parses every request
+// with decode: a request decode rejects is answered 400 with decode's error,
+// any other as answer says for the decoded value.
+func RespondDecoded[T any](in *Intake, decode func(Request) (T, error), answer func(T) (int, http.Header, []byte)) {
+	in.Respond(func(r Request) (int, http.Header, []byte) {
+		v, err := decode(r)
+		if err != nil {
+			return http.StatusBadRequest, nil, []byte("cannot decode the request: " + err.Error())
+		}
+		return answer(v)
+	})
+}
+
+// DecodeAll returns decode of each of reqs in order, leaving out those it
+// rejects (the ones RespondDecoded answered 400).
+func DecodeAll[T any](reqs []Request, decode func(Request) (T, error)) []T {
+	var out []T
+	for _, r := range reqs {
+		if v, err := decode(r); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
 }

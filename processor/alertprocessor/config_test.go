@@ -2,7 +2,6 @@ package alertprocessor
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,24 +9,18 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
-	"go.opentelemetry.io/collector/confmap/xconfmap"
 	"go.uber.org/zap"
 
+	"github.com/anvil/anvilcol/internal/componenttesthelp"
 	"github.com/anvil/anvilcol/internal/ratelog"
 	"github.com/anvil/anvilcol/processor/alertprocessor/internal/metadata"
 )
 
 func loadConfig(t *testing.T, id component.ID) *Config {
 	t.Helper()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	require.NoError(t, err)
-	cfg := createDefaultConfig()
-	sub, err := cm.Sub(id.String())
-	require.NoError(t, err)
-	require.NoError(t, sub.Unmarshal(cfg))
-	require.NoError(t, xconfmap.Validate(cfg))
-	return cfg.(*Config)
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, componenttesthelp.LoadConfig(t, id, cfg))
+	return cfg
 }
 
 func TestLoadConfig(t *testing.T) {

@@ -155,12 +155,51 @@ func (e *engine) rulesFor(name string, rules []*rule, cache map[string][]*rule) 
 	return rs
 }
 
-func (e *engine) metricRulesFor(name string) []*rule {
-	return e.rulesFor(name, e.metricRules, e.metricCache)
+// ingest is what one consume call keeps while it walks a batch: the rules of
+// the last name it looked up (the items of one batch often share names) and
+// the engine lock, taken at the first item a rule reads (so a batch no rule
+// reads never waits for an evaluation) and held until done.
+type ingest struct {
+	e         *engine
+	all       []*rule            // the rules of the signal: metricRules or eventRules
+	cache     map[string][]*rule // their name -> rules cache
+	lastName  string
+	lastRules []*rule
+	locked    bool
+	now       time.Time
 }
 
-func (e *engine) eventRulesFor(name string) []*rule {
-	return e.rulesFor(name, e.eventRules, e.eventCache)
+func (e *engine) metricIngest() ingest {
+	return ingest{e: e, all: e.metricRules, cache: e.metricCache}
+}
+
+func (e *engine) eventIngest() ingest {
+	return ingest{e: e, all: e.eventRules, cache: e.eventCache}
+}
+
+// rules returns the rules that read items named name (none for "").
+func (in *ingest) rules(name string) []*rule {
+	if name != in.lastName {
+		in.lastName, in.lastRules = name, in.e.rulesFor(name, in.all, in.cache)
+	}
+	return in.lastRules
+}
+
+// lock takes the engine lock, once per batch, and returns the batch's time.
+func (in *ingest) lock() time.Time {
+	if !in.locked {
+		in.e.mu.Lock()
+		in.locked = true
+		in.now = in.e.now()
+	}
+	return in.now
+}
+
+// done releases the engine lock if the batch took it.
+func (in *ingest) done() {
+	if in.locked {
+		in.e.mu.Unlock()
+	}
 }
 
 // groupFor returns the group of the data's group_by values, creating it (up

@@ -20,11 +20,8 @@ func (e *engine) consumeLogs(ld plog.Logs) {
 	if len(e.eventRules) == 0 {
 		return
 	}
-	locked := false
-	var now time.Time
-	// Records of one batch often share names: remember the last lookup.
-	var lastName string
-	var lastRules []*rule
+	in := e.eventIngest()
+	defer in.done()
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
@@ -33,31 +30,17 @@ func (e *engine) consumeLogs(ld plog.Logs) {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
-				name := event.LogName(lr)
-				if name == "" {
-					continue
-				}
-				if name != lastName {
-					lastName, lastRules = name, e.eventRulesFor(name)
-				}
-				rules := lastRules
+				rules := in.rules(event.LogName(lr))
 				if len(rules) == 0 {
 					continue
 				}
-				if !locked {
-					e.mu.Lock()
-					locked = true
-					now = e.now()
-				}
+				now := in.lock()
 				for _, r := range rules {
 					v, ok, present := logField(lr, r.cfg.Field)
 					e.observeEvent(r, v, ok, present, lr.Attributes(), rl.Resource().Attributes(), now)
 				}
 			}
 		}
-	}
-	if locked {
-		e.mu.Unlock()
 	}
 }
 
@@ -66,10 +49,8 @@ func (e *engine) consumeTraces(td ptrace.Traces) {
 	if len(e.eventRules) == 0 {
 		return
 	}
-	locked := false
-	var now time.Time
-	var lastName string
-	var lastRules []*rule
+	in := e.eventIngest()
+	defer in.done()
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -78,27 +59,17 @@ func (e *engine) consumeTraces(td ptrace.Traces) {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				s := spans.At(k)
-				if name := event.SpanName(s); name != lastName {
-					lastName, lastRules = name, e.eventRulesFor(name)
-				}
-				rules := lastRules
+				rules := in.rules(event.SpanName(s))
 				if len(rules) == 0 {
 					continue
 				}
-				if !locked {
-					e.mu.Lock()
-					locked = true
-					now = e.now()
-				}
+				now := in.lock()
 				for _, r := range rules {
 					v, ok, present := spanField(s, r.cfg.Field)
 					e.observeEvent(r, v, ok, present, s.Attributes(), rs.Resource().Attributes(), now)
 				}
 			}
 		}
-	}
-	if locked {
-		e.mu.Unlock()
 	}
 }
 

@@ -373,16 +373,9 @@ func (e *engine) consumeMetrics(md pmetric.Metrics) {
 	if len(e.metricRules) == 0 {
 		return
 	}
-	locked := false
-	defer func() {
-		if locked {
-			e.mu.Unlock()
-		}
-	}()
-	var now time.Time
+	in := e.metricIngest()
+	defer in.done()
 	rms := md.ResourceMetrics()
-	var lastName string
-	var lastRules []*rule
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
 		res := rm.Resource().Attributes()
@@ -393,18 +386,11 @@ func (e *engine) consumeMetrics(md pmetric.Metrics) {
 			ms := sms.At(j).Metrics()
 			for k := 0; k < ms.Len(); k++ {
 				m := ms.At(k)
-				if m.Name() != lastName {
-					lastName, lastRules = m.Name(), e.metricRulesFor(m.Name())
-				}
-				rules := lastRules
+				rules := in.rules(m.Name())
 				if len(rules) == 0 {
 					continue
 				}
-				if !locked {
-					e.mu.Lock()
-					locked = true
-					now = e.now()
-				}
+				now := in.lock()
 				if !resHashed {
 					resHash, resHashed = attrsHash(res), true
 				}

@@ -3,9 +3,7 @@ package alertprocessor
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/anvil/anvilcol/internal/e2etest"
 	"github.com/anvil/anvilcol/internal/ratelog"
 	"github.com/anvil/anvilcol/processor/alertprocessor/internal/metadata"
 )
@@ -41,58 +40,33 @@ func (r *recordingSender) got() []Notification {
 	return append([]Notification(nil), r.ns...)
 }
 
-// hit is one request an intake server got.
-type hit struct {
-	at     time.Time
-	path   string
-	header http.Header
-	body   []byte
+// answer is how an intake answers one request.
+type answer struct {
+	code int
+	hdr  http.Header
 }
 
-// intake is an httptest server that records requests and answers with the
-// statuses queued in respond (then 200).
-type intake struct {
-	*httptest.Server
-	mu      sync.Mutex
-	hits    []hit
-	respond []func(w http.ResponseWriter)
-}
-
-func newIntake(t *testing.T, respond ...func(w http.ResponseWriter)) *intake {
-	in := &intake{respond: respond}
-	in.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		in.mu.Lock()
-		in.hits = append(in.hits, hit{at: time.Now(), path: r.URL.Path, header: r.Header.Clone(), body: b})
-		var f func(w http.ResponseWriter)
-		if len(in.respond) > 0 {
-			f, in.respond = in.respond[0], in.respond[1:]
-		}
-		in.mu.Unlock()
-		if f != nil {
-			f(w)
-			return
-		}
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	t.Cleanup(in.Close)
-	return in
-}
-
-func (in *intake) got() []hit {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return append([]hit(nil), in.hits...)
-}
-
-func status(code int, hdr ...string) func(w http.ResponseWriter) {
-	return func(w http.ResponseWriter) {
-		for i := 0; i+1 < len(hdr); i += 2 {
-			w.Header().Set(hdr[i], hdr[i+1])
-		}
-		w.WriteHeader(code)
-		_, _ = w.Write([]byte(`{"status":"error"}`))
+// status is an answer with code, the header pairs hdr and a JSON error body.
+func status(code int, hdr ...string) answer {
+	h := http.Header{}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		h.Set(hdr[i], hdr[i+1])
 	}
+	return answer{code: code, hdr: h}
+}
+
+// newIntake starts a recording HTTP server that answers its n-th request
+// with answers[n-1] and every later one 202.
+func newIntake(t *testing.T, answers ...answer) *e2etest.Intake {
+	in := e2etest.NewIntake(t)
+	in.Respond(func(r e2etest.Request) (int, http.Header, []byte) {
+		if r.Seq <= len(answers) {
+			a := answers[r.Seq-1]
+			return a.code, a.hdr, []byte(`{"status":"error"}`)
+		}
+		return http.StatusAccepted, nil, nil
+	})
+	return in
 }
 
 // startWorker builds nc's worker the way Start does and runs it.
@@ -149,10 +123,10 @@ func decode(t *testing.T, b []byte) map[string]any {
 	return m
 }
 
-func waitHits(t *testing.T, in *intake, n int) []hit {
+func waitHits(t *testing.T, in *e2etest.Intake, n int) []e2etest.Request {
 	t.Helper()
-	require.Eventually(t, func() bool { return len(in.got()) >= n }, 10*time.Second, 5*time.Millisecond, "want %d requests", n)
-	return in.got()
+	require.Eventually(t, func() bool { return len(in.Requests()) >= n }, 10*time.Second, 5*time.Millisecond, "want %d requests", n)
+	return in.Requests()
 }
 
 func TestSlackPayload(t *testing.T) {
@@ -163,9 +137,9 @@ func TestSlackPayload(t *testing.T) {
 	w, tt := startWorker(t, nc)
 	w.offer(firing(), true)
 	h := waitHits(t, in, 1)[0]
-	assert.Equal(t, "/services/T/B/X", h.path)
-	assert.Equal(t, "application/json", h.header.Get("Content-Type"))
-	m := decode(t, h.body)
+	assert.Equal(t, "/services/T/B/X", h.Path)
+	assert.Equal(t, "application/json", h.Header.Get("Content-Type"))
+	m := decode(t, h.Body)
 	assert.Equal(t, "#anvil-alerts", m["channel"])
 	assert.Equal(t, "[FIRING:critical] dispatch_latency_p99: Assignment dispatch p99 612.5 ms > 500 ms (round_robin)", m["text"])
 	blocks := m["blocks"].([]any)
@@ -190,7 +164,7 @@ func TestSlackPayload(t *testing.T) {
 	}, 5*time.Second, 5*time.Millisecond)
 
 	w.offer(resolved(), true)
-	m = decode(t, waitHits(t, in, 2)[1].body)
+	m = decode(t, waitHits(t, in, 2)[1].Body)
 	assert.Equal(t, "[RESOLVED] dispatch_latency_p99: Assignment dispatch p99 120 ms > 500 ms (round_robin)", m["text"])
 }
 
@@ -204,9 +178,9 @@ func TestSlackPacesOneMessagePerSecondAndHonours429(t *testing.T) {
 	}
 	hs := waitHits(t, in, 4)
 	// 1st answered 429 Retry-After: 2 -> the retry waits 2s; then 1/s.
-	assert.GreaterOrEqual(t, hs[1].at.Sub(hs[0].at), 1950*time.Millisecond)
-	assert.GreaterOrEqual(t, hs[2].at.Sub(hs[1].at), 950*time.Millisecond)
-	assert.GreaterOrEqual(t, hs[3].at.Sub(hs[2].at), 950*time.Millisecond)
+	assert.GreaterOrEqual(t, hs[1].At.Sub(hs[0].At), 1950*time.Millisecond)
+	assert.GreaterOrEqual(t, hs[2].At.Sub(hs[1].At), 950*time.Millisecond)
+	assert.GreaterOrEqual(t, hs[3].At.Sub(hs[2].At), 950*time.Millisecond)
 	require.Eventually(t, func() bool {
 		return counterValue(t, tt, "otelcol_alert_notifications_sent", attribute.String("notifier", "slack")) == 3
 	}, 5*time.Second, 5*time.Millisecond)
@@ -223,9 +197,9 @@ func TestPagerDutyPayload(t *testing.T) {
 	w.offer(firing(), true)
 	w.offer(resolved(), true)
 	hs := waitHits(t, in, 2)
-	assert.Equal(t, "/v2/enqueue", hs[0].path)
+	assert.Equal(t, "/v2/enqueue", hs[0].Path)
 
-	trig := decode(t, hs[0].body)
+	trig := decode(t, hs[0].Body)
 	assert.Equal(t, nc.RoutingKey, trig["routing_key"])
 	assert.Equal(t, "trigger", trig["event_action"])
 	assert.Equal(t, firing().DedupKey, trig["dedup_key"])
@@ -243,7 +217,7 @@ func TestPagerDutyPayload(t *testing.T) {
 	assert.Equal(t, "dispatch_latency_p99", cd["rule"])
 	assert.Equal(t, map[string]any{"policy_type": "round_robin"}, cd["labels"])
 
-	res := decode(t, hs[1].body)
+	res := decode(t, hs[1].Body)
 	assert.Equal(t, "resolve", res["event_action"])
 	assert.Equal(t, trig["dedup_key"], res["dedup_key"], "resolve names the alert trigger opened")
 	assert.Equal(t, nc.RoutingKey, res["routing_key"])
@@ -269,9 +243,9 @@ func TestAlertmanagerPayload(t *testing.T) {
 	w.offer(firing(), false)
 	w.offer(resolved(), false) // alertmanager learns of resolutions even without send_resolved
 	hs := waitHits(t, in, 2)
-	assert.Equal(t, "/api/v2/alerts", hs[0].path)
+	assert.Equal(t, "/api/v2/alerts", hs[0].Path)
 	var alerts []map[string]any
-	require.NoError(t, json.Unmarshal(hs[0].body, &alerts))
+	require.NoError(t, json.Unmarshal(hs[0].Body, &alerts))
 	require.Len(t, alerts, 1)
 	a := alerts[0]
 	assert.Equal(t, map[string]any{"alertname": "dispatch_latency_p99", "severity": "critical", "policy_type": "round_robin"}, a["labels"])
@@ -281,7 +255,7 @@ func TestAlertmanagerPayload(t *testing.T) {
 	assert.Equal(t, "2026-03-01T10:00:00Z", a["startsAt"])
 	assert.Equal(t, "2026-03-01T10:04:00Z", a["endsAt"], "firing: 4 resend intervals ahead")
 
-	require.NoError(t, json.Unmarshal(hs[1].body, &alerts))
+	require.NoError(t, json.Unmarshal(hs[1].Body, &alerts))
 	assert.Equal(t, "2026-03-01T10:00:00Z", alerts[0]["startsAt"])
 	assert.Equal(t, "2026-03-01T10:01:30Z", alerts[0]["endsAt"], "resolved: the resolution time")
 }
@@ -302,16 +276,16 @@ func TestWebhookPayloadAndHeaders(t *testing.T) {
 	w.offer(firing(), true)
 	w.offer(resolved(), true)
 	hs := waitHits(t, in, 2)
-	assert.Equal(t, "/hooks/anvil", hs[0].path)
-	assert.Equal(t, "Bearer s3cret", hs[0].header.Get("Authorization"))
-	assert.Equal(t, "labeling", hs[0].header.Get("X-Team"))
+	assert.Equal(t, "/hooks/anvil", hs[0].Path)
+	assert.Equal(t, "Bearer s3cret", hs[0].Header.Get("Authorization"))
+	assert.Equal(t, "labeling", hs[0].Header.Get("X-Team"))
 	assert.Equal(t, map[string]any{
 		"version": "1", "status": "firing", "repeat": false, "rule": "dispatch_latency_p99", "severity": "critical",
 		"summary": "Assignment dispatch p99 612.5 ms > 500 ms (round_robin)", "value": 612.5, "threshold": 500.0,
 		"op": ">", "stat": "p99", "labels": map[string]any{"policy_type": "round_robin"},
 		"dedup_key": firing().DedupKey, "starts_at": "2026-03-01T10:00:00Z", "timestamp": "2026-03-01T10:00:00Z",
-	}, decode(t, hs[0].body))
-	r := decode(t, hs[1].body)
+	}, decode(t, hs[0].Body))
+	r := decode(t, hs[1].Body)
 	assert.Equal(t, "resolved", r["status"])
 	assert.Equal(t, "2026-03-01T10:01:30Z", r["ends_at"])
 	assert.Equal(t, 120.0, r["value"])
@@ -352,7 +326,7 @@ func TestRetry429HonoursRetryAfter(t *testing.T) {
 	w, _ := startWorker(t, nc)
 	w.offer(firing(), true)
 	hs := waitHits(t, in, 2)
-	assert.GreaterOrEqual(t, hs[1].at.Sub(hs[0].at), 950*time.Millisecond, "Retry-After: 1 beats the 10ms backoff")
+	assert.GreaterOrEqual(t, hs[1].At.Sub(hs[0].At), 950*time.Millisecond, "Retry-After: 1 beats the 10ms backoff")
 }
 
 func TestPermanent4xxIsNotRetried(t *testing.T) {
@@ -365,11 +339,11 @@ func TestPermanent4xxIsNotRetried(t *testing.T) {
 		return counterValue(t, tt, "otelcol_alert_notifications_failed", attribute.String("notifier", "webhook")) == 1
 	}, 5*time.Second, 5*time.Millisecond)
 	time.Sleep(100 * time.Millisecond)
-	assert.Len(t, in.got(), 1)
+	assert.Len(t, in.Requests(), 1)
 }
 
 func TestRetriesGiveUpAfterMaxElapsedTime(t *testing.T) {
-	always503 := make([]func(http.ResponseWriter), 1000)
+	always503 := make([]answer, 1000)
 	for i := range always503 {
 		always503[i] = status(http.StatusServiceUnavailable)
 	}
@@ -382,7 +356,7 @@ func TestRetriesGiveUpAfterMaxElapsedTime(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return counterValue(t, tt, "otelcol_alert_notifications_failed", attribute.String("notifier", "webhook")) == 1
 	}, 5*time.Second, 5*time.Millisecond)
-	assert.Greater(t, len(in.got()), 2)
+	assert.Greater(t, len(in.Requests()), 2)
 }
 
 func TestFullQueueDropsOldestAndCounts(t *testing.T) {

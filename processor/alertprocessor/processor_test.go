@@ -91,12 +91,12 @@ func TestOneEngineSharedByAllPipelines(t *testing.T) {
 	td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("anvil.label.submit")
 	require.NoError(t, tp.ConsumeTraces(context.Background(), td))
 	hs := waitHits(t, in, 1)
-	p := decode(t, hs[0].body)
+	p := decode(t, hs[0].Body)
 	assert.Equal(t, "firing", p["status"])
 	assert.Equal(t, 2.0, p["value"])
 	// The window passes: resolved.
 	hs = waitHits(t, in, 2)
-	assert.Equal(t, "resolved", decode(t, hs[1].body)["status"])
+	assert.Equal(t, "resolved", decode(t, hs[1].Body)["status"])
 
 	// Shutting down one pipeline keeps the engine for the other.
 	require.NoError(t, lp.Shutdown(context.Background()))
@@ -111,7 +111,7 @@ func TestOneEngineSharedByAllPipelines(t *testing.T) {
 	sharedMu.Unlock()
 	assert.False(t, alive)
 	// The other id had its own engine: it saw no events, so sent nothing.
-	assert.Len(t, in.got(), 2)
+	assert.Len(t, in.Requests(), 2)
 }
 
 func TestStartFailsOnBadHTTPClientConfig(t *testing.T) {
