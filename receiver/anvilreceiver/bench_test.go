@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/config/configoptional"
@@ -82,11 +83,28 @@ func reportEvents(b *testing.B) {
 }
 
 // anvilTarget starts an anvil receiver feeding all three signals into nop
-// consumers and returns its URL.
-func anvilTarget(b *testing.B) string {
-	tr := startTestReceiver(b, nil, consumers{logs: consumertest.NewNop(), metrics: consumertest.NewNop(), traces: consumertest.NewNop()})
-	return tr.url
+// consumers, with the same no-op telemetry settings as the stock peer, and
+// returns it.
+func anvilTarget(b *testing.B) *anvilReceiver {
+	cfg := createDefaultConfig().(*Config)
+	cfg.ServerConfig.NetAddr.Endpoint = "127.0.0.1:0"
+	f := NewFactory()
+	set := receivertest.NewNopSettings(f.Type())
+	ctx := context.Background()
+	lr, err := f.CreateLogs(ctx, set, cfg, consumertest.NewNop())
+	require.NoError(b, err)
+	mr, err := f.CreateMetrics(ctx, set, cfg, consumertest.NewNop())
+	require.NoError(b, err)
+	tr, err := f.CreateTraces(ctx, set, cfg, consumertest.NewNop())
+	require.NoError(b, err)
+	for _, c := range []component.Component{lr, mr, tr} {
+		require.NoError(b, c.Start(ctx, componenttest.NewNopHost()))
+		b.Cleanup(func() { require.NoError(b, c.Shutdown(context.Background())) })
+	}
+	return lr.(*sharedReceiver).unwrap()
 }
+
+func targetURL(r *anvilReceiver) string { return "http://" + r.addr.String() + EventsPath }
 
 // anvilLogsOnlyTarget starts an anvil receiver used by a logs pipeline only
 // (the like-for-like peer of the OTLP logs path) and returns its URL.
@@ -140,7 +158,7 @@ func BenchmarkIngest(b *testing.B) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 
 	b.Run("anvil_json_logs+traces+metrics", func(b *testing.B) {
-		url := anvilTarget(b)
+		url := targetURL(anvilTarget(b))
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -168,7 +186,7 @@ func BenchmarkIngest(b *testing.B) {
 func BenchmarkIngestRatio(b *testing.B) {
 	body := benchBatch(b)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	anvilURL := anvilTarget(b)
+	anvilURL := targetURL(anvilTarget(b))
 	logsOnlyURL := anvilLogsOnlyTarget(b)
 	otlpURL, pb := otlpTarget(b, body)
 	var anvil, logsOnly, otlp time.Duration
@@ -207,4 +225,49 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 	reportEvents(b)
+}
+
+// BenchmarkConvertRatio measures the same two paths as BenchmarkIngestRatio
+// without the HTTP round trip (identical on both sides), alternated request
+// by request: the anvil receiver's decoding of a 500-event JSON body and its
+// hand-off to all three signals, against the OTLP/HTTP protobuf decoding of
+// the same log records and their hand-off to the logs consumer.
+func BenchmarkConvertRatio(b *testing.B) {
+	body := benchBatch(b)
+	_, pb := otlpTarget(b, body)
+	r := anvilTarget(b)
+	nop := consumertest.NewNop()
+	ctx := context.Background()
+	var anvil, otlp time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		sc := r.scratch.get()
+		if err := sc.dec.decodeJSON(body, &sc.batch); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.consume(ctx, sc); err != nil {
+			b.Fatal(err)
+		}
+		sc.batch.reset()
+		sc.stage.reset()
+		clear(sc.ids)
+		r.scratch.put(sc)
+		t1 := time.Now()
+		req := plogotlp.NewExportRequest()
+		if err := req.UnmarshalProto(pb); err != nil {
+			b.Fatal(err)
+		}
+		if err := nop.ConsumeLogs(ctx, req.Logs()); err != nil {
+			b.Fatal(err)
+		}
+		otlp += time.Since(t1)
+		anvil += t1.Sub(t0)
+	}
+	events := float64(b.N * benchBatchSize)
+	b.ReportMetric(events/anvil.Seconds(), "anvil_3signals_events/s")
+	b.ReportMetric(events/otlp.Seconds(), "otlp_logs_events/s")
+	b.ReportMetric(otlp.Seconds()/anvil.Seconds(), "ratio_3signals")
+	b.ReportMetric(0, "ns/op")
 }

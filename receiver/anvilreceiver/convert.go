@@ -183,9 +183,16 @@ func buildTraces(b *batch, tc []ids, resource pcommon.Map, scope func(pcommon.In
 	ss := rs.ScopeSpans().AppendEmpty()
 	scope(ss.Scope())
 	spans := ss.Spans()
+	n := 0
+	for i := range b.events {
+		if lc := b.events[i].lc; lc == event.Stop || lc == event.Exception {
+			n++
+		}
+	}
+	spans.EnsureCapacity(n)
 	for i := range b.events {
 		ev := &b.events[i]
-		prefix, lc := event.Split(ev.name)
+		prefix, lc := ev.prefix, ev.lc
 		if lc != event.Stop && lc != event.Exception {
 			continue
 		}
@@ -247,10 +254,11 @@ func buildLogs(b *batch, tc []ids, resource pcommon.Map, scope func(pcommon.Inst
 			lr.SetTraceID(tc[i].trace)
 			lr.SetSpanID(tc[i].span)
 		}
-		if event.IsException(ev.name) {
+		if ev.lc == event.Exception {
 			lr.SetSeverityNumber(plog.SeverityNumberError)
 			lr.SetSeverityText("ERROR")
 			typ, msg, stack := exception(ev.attrs)
+			ev.attrs.EnsureCapacity(ev.attrs.Len() + 3)
 			putIfAbsent(ev.attrs, attrExcType, typ)
 			putIfAbsent(ev.attrs, attrExcMessage, msg)
 			if stack != "" {

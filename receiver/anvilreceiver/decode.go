@@ -31,10 +31,11 @@ const (
 	// maxJSONNesting bounds JSON nesting anywhere in a body (a syntax limit
 	// that keeps the recursive decoder's stack small).
 	maxJSONNesting = 64
-	// internMaxLen and internMaxEntries bound the decoder's string interning
-	// of metadata keys and short values (the same few repeat in every batch).
-	internMaxLen     = 64
-	internMaxEntries = 4096
+	// internMaxLen and internSets bound the decoder's string interning of
+	// metadata keys and short values (the same few repeat in every batch):
+	// 2 x internSets strings at most; internSets is a power of two.
+	internMaxLen = 64
+	internSets   = 1024
 )
 
 // Reasons an event is rejected (the `reason` attribute of
@@ -69,6 +70,9 @@ type decodedEvent struct {
 	attrs  pcommon.Map
 	// traceKeys is set when the metadata holds a trace context key.
 	traceKeys bool
+	// prefix and lc are event.Split(name), set once the event is valid.
+	prefix string
+	lc     event.Lifecycle
 }
 
 // measurement returns the named measurement, falling back to a numeric
@@ -111,6 +115,9 @@ type batch struct {
 	logs    plog.Logs
 	records plog.LogRecordSlice
 	invalid []bool
+	// sizeHint is the events of the previous body decoded into this
+	// (pooled) batch: the records slice is sized for as many.
+	sizeHint int
 }
 
 // newEvent appends an event (and its log record) to the batch.
@@ -118,6 +125,7 @@ func (b *batch) newEvent() *decodedEvent {
 	if b.logs == (plog.Logs{}) {
 		b.logs = plog.NewLogs()
 		b.records = b.logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+		b.records.EnsureCapacity(b.sizeHint)
 	}
 	lr := b.records.AppendEmpty()
 	b.events = append(b.events, decodedEvent{record: lr, attrs: lr.Attributes()})
@@ -145,6 +153,7 @@ func (b *batch) compact() {
 }
 
 func (b *batch) reset() {
+	b.sizeHint = len(b.invalid)
 	b.logs = plog.Logs{}
 	b.records = plog.LogRecordSlice{}
 	b.invalid = b.invalid[:0]
@@ -174,7 +183,7 @@ type decoder struct {
 }
 
 func newDecoder(maxEvents int) *decoder {
-	return &decoder{maxEvents: maxEvents, p: parser{intern: make(map[string]string, 256)}}
+	return &decoder{maxEvents: maxEvents, p: parser{intern: newInternTable()}}
 }
 
 // decodeJSON decodes an application/json body: {"resource": {...}, "events":
@@ -182,7 +191,6 @@ func newDecoder(maxEvents int) *decoder {
 func (d *decoder) decodeJSON(body []byte, out *batch) error {
 	p := &d.p
 	p.meas = p.meas[:0]
-	p.metaHint = 4
 	p.reset(body)
 	p.ws()
 	if p.i >= len(p.b) {
@@ -299,7 +307,6 @@ func (d *decoder) readEvents(out *batch) error {
 func (d *decoder) decodeNDJSON(body []byte, out *batch) error {
 	p := &d.p
 	p.meas = p.meas[:0]
-	p.metaHint = 4
 	for len(body) > 0 {
 		line := body
 		if nl := bytes.IndexByte(body, '\n'); nl >= 0 {
@@ -357,6 +364,7 @@ func (d *decoder) finish(out *batch, ev *decodedEvent, index int) bool {
 		return false
 	}
 	ev.measurements = p.meas[p.measStart:len(p.meas):len(p.meas)]
+	ev.prefix, ev.lc = event.Split(ev.name)
 	out.truncated += p.truncated
 	p.truncated = 0
 	return true
@@ -435,14 +443,16 @@ func (p *parser) readName(ev *decodedEvent) error {
 		ev.name = name
 		return nil
 	case '[':
+		// The segments are joined as they are read: one interned string per
+		// name, no per-event allocation.
 		p.i++
 		p.ws()
-		var segs [8]string
-		parts := segs[:0]
+		joined := p.nameBuf[:0]
+		n := 0
 		if !p.consume(']') {
 			for {
 				if p.peek() != '"' {
-					p.setSem(reasonName, "name segment %d must be a string", len(parts))
+					p.setSem(reasonName, "name segment %d must be a string", n)
 					if err := p.skipValue(1); err != nil {
 						return err
 					}
@@ -452,10 +462,14 @@ func (p *parser) readName(ev *decodedEvent) error {
 						return err
 					}
 					if len(raw) == 0 {
-						p.setSem(reasonName, "name segment %d is empty", len(parts))
+						p.setSem(reasonName, "name segment %d is empty", n)
 					}
-					parts = append(parts, p.str(raw))
+					if n > 0 {
+						joined = append(joined, '.')
+					}
+					joined = append(joined, raw...)
 				}
+				n++
 				more, err := p.next(']')
 				if err != nil {
 					return err
@@ -465,15 +479,12 @@ func (p *parser) readName(ev *decodedEvent) error {
 				}
 			}
 		}
-		if len(parts) == 0 {
+		p.nameBuf = joined
+		if n == 0 {
 			p.setSem(reasonName, "name must not be empty")
 			return nil
 		}
-		if len(parts) == 1 {
-			ev.name = parts[0]
-		} else {
-			ev.name = p.internStr(event.Join(parts))
-		}
+		ev.name = p.str(joined)
 		return nil
 	}
 	p.setSem(reasonName, "name must be a string or an array of strings")
@@ -608,14 +619,14 @@ func (p *parser) readMetadata(ev *decodedEvent) error {
 	if p.consume('}') {
 		return nil
 	}
-	// Size the map once, by the largest metadata seen so far in this body.
-	ev.attrs.EnsureCapacity(p.metaHint)
+	// Size the map once, exactly: a quick count of the members, plus room
+	// for the exception attributes of an exception event named before its metadata.
+	size := min(countMembers(p.b, p.i), maxMetadataKeys)
+	if ev.name != "" && event.IsException(ev.name) {
+		size += 3
+	}
+	ev.attrs.EnsureCapacity(size)
 	n := 0
-	defer func() {
-		if n > p.metaHint {
-			p.metaHint = min(n, 32)
-		}
-	}()
 	for {
 		raw, err := p.readStringRaw()
 		if err != nil {
@@ -636,7 +647,7 @@ func (p *parser) readMetadata(ev *decodedEvent) error {
 			case attrTraceparent, attrTraceID, attrSpanID, attrParentSpanID:
 				ev.traceKeys = true
 			}
-			err = p.readValue(ev.attrs.PutEmpty(key), 1)
+			err = p.putValue(ev.attrs, key, 1)
 		}
 		if err != nil {
 			return err
@@ -651,24 +662,64 @@ func (p *parser) readMetadata(ev *decodedEvent) error {
 	}
 }
 
+// readStrValue reads a JSON string value, truncated to maxStringValue bytes
+// (at a UTF-8 boundary, counted).
+func (p *parser) readStrValue() (string, error) {
+	raw, err := p.readStringRaw()
+	if err != nil {
+		return "", err
+	}
+	if len(raw) > maxStringValue {
+		n := maxStringValue
+		for n > 0 && !utf8.RuneStart(raw[n]) {
+			n--
+		}
+		raw = raw[:n]
+		p.truncated++
+	}
+	return p.str(raw), nil
+}
+
+// putValue reads any JSON value into m[key]; depth is the nesting level of
+// m. Strings and integers, the common metadata values, are put directly.
+func (p *parser) putValue(m pcommon.Map, key string, depth int) error {
+	switch c := p.peek(); {
+	case c == '"':
+		sv, err := p.readStrValue()
+		if err != nil {
+			return err
+		}
+		m.PutStr(key, sv)
+		return nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		f, iv, isInt, err := p.readNumber()
+		if err != nil {
+			return err
+		}
+		switch {
+		case isInt:
+			m.PutInt(key, iv)
+		case math.IsInf(f, 0):
+			p.setSem(reasonMetadata, "metadata holds a number out of range")
+			m.PutEmpty(key)
+		default:
+			m.PutDouble(key, f)
+		}
+		return nil
+	}
+	return p.readValue(m.PutEmpty(key), depth)
+}
+
 // readValue reads any JSON value into v; depth is the nesting level of the
 // container v sits in (metadata = 1).
 func (p *parser) readValue(v pcommon.Value, depth int) error {
 	switch c := p.peek(); {
 	case c == '"':
-		raw, err := p.readStringRaw()
+		sv, err := p.readStrValue()
 		if err != nil {
 			return err
 		}
-		if len(raw) > maxStringValue {
-			n := maxStringValue
-			for n > 0 && !utf8.RuneStart(raw[n]) {
-				n--
-			}
-			raw = raw[:n]
-			p.truncated++
-		}
-		v.SetStr(p.str(raw))
+		v.SetStr(sv)
 	case c == '-' || (c >= '0' && c <= '9'):
 		f, iv, isInt, err := p.readNumber()
 		if err != nil {
@@ -731,7 +782,7 @@ func (p *parser) readObjectInto(m pcommon.Map, depth int) error {
 		if p.sem != "" {
 			err = p.skipValue(depth)
 		} else {
-			err = p.readValue(m.PutEmpty(p.str(raw)), depth)
+			err = p.putValue(m, p.str(raw), depth)
 		}
 		if err != nil {
 			return err

@@ -18,8 +18,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/anvil/anvilcol/internal/event"
 )
 
 // Content types of the v1 protocol.
@@ -47,9 +45,7 @@ type response struct {
 	Errors   []eventError `json:"errors"`
 }
 
-var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// maxPooledBody keeps huge bodies from pinning memory in the pool.
+// maxPooledBody keeps huge bodies from pinning memory in the free list.
 const maxPooledBody = 4 << 20
 
 func (r *anvilReceiver) handleEvents(w http.ResponseWriter, req *http.Request) {
@@ -65,13 +61,16 @@ func (r *anvilReceiver) handleEvents(w http.ResponseWriter, req *http.Request) {
 			"unsupported Content-Type %q: want %s or %s", req.Header.Get("Content-Type"), contentTypeJSON, contentTypeNDJSON)})
 		return
 	}
-	buf := bodyPool.Get().(*bytes.Buffer)
+	buf := bodies.get()
 	buf.Reset()
 	defer func() {
 		if buf.Cap() <= maxPooledBody {
-			bodyPool.Put(buf)
+			bodies.put(buf)
 		}
 	}()
+	if n := req.ContentLength; n > 0 && n < maxPooledBody {
+		buf.Grow(int(n) + bytes.MinRead) // one read to EOF, no regrowth
+	}
 	if _, err := buf.ReadFrom(req.Body); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -83,12 +82,12 @@ func (r *anvilReceiver) handleEvents(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 
-	sc := r.scratch.Get().(*requestScratch)
+	sc := r.scratch.get()
 	defer func() {
 		sc.batch.reset()
 		sc.stage.reset()
 		clear(sc.ids)
-		r.scratch.Put(sc)
+		r.scratch.put(sc)
 	}()
 	b := &sc.batch
 	var err error
@@ -151,8 +150,7 @@ func (r *anvilReceiver) consume(ctx context.Context, sc *requestScratch) (int, e
 		}
 		sc.ids = sc.ids[:len(b.events)]
 		for i := range b.events {
-			_, lc := event.Split(b.events[i].name)
-			sc.ids[i] = traceContext(&b.events[i], lc)
+			sc.ids[i] = traceContext(&b.events[i], b.events[i].lc)
 		}
 	}
 	if r.nextTraces != nil {

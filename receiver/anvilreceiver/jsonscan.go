@@ -1,8 +1,11 @@
 package anvilreceiver // import "github.com/anvil/anvilcol/receiver/anvilreceiver"
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,12 +24,12 @@ type parser struct {
 	semReason string
 	truncated int
 	scratch   []byte
-	intern    map[string]string
+	nameBuf   []byte
+	intern    *internTable
 	// meas is the arena of the batch's measurements; an event's are
 	// meas[measStart:] while it is read.
 	meas      []measurement
 	measStart int
-	metaHint  int
 }
 
 func (p *parser) reset(b []byte) {
@@ -190,6 +193,24 @@ func (p *parser) readNumber() (f float64, iv int64, isInt bool, err error) {
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
 			i++
 		}
+		// Fast path: an integer of at most 18 digits always fits int64.
+		if digits := b[start:i]; len(digits) <= 19 && (i >= len(b) || (b[i] != '.' && b[i] != 'e' && b[i] != 'E')) {
+			neg := digits[0] == '-'
+			if neg {
+				digits = digits[1:]
+			}
+			if len(digits) <= 18 {
+				var n int64
+				for _, c := range digits {
+					n = n*10 + int64(c-'0')
+				}
+				if neg {
+					n = -n
+				}
+				p.i = i
+				return float64(n), n, true, nil
+			}
+		}
 	default:
 		p.i = i
 		return 0, 0, false, p.syntaxErr("invalid number")
@@ -248,8 +269,22 @@ func (p *parser) readStringRaw() ([]byte, error) {
 	p.i++
 	start := p.i
 	b := p.b
+	// Eight bytes at a time while none ends the fast scan; the byte loop
+	// below takes over at the first word that might.
+	i := start
+	var wide uint64
+	for ; i+8 <= len(b); i += 8 {
+		v := binary.LittleEndian.Uint64(b[i:])
+		if swarSpecial(v) {
+			break
+		}
+		wide |= v
+	}
 	var high byte
-	for i := start; i < len(b); i++ {
+	if wide&swarHigh != 0 {
+		high = utf8.RuneSelf
+	}
+	for ; i < len(b); i++ {
 		c := b[i]
 		if !stringSpecial[c] {
 			high |= c
@@ -271,6 +306,20 @@ func (p *parser) readStringRaw() ([]byte, error) {
 	}
 	p.i = len(b)
 	return nil, p.syntaxErr("unterminated string")
+}
+
+// SWAR constants: a byte repeated in each of a word's eight bytes.
+const (
+	swarLow  = 0x0101010101010101
+	swarHigh = 0x8080808080808080
+)
+
+// swarSpecial reports whether one of the eight bytes of v (no false
+// negatives) is '"', '\\' or a control character.
+func swarSpecial(v uint64) bool {
+	q := v ^ (swarLow * '"')
+	bs := v ^ (swarLow * '\\')
+	return ((q-swarLow)&^q|(bs-swarLow)&^bs|(v-swarLow*0x20)&^v)&swarHigh != 0
 }
 
 // stringSpecial marks the bytes that end the fast scan of a JSON string.
@@ -395,24 +444,78 @@ func (p *parser) str(raw []byte) string {
 	if len(raw) > internMaxLen {
 		return string(raw)
 	}
-	if s, ok := p.intern[string(raw)]; ok {
-		return s
-	}
-	s := string(raw)
-	p.internStr(s)
-	return s
+	return p.intern.get(raw)
 }
 
-func (p *parser) internStr(s string) string {
-	if len(s) > internMaxLen {
-		return s
+// internTable is a small 2-way set-associative cache of short strings: a
+// lookup is one hash and one or two comparisons, a miss replaces the older
+// entry of its set, so its size stays bounded whatever the bodies hold.
+type internTable struct {
+	seed uint64
+	sets [internSets][2]string
+}
+
+func newInternTable() *internTable { return &internTable{seed: rand.Uint64() | 1} }
+
+// internHash hashes a string by its length and its first and last (up to)
+// eight bytes: constant time, enough to spread the keys and short values
+// the table sees; colliding strings only evict each other.
+func (t *internTable) hash(b []byte) uint64 {
+	n := len(b)
+	var a, z uint64
+	switch {
+	case n >= 8:
+		a, z = binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[n-8:])
+	case n >= 4:
+		a, z = uint64(binary.LittleEndian.Uint32(b)), uint64(binary.LittleEndian.Uint32(b[n-4:]))
+	case n > 0:
+		a = uint64(b[0])<<16 | uint64(b[n/2])<<8 | uint64(b[n-1])
 	}
-	if v, ok := p.intern[s]; ok {
-		return v
+	h := (a ^ bits.RotateLeft64(z, 31) ^ uint64(n)<<56 ^ t.seed) * 0xff51afd7ed558ccd
+	return h ^ h>>32
+}
+
+func (t *internTable) get(raw []byte) string {
+	set := &t.sets[t.hash(raw)&(internSets-1)]
+	if set[0] == string(raw) {
+		return set[0]
 	}
-	if len(p.intern) >= internMaxEntries {
-		clear(p.intern)
+	if set[1] == string(raw) {
+		set[0], set[1] = set[1], set[0]
+		return set[0]
 	}
-	p.intern[s] = s
-	return s
+	set[1], set[0] = set[0], string(raw)
+	return set[0]
+}
+
+// countMembers returns the number of members of the JSON object whose
+// contents start at b[i] (just after its '{'), scanning to its closing brace
+// without validating: it only sizes the attribute map the object is decoded
+// into.
+func countMembers(b []byte, i int) int {
+	n, depth := 0, 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i+8 <= len(b) && !swarSpecial(binary.LittleEndian.Uint64(b[i:])); i += 8 {
+			}
+			for ; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return n
+			}
+			depth--
+		case ':':
+			if depth == 0 {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -50,7 +50,7 @@ type anvilReceiver struct {
 	obsrep    *receiverhelper.ObsReport
 	telemetry *metadata.TelemetryBuilder
 	errlog    *ratelog.Logger
-	scratch   sync.Pool // *requestScratch
+	scratch   *freeList[*requestScratch]
 
 	server     *http.Server
 	addr       net.Addr // the listener's address, once started
@@ -95,7 +95,7 @@ func newAnvilReceiver(cfg *Config, set receiver.Settings) (*anvilReceiver, error
 	}); err != nil {
 		return nil, err
 	}
-	r.scratch.New = func() any { return &requestScratch{dec: newDecoder(cfg.MaxEventsPerRequest)} }
+	r.scratch = newFreeList(func() *requestScratch { return &requestScratch{dec: newDecoder(cfg.MaxEventsPerRequest)} })
 	return r, nil
 }
 
