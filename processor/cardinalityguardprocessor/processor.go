@@ -36,6 +36,10 @@ type guard struct {
 	touched   []touchedSeries
 	remove    []bool
 	removeIdx int
+	rmNum     func(pmetric.NumberDataPoint) bool
+	rmHist    func(pmetric.HistogramDataPoint) bool
+	rmExp     func(pmetric.ExponentialHistogramDataPoint) bool
+	rmSummary func(pmetric.SummaryDataPoint) bool
 	cur       histAgg
 	inc       histAgg
 	counts    batchCounts
@@ -60,6 +64,8 @@ func newGuard(set component.TelemetrySettings, cfg *Config, now func() time.Time
 		streams:   make(map[streamKey]*stream),
 	}
 	g.sweepStep = min(60, max(1, g.ttlTicks/10))
+	g.rmNum, g.rmHist = marked[pmetric.NumberDataPoint](g), marked[pmetric.HistogramDataPoint](g)
+	g.rmExp, g.rmSummary = marked[pmetric.ExponentialHistogramDataPoint](g), marked[pmetric.SummaryDataPoint](g)
 	for name, mc := range cfg.Metrics {
 		maxSeries := cfg.MaxSeriesPerMetric
 		if mc.MaxSeries != nil {
@@ -265,7 +271,11 @@ func (g *guard) processMetric(rh, sh uint64, m pmetric.Metric, tick uint32) bool
 // route finds the output series for surviving-attribute hash red, creating it
 // while the stream is under its cap, else the overflow series.
 func (g *guard) route(st *stream, red uint64) (*outSeries, bool) {
+	if st.last != nil && st.lastRed == red {
+		return st.last, false
+	}
 	if o, ok := st.series[red]; ok {
+		st.last, st.lastRed = o, red
 		return o, false
 	}
 	if st.rules.cap != 0 && len(st.series) >= st.rules.cap && g.cutoff > st.evictedAt {
@@ -274,6 +284,7 @@ func (g *guard) route(st *stream, red uint64) (*outSeries, bool) {
 	if st.rules.cap == 0 || len(st.series) < st.rules.cap {
 		o := &outSeries{}
 		st.series[red] = o
+		st.last, st.lastRed = o, red
 		return o, false
 	}
 	return g.overflowSeries(st), true
@@ -290,6 +301,33 @@ func (g *guard) overflowSeries(st *stream) *outSeries {
 // o's output point in this batch (its attributes are then reduced in place),
 // false when it folds into an earlier one and must be removed.
 func (g *guard) fold(st *stream, o *outSeries, ovf bool, nDrop int, attrs pcommon.Map, start, ts pcommon.Timestamp, tick uint32) bool {
+	if o.gen != g.gen {
+		return g.foldFirst(st, o, ovf, nDrop, attrs, start, ts, tick)
+	}
+	if ovf {
+		g.counts.overflow++
+		nDrop = attrs.Len()
+	}
+	g.merge(o, nDrop, start, ts, tick)
+	return false
+}
+
+// merge books a later point of o in this batch (small: inlined in the loops).
+func (g *guard) merge(o *outSeries, nDrop int, start, ts pcommon.Timestamp, tick uint32) {
+	g.counts.dropped += int64(nDrop)
+	o.seen, o.merged = tick, true
+	o.collapsed = o.collapsed || nDrop > 0
+	if start != 0 && (o.minStart == 0 || start < o.minStart) {
+		o.minStart = start
+	}
+	if ts > o.maxTime {
+		o.maxTime = ts
+	}
+}
+
+// foldFirst books the first point of o in this batch: it becomes o's output
+// point.
+func (g *guard) foldFirst(st *stream, o *outSeries, ovf bool, nDrop int, attrs pcommon.Map, start, ts pcommon.Timestamp, tick uint32) bool {
 	o.seen = tick
 	if ovf {
 		g.counts.overflow++
@@ -300,25 +338,15 @@ func (g *guard) fold(st *stream, o *outSeries, ovf bool, nDrop int, attrs pcommo
 	if ovf || nDrop > 0 {
 		o.collapsed = true
 	}
-	if o.gen != g.gen {
-		o.gen, o.merged, o.minStart, o.maxTime = g.gen, false, start, ts
-		g.touched = append(g.touched, touchedSeries{o: o, st: st})
-		if ovf {
-			attrs.Clear()
-			attrs.PutBool(OverflowAttribute, true)
-		} else if nDrop > 0 {
-			st.rules.strip(attrs)
-		}
-		return true
+	o.gen, o.merged, o.minStart, o.maxTime = g.gen, false, start, ts
+	g.touched = append(g.touched, touchedSeries{o: o, st: st})
+	if ovf {
+		attrs.Clear()
+		attrs.PutBool(OverflowAttribute, true)
+	} else if nDrop > 0 {
+		st.rules.strip(attrs)
 	}
-	o.merged = true
-	if start != 0 && (o.minStart == 0 || start < o.minStart) {
-		o.minStart = start
-	}
-	if ts > o.maxTime {
-		o.maxTime = ts
-	}
-	return false
+	return true
 }
 
 func (g *guard) removeBuf(n int) []bool {
@@ -330,15 +358,15 @@ func (g *guard) removeBuf(n int) []bool {
 	return g.remove
 }
 
-// removeMarked removes the points marked in g.remove with RemoveIf, which
-// visits in order.
-func removeMarked[T any](g *guard, removeIf func(func(T) bool)) {
-	g.removeIdx = 0
-	removeIf(func(T) bool {
+// marked is the RemoveIf predicate removing the points marked in g.remove
+// (RemoveIf visits in order). Made once per point type: a closure made per
+// call would be an allocation per batch and metric.
+func marked[T any](g *guard) func(T) bool {
+	return func(T) bool {
 		r := g.remove[g.removeIdx]
 		g.removeIdx++
 		return r
-	})
+	}
 }
 
 func numValue(dp pmetric.NumberDataPoint) float64 {
@@ -370,7 +398,7 @@ func (g *guard) numbers(st *stream, dps pmetric.NumberDataPointSlice, gauge bool
 			continue
 		}
 		attrs := dp.Attributes()
-		full, red, nDrop := st.rules.hash(attrs)
+		full, red, nDrop := st.hash(attrs, cumulative)
 		v := numValue(dp)
 		var o *outSeries
 		var ovf bool
@@ -406,7 +434,9 @@ func (g *guard) numbers(st *stream, dps pmetric.NumberDataPointSlice, gauge bool
 		if dp.ValueType() == pmetric.NumberDataPointValueTypeDouble {
 			o.isDouble = true
 		}
-		if g.fold(st, o, ovf, nDrop, attrs, dp.StartTimestamp(), dp.Timestamp(), tick) {
+		if o.gen == g.gen && !ovf {
+			g.merge(o, nDrop, dp.StartTimestamp(), dp.Timestamp(), tick) // fold's common case
+		} else if g.fold(st, o, ovf, nDrop, attrs, dp.StartTimestamp(), dp.Timestamp(), tick) {
 			o.num, o.batchSum = dp, v
 			continue
 		}
@@ -424,7 +454,8 @@ func (g *guard) numbers(st *stream, dps pmetric.NumberDataPointSlice, gauge bool
 		}
 	}
 	if removed {
-		removeMarked(g, dps.RemoveIf)
+		g.removeIdx = 0
+		dps.RemoveIf(g.rmNum)
 	}
 	return removed
 }
@@ -488,7 +519,7 @@ func (g *guard) histograms(st *stream, dps pmetric.HistogramDataPointSlice, tick
 			continue
 		}
 		attrs := dp.Attributes()
-		full, red, nDrop := st.rules.hash(attrs)
+		full, red, nDrop := st.hash(attrs, st.cumulative)
 		in, o, ovf := g.histRoute(st, full, red)
 		readHist(dp, &g.cur)
 		// Points with other bounds cannot merge: counted, kept untouched as
@@ -524,7 +555,8 @@ func (g *guard) histograms(st *stream, dps pmetric.HistogramDataPointSlice, tick
 		}
 	}
 	if removed {
-		removeMarked(g, dps.RemoveIf)
+		g.removeIdx = 0
+		dps.RemoveIf(g.rmHist)
 	}
 	return removed
 }
@@ -540,7 +572,7 @@ func (g *guard) expHistograms(st *stream, dps pmetric.ExponentialHistogramDataPo
 			continue
 		}
 		attrs := dp.Attributes()
-		full, red, nDrop := st.rules.hash(attrs)
+		full, red, nDrop := st.hash(attrs, st.cumulative)
 		in, o, ovf := g.histRoute(st, full, red)
 		readExp(dp, &g.cur)
 		if st.cumulative {
@@ -570,7 +602,8 @@ func (g *guard) expHistograms(st *stream, dps pmetric.ExponentialHistogramDataPo
 		}
 	}
 	if removed {
-		removeMarked(g, dps.RemoveIf)
+		g.removeIdx = 0
+		dps.RemoveIf(g.rmExp)
 	}
 	return removed
 }
@@ -586,7 +619,7 @@ func (g *guard) summaries(st *stream, dps pmetric.SummaryDataPointSlice, tick ui
 			continue
 		}
 		attrs := dp.Attributes()
-		full, red, nDrop := st.rules.hash(attrs)
+		full, red, nDrop := st.hash(attrs, st.cumulative)
 		in, o, ovf := g.histRoute(st, full, red)
 		readSummary(dp, &g.cur)
 		inc := g.cumulate(st, in, full, dp.StartTimestamp(), ovf, tick, subSummary)
@@ -603,7 +636,8 @@ func (g *guard) summaries(st *stream, dps pmetric.SummaryDataPointSlice, tick ui
 		}
 	}
 	if removed {
-		removeMarked(g, dps.RemoveIf)
+		g.removeIdx = 0
+		dps.RemoveIf(g.rmSummary)
 	}
 	return removed
 }

@@ -48,6 +48,13 @@ type stream struct {
 	series   map[uint64]*outSeries // output series by surviving-attribute hash
 	overflow *outSeries            // otel.metric.overflow=true; not counted in the cap
 
+	// The attribute keys seen, by position (keylayout.go), and the output
+	// series the previous point was routed to (points of one series often
+	// come in runs): both spare per-point work, neither changes a result.
+	layout  []keyInfo
+	lastRed uint64
+	last    *outSeries
+
 	// Per input series state, cumulative streams only (delta points and gauges
 	// need none). Numbers use a 16-byte value so a million inputs stay small.
 	inputs     *numTable
@@ -124,6 +131,7 @@ func (s *stream) evict(cutoff uint32) int {
 // most cap+1 entries). Input state of theirs left behind is expired lazily.
 func (s *stream) evictSeries(cutoff uint32) int {
 	s.evictedAt = cutoff
+	s.last = nil
 	n := 0
 	for k, o := range s.series {
 		if o.seen < cutoff {

@@ -1,7 +1,9 @@
 package cardinalityguardprocessor
 
 import (
+	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -79,4 +81,52 @@ func TestNumTableGrowsAndEvicts(t *testing.T) {
 	assert.False(t, known)
 	_, known = tab.upsert(0)
 	assert.True(t, known)
+}
+
+// The stream's hash (key layout, dropped values skipped for delta) must give
+// the same identities as the plain rules hash, whatever the key order, mix of
+// layouts and value types.
+func TestStreamHashMatchesRulesHash(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		r := newRules(allow, []string{"labeler_id", "sample_id"}, 0)
+		st := &stream{rules: r}
+		keys := []string{"queue_id", "labeler_id", "sample_id", "policy_type", "schema_version_id", "a", "b2345678", "k-0123456789abcdef-long"}
+		rng := rand.New(rand.NewPCG(1, 2))
+		for i := 0; i < 5000; i++ {
+			m := pcommon.NewMap()
+			for _, j := range rng.Perm(len(keys))[:rng.IntN(len(keys)+1)] {
+				switch rng.IntN(4) {
+				case 0:
+					m.PutInt(keys[j], int64(rng.IntN(3)))
+				case 1:
+					m.PutStr(keys[j], "")
+				default:
+					m.PutStr(keys[j], strings.Repeat("x", rng.IntN(20))+strconv.Itoa(rng.IntN(5))) // every length path
+				}
+			}
+			wf, wr, wn := r.hash(m)
+			f, red, n := st.hash(m, true)
+			require.Equal(t, wf, f, "full hash of %v", m.AsRaw())
+			require.Equal(t, wr, red, "reduced hash of %v", m.AsRaw())
+			require.Equal(t, wn, n)
+			f, red, n = st.hash(m, false)
+			require.Zero(t, f)
+			require.Equal(t, wr, red)
+			require.Equal(t, wn, n)
+		}
+		assert.LessOrEqual(t, len(st.layout), maxLayoutKeys)
+	}
+}
+
+func TestSameKeyComparesEveryByte(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		a := strings.Repeat("k", n)
+		require.True(t, sameKey(a, strings.Clone(a)), n)
+		require.False(t, sameKey(a, a+"x"), n)
+		for i := 0; i < n; i++ {
+			b := []byte(a)
+			b[i] = 'x'
+			require.False(t, sameKey(a, string(b)), "length %d, byte %d", n, i)
+		}
+	}
 }
