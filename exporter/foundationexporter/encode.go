@@ -8,6 +8,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/anvil/anvilcol/internal/expohist"
 )
 
 // Record types of the Foundation format.
@@ -383,7 +385,7 @@ func (e *encoder) expHistogram(b *batch, head []byte, name string, dp pmetric.Ex
 	neg := dp.Negative()
 	nc := neg.BucketCounts()
 	for i := nc.Len() - 1; i >= 0; i-- {
-		le := -expBound(scale, int(neg.Offset())+i)
+		le := -expohist.Boundary(scale, neg.Offset()+int32(i))
 		if !finite(le) {
 			// Below -MaxFloat64: no finite bound to attach; the lowest finite
 			// bucket that follows absorbs it.
@@ -400,7 +402,7 @@ func (e *encoder) expHistogram(b *batch, head []byte, name string, dp pmetric.Ex
 	pos := dp.Positive()
 	pc := pos.BucketCounts()
 	for i := 0; i < pc.Len(); i++ {
-		le := expBound(scale, int(pos.Offset())+i+1)
+		le := expohist.Boundary(scale, pos.Offset()+int32(i)+1)
 		if !finite(le) {
 			overflow += pc.At(i)
 			continue
@@ -410,14 +412,6 @@ func (e *encoder) expHistogram(b *batch, head []byte, name string, dp pmetric.Ex
 	}
 	buf = appendInfBucket(buf, first, overflow)
 	b.end(buf, ord)
-}
-
-// expBound returns base^index for an exponential histogram of the given scale.
-func expBound(scale int32, index int) float64 {
-	if scale <= 0 {
-		return math.Ldexp(1, index<<uint(-scale))
-	}
-	return math.Exp2(float64(index) / float64(int64(1)<<uint(scale)))
 }
 
 func (e *encoder) summary(b *batch, head []byte, name string, dp pmetric.SummaryDataPoint, resTags []tag, nowMs int64, ord int) {

@@ -7,6 +7,8 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/anvil/anvilcol/internal/expohist"
 )
 
 // obsKind is the kind of metric a data point came from.
@@ -244,7 +246,6 @@ func (e *engine) expHistogramObs(key uint64, dp pmetric.ExponentialHistogramData
 			cur = delta
 		}
 	}
-	base := math.Exp2(math.Exp2(-float64(scale)))
 	for i, c := range cur {
 		if c == 0 {
 			continue
@@ -252,9 +253,9 @@ func (e *engine) expHistogramObs(key uint64, dp pmetric.ExponentialHistogramData
 		var ub, lb float64
 		if i >= expNegBase {
 			idx := i - expNegBase
-			ub, lb = -math.Pow(base, float64(idx)), -math.Pow(base, float64(idx+1))
+			ub, lb = -expohist.Boundary(scale, idx), -expohist.Boundary(scale, idx+1)
 		} else {
-			ub, lb = math.Pow(base, float64(i+1)), math.Pow(base, float64(i))
+			ub, lb = expohist.Boundary(scale, i+1), expohist.Boundary(scale, i)
 		}
 		// The lower bound, with no observations, keeps interpolation within
 		// this bucket even when the buckets below it are empty.

@@ -4,6 +4,8 @@ import (
 	"math"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/anvil/anvilcol/internal/expohist"
 )
 
 // maxExpBuckets bounds each range of a merged exponential histogram, as the
@@ -182,30 +184,13 @@ func writeExp(h *histAgg, dp pmetric.ExponentialHistogramDataPoint) {
 // bucketRange is the [lo, hi] index range of non-empty storage at a scale
 // reduced by `by`; ok is false for an empty range.
 func (b *expBuckets) bucketRange(by int32) (lo, hi int32, ok bool) {
-	if len(b.counts) == 0 {
-		return 0, 0, false
-	}
-	return b.offset >> by, (b.offset + int32(len(b.counts)) - 1) >> by, true
+	return expohist.Range(b.offset, b.counts, by)
 }
 
-// downscale reduces the resolution by `by` scale steps (2^by buckets merge).
-// In place: the new index of bucket i is never above i.
+// downscale reduces the resolution by `by` scale steps (2^by buckets merge),
+// in place.
 func (b *expBuckets) downscale(by int32) {
-	if by <= 0 || len(b.counts) == 0 {
-		return
-	}
-	lo, hi, _ := b.bucketRange(by)
-	prev := int32(-1)
-	for i, c := range b.counts {
-		j := (b.offset+int32(i))>>by - lo
-		if j != prev {
-			b.counts[j], prev = c, j
-		} else {
-			b.counts[j] += c
-		}
-	}
-	b.counts = b.counts[:hi-lo+1]
-	b.offset = lo
+	b.offset, b.counts = expohist.Downscale(b.offset, b.counts, by)
 }
 
 // commonScale is the highest scale <= min(a, b) at which both histograms'

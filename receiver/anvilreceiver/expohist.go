@@ -4,6 +4,8 @@ import (
 	"math"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/anvil/anvilcol/internal/expohist"
 )
 
 // expoMaxScale is the scale an exponential histogram starts at; it only ever
@@ -70,20 +72,9 @@ func (b *expoBuckets) downscaleNeeded(idx int32, maxSize int) int32 {
 	return d
 }
 
+// downscale merges the buckets into a scale d steps coarser, in place.
 func (b *expoBuckets) downscale(d int32) {
-	if d == 0 || len(b.counts) == 0 {
-		return
-	}
-	newOff := b.offset >> d
-	var out []uint64
-	for i, c := range b.counts {
-		j := int((b.offset+int32(i))>>d - newOff)
-		for len(out) <= j {
-			out = append(out, 0)
-		}
-		out[j] += c
-	}
-	b.offset, b.counts = newOff, out
+	b.offset, b.counts = expohist.Downscale(b.offset, b.counts, d)
 }
 
 func (b *expoBuckets) incr(idx int32) {
