@@ -1,5 +1,7 @@
 package anvilreceiver // import "github.com/anvil/anvilcol/receiver/anvilreceiver"
 
+import "math"
+
 // catalog is the built-in metric catalog (`default_metrics: true`): ADR-008's
 // metrics bound to the events Anvil really fires, plus the counters its alerts
 // and business questions need. High-cardinality metadata (labeler_id,
@@ -19,6 +21,8 @@ func catalog() []MetricConfig {
 			Tags: []string{"policy_type"}, Description: "Assignment dispatches that raised."},
 		{Name: "anvil.export.generate.exception.count", Type: TypeCounter, Event: "anvil.export.generate.exception",
 			Tags: []string{"format"}, Description: "Dataset exports that raised."},
+		{Name: "anvil.auth.login_success.count", Type: TypeCounter,
+			Tags: []string{"provider"}, Description: "Successful logins (the denominator of the login failure ratio)."},
 		{Name: "anvil.auth.login_failed.count", Type: TypeCounter,
 			Tags: []string{"provider", "reason"}, Description: "Failed logins."},
 		{Name: "anvil.auth.access_denied.count", Type: TypeCounter,
@@ -48,18 +52,39 @@ func catalog() []MetricConfig {
 		{Name: "anvil.export.generate.duration", Type: TypeDistribution, Event: "anvil.export.generate.stop",
 			Measurement: "duration", Unit: "s", Buckets: []float64{1, 5, 10, 30, 60, 300},
 			Tags: []string{"format"}, Description: "Time to generate a dataset export."},
+		{Name: "anvil.policy.select_assignment.duration", Type: TypeDistribution, Event: "anvil.policy.select_assignment.stop",
+			Measurement: "duration", Unit: "ms", Buckets: []float64{1, 5, 10, 25, 50, 100, 250},
+			Tags: []string{"policy_type"}, Description: "Time for an assignment policy to select the next assignment."},
+		// Low agreement scores as a histogram: aggregatable over nodes (the
+		// summary's quantiles are not) and with a bucket that ends just below
+		// ADR-008's alert threshold 0.4, so a Prometheus rule can count exactly
+		// the scores the alert processor's `low_agreement` (value < 0.4) fires on.
+		{Name: "anvil.agreement.low_score.distribution", Type: TypeDistribution, Event: "anvil.agreement.low_score",
+			Measurement: "value", Buckets: []float64{0.1, 0.2, 0.3, lowScoreBelow04, 0.5, 0.6, 0.7, 0.8, 0.9, 1},
+			Tags: []string{"dimension"}, Description: "Distribution of low inter-rater agreement scores."},
 
 		// Summary of agreement scores below threshold.
 		{Name: "anvil.agreement.low_score.value", Type: TypeSummary,
 			Tags: []string{"dimension"}, Description: "Low inter-rater agreement scores."},
 
-		// Last values. progress_pct is metadata in ADR-008: read there.
+		// Last value per export, as ADR-008 defines it. progress_pct is metadata
+		// in ADR-008: read there. A finished export's series is forgotten after
+		// series_ttl.
+		//
+		// ADR-008's anvil.queue.active_labelers.count is not here: it was bound
+		// to an anvil.queue.active_labelers event Anvil never emits, and no event
+		// of the catalog carries the number of active labelers (counting distinct
+		// labeler_id values would make a high-cardinality key a tag). Anvil can
+		// emit such a periodic event and add the metric under `metrics:`.
 		{Name: "anvil.export.progress.progress_pct", Type: TypeLastValue, Unit: "%",
-			Description: "Progress of the latest dataset export."},
-		{Name: "anvil.queue.active_labelers.count", Type: TypeLastValue,
-			Tags: []string{"queue_id"}, Description: "Labelers active on a queue."},
+			Tags: []string{"export_id"}, Description: "Progress of a dataset export."},
 	}
 }
+
+// lowScoreBelow04 is the largest float64 below 0.4. Bucket upper bounds are
+// inclusive, so the bucket ending there holds exactly the scores < 0.4
+// (low_agreement's condition); Prometheus shows it as le="0.39999999999999997".
+var lowScoreBelow04 = math.Nextafter(0.4, 0)
 
 // effectiveMetrics merges the catalog (when enabled) with the user's
 // definitions: a user definition with a catalog name replaces it in place,

@@ -112,6 +112,7 @@ func TestCatalogMetricsMatchAHandCount(t *testing.T) {
 		"anvil.label.submit.exception.count{queue_id=q-2}":                   1,
 		"anvil.assignment.dispatch.exception.count{policy_type=priority}":    1,
 		"anvil.export.generate.exception.count{format=csv}":                  1,
+		"anvil.auth.login_success.count{provider=github}":                    1,
 		"anvil.auth.login_failed.count{provider=github,reason=bad_password}": 2,
 		"anvil.auth.access_denied.count{action=export,reason=not_member}":    1,
 		"anvil.policy.requeue.count{reason=timeout}":                         1,
@@ -138,12 +139,16 @@ func TestCatalogMetricsMatchAHandCount(t *testing.T) {
 		sum     float64
 		buckets []uint64
 	}{
-		"anvil.assignment.dispatch.duration{policy_type=round_robin}": {"ms", 1, 42, []uint64{0, 1, 0, 0, 0, 0, 0}},
-		"anvil.assignment.dispatch.duration{policy_type=priority}":    {"ms", 1, 120, []uint64{0, 0, 0, 1, 0, 0, 0}},
-		"anvil.label.submit.duration{queue_id=q-1}":                   {"ms", 2, 330, []uint64{0, 1, 0, 0, 1, 0}},
-		"anvil.agreement.compute.duration{metric=krippendorff_alpha}": {"ms", 1, 20, []uint64{0, 1, 0, 0, 0, 0, 0}},
-		"anvil.agreement.compute.duration{metric=cohen_kappa}":        {"ms", 1, 75, []uint64{0, 0, 0, 1, 0, 0, 0}},
-		"anvil.export.generate.duration{format=jsonl}":                {"s", 1, 12.5, []uint64{0, 0, 0, 1, 0, 0, 0}},
+		"anvil.assignment.dispatch.duration{policy_type=round_robin}":      {"ms", 1, 42, []uint64{0, 1, 0, 0, 0, 0, 0}},
+		"anvil.assignment.dispatch.duration{policy_type=priority}":         {"ms", 1, 120, []uint64{0, 0, 0, 1, 0, 0, 0}},
+		"anvil.label.submit.duration{queue_id=q-1}":                        {"ms", 2, 330, []uint64{0, 1, 0, 0, 1, 0}},
+		"anvil.agreement.compute.duration{metric=krippendorff_alpha}":      {"ms", 1, 20, []uint64{0, 1, 0, 0, 0, 0, 0}},
+		"anvil.agreement.compute.duration{metric=cohen_kappa}":             {"ms", 1, 75, []uint64{0, 0, 0, 1, 0, 0, 0}},
+		"anvil.export.generate.duration{format=jsonl}":                     {"s", 1, 12.5, []uint64{0, 0, 0, 1, 0, 0, 0}},
+		"anvil.policy.select_assignment.duration{policy_type=round_robin}": {"ms", 1, 1, []uint64{1, 0, 0, 0, 0, 0, 0, 0}},
+		// 0.42 and 0.55; 0.31 lands in the bucket of the scores < 0.4.
+		"anvil.agreement.low_score.distribution{dimension=bbox}":  {"", 2, 0.97, []uint64{0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0}},
+		"anvil.agreement.low_score.distribution{dimension=class}": {"", 1, 0.31, []uint64{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}},
 	}
 	for k, want := range hist {
 		p, ok := got[k]
@@ -160,11 +165,11 @@ func TestCatalogMetricsMatchAHandCount(t *testing.T) {
 	assert.InDelta(t, 0.97, bbox.sum, 1e-9)
 	assert.Equal(t, map[float64]float64{0.5: 0.42, 0.9: 0.55, 0.95: 0.55, 0.99: 0.55}, bbox.quantiles)
 	assert.Equal(t, map[float64]float64{0.5: 0.31, 0.9: 0.31, 0.95: 0.31, 0.99: 0.31}, got["anvil.agreement.low_score.value{dimension=class}"].quantiles)
-	assert.InDelta(t, 100.0, got["anvil.export.progress.progress_pct{}"].value, 0, "last progress_pct, read from metadata")
-	assert.InDelta(t, 5.0, got["anvil.queue.active_labelers.count{queue_id=q-1}"].value, 0, "last value")
+	assert.InDelta(t, 100.0, got["anvil.export.progress.progress_pct{export_id=e-1}"].value, 0, "last progress_pct of the export, read from metadata")
 
-	// Nothing else: no series for high-cardinality keys, no metric without an event.
-	assert.Len(t, got, len(counters)+1+len(hist)+2+2)
+	// Nothing else: no series for high-cardinality keys, no metric without an
+	// event (the batch's anvil.queue.active_labelers events feed no metric).
+	assert.Len(t, got, len(counters)+1+len(hist)+2+1)
 }
 
 func newTestAggregator(t *testing.T, delta bool, ttl time.Duration, maxSeries int, cfgs ...MetricConfig) *aggregator {
