@@ -215,8 +215,8 @@ func TestAnvilReceiverEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	if m := metricWith(family(fams, "anvil_queue_active_labelers_count", dto.MetricType_GAUGE), map[string]string{"queue_id": "q-1"}); m == nil || m.GetGauge().GetValue() != 5 {
-		t.Errorf("anvil_queue_active_labelers_count{queue_id=q-1} = %v, want 5", m)
+	if m := metricWith(family(fams, "anvil_export_progress_progress_pct", dto.MetricType_GAUGE), map[string]string{"export_id": "e-1"}); m == nil || m.GetGauge().GetValue() != 100 {
+		t.Errorf("anvil_export_progress_progress_pct{export_id=e-1} = %v, want 100", m)
 	}
 	for name := range fams {
 		if strings.Contains(name, "labeler_id") || strings.Contains(name, "sample_id") {
