@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"text/template"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/confmap"
@@ -31,6 +33,9 @@ type Config struct {
 	// Notifiers receive the notifications of every rule. Default none (alerts
 	// are then only visible in the processor's own telemetry).
 	Notifiers []NotifierConfig `mapstructure:"notifiers"`
+	// Storage names a storage extension (`file_storage`) that keeps the alert
+	// state and the windows across restarts. Default none (state is in memory only).
+	Storage *component.ID `mapstructure:"storage"`
 
 	_ struct{}
 }
@@ -101,6 +106,10 @@ type NotifierConfig struct {
 	// ResendInterval re-sends firing alerts to Alertmanager so they do not
 	// time out there (alertmanager). Default 1m.
 	ResendInterval time.Duration `mapstructure:"resend_interval"`
+	// Endpoints are the base URLs of every Alertmanager of a cluster
+	// (alertmanager): each alert goes to each of them, with its own queue and
+	// retries. `endpoint`, if set, is added to the list. Default none.
+	Endpoints []string `mapstructure:"endpoints"`
 
 	// ClientConfig holds the HTTP client settings: endpoint, timeout, tls,
 	// headers, ... Endpoint defaults: pagerduty
@@ -256,13 +265,25 @@ func (n *NotifierConfig) validate(i int) []error {
 		if n.RoutingKey == "" {
 			errs = append(errs, cfgErr("%s is required for a pagerduty notifier", key("routing_key")))
 		}
-	case notifierAlertmanager, notifierWebhook:
+	case notifierAlertmanager:
+		if len(n.alertmanagerEndpoints()) == 0 {
+			errs = append(errs, cfgErr("%s (or %s) is required for an alertmanager notifier", key("endpoints"), key("endpoint")))
+		}
+		for j, u := range n.Endpoints {
+			if u == "" {
+				errs = append(errs, cfgErr("`notifiers[%d].endpoints[%d]` is empty", i, j))
+			}
+		}
+	case notifierWebhook:
 		if n.Endpoint == "" {
 			errs = append(errs, cfgErr("%s is required for a %s notifier", key("endpoint"), n.Type))
 		}
 	case notifierLog:
 	default:
 		errs = append(errs, cfgErr("%s %q is unknown; use one of slack pagerduty alertmanager webhook log", key("type"), n.Type))
+	}
+	if len(n.Endpoints) > 0 && n.Type != notifierAlertmanager {
+		errs = append(errs, cfgErr("%s applies to alertmanager notifiers only; use %s", key("endpoints"), key("endpoint")))
 	}
 	if _, ok := parseSeverity(n.MinSeverity); !ok {
 		errs = append(errs, cfgErr("%s %q is unknown; use one of critical error warning info", key("min_severity"), n.MinSeverity))
@@ -280,6 +301,21 @@ func (n *NotifierConfig) validate(i int) []error {
 		errs = append(errs, cfgErr("notifiers[%d]: %v", i, err))
 	}
 	return errs
+}
+
+// alertmanagerEndpoints is `endpoint` (if set) followed by `endpoints`,
+// without empty entries and duplicates.
+func (n *NotifierConfig) alertmanagerEndpoints() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, u := range append([]string{n.Endpoint}, n.Endpoints...) {
+		u = strings.TrimRight(u, "/")
+		if u != "" && !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // NewNotifierConfig returns a notifier of type typ with every default set.

@@ -90,7 +90,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"notifier type", func(c *Config) { c.Notifiers = []NotifierConfig{NewNotifierConfig("email")} }, "`notifiers[0].type` \"email\" is unknown"},
 		{"slack webhook_url", func(c *Config) { c.Notifiers = []NotifierConfig{NewNotifierConfig("slack")} }, "`notifiers[0].webhook_url` is required"},
 		{"pagerduty routing_key", func(c *Config) { c.Notifiers = []NotifierConfig{NewNotifierConfig("pagerduty")} }, "`notifiers[0].routing_key` is required"},
-		{"alertmanager endpoint", func(c *Config) { c.Notifiers = []NotifierConfig{NewNotifierConfig("alertmanager")} }, "`notifiers[0].endpoint` is required for a alertmanager notifier"},
+		{"alertmanager endpoint", func(c *Config) { c.Notifiers = []NotifierConfig{NewNotifierConfig("alertmanager")} }, "`notifiers[0].endpoints` (or `notifiers[0].endpoint`) is required for an alertmanager notifier"},
 		{"webhook endpoint", func(c *Config) { c.Notifiers = []NotifierConfig{NewNotifierConfig("webhook")} }, "`notifiers[0].endpoint` is required for a webhook notifier"},
 		{"min_severity", func(c *Config) {
 			n := NewNotifierConfig("log")

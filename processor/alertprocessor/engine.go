@@ -2,6 +2,8 @@ package alertprocessor // import "github.com/anvil/anvilcol/processor/alertproce
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"sort"
 	"strings"
@@ -59,6 +61,7 @@ type group struct {
 	lastNotified time.Time
 	lastRefresh  time.Time
 	value        float64
+	summary      string // of the last notification
 }
 
 // maxCachedNames bounds the name -> rules caches.
@@ -89,6 +92,7 @@ type engine struct {
 
 	notifiers []*worker
 	refresh   time.Duration // shortest resend_interval of notifiers that want refreshes
+	store     *stateStore   // nil without `storage`
 
 	stop chan struct{}
 	done chan struct{}
@@ -129,6 +133,9 @@ func newEngine(cfg *Config, set component.TelemetrySettings, now func() time.Tim
 		}
 	}
 	if err := tb.RegisterAlertFiringCallback(e.observeFiring); err != nil {
+		return nil, err
+	}
+	if err := tb.RegisterAlertActiveCallback(e.observeActive); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -250,9 +257,26 @@ func (e *engine) countDropped(r *rule, reason string) {
 
 // evaluate runs every rule at the engine's current time: each group's
 // window is computed, its state machine stepped, notifications queued.
+// With `storage`, the state is saved after the notifications are queued: a
+// crash in between repeats a notification rather than losing it.
 func (e *engine) evaluate() {
 	for _, n := range e.evaluateRules() {
 		e.dispatch(n)
+	}
+	e.persist(context.Background())
+}
+
+// persist writes the rules whose state changed since the last write.
+func (e *engine) persist(ctx context.Context) {
+	if e.store == nil {
+		return
+	}
+	e.mu.Lock()
+	ops := e.snapshot(e.store)
+	e.mu.Unlock()
+	if err := e.save(ctx, e.store, ops); err != nil {
+		e.tb.AlertStateErrors.Add(context.Background(), 1)
+		e.errLog.Error("state:save", "alert state not saved; retrying at the next evaluation", zap.Error(err))
 	}
 }
 
@@ -395,6 +419,26 @@ func (e *engine) observeFiring(_ context.Context, o metric.Int64Observer) error 
 	return nil
 }
 
+// observeActive reports the alerts per rule and state (pending, firing).
+func (e *engine) observeActive(_ context.Context, o metric.Int64Observer) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.rules {
+		var pending, firing int64
+		for _, g := range r.groups {
+			switch g.state {
+			case statePending:
+				pending++
+			case stateFiring:
+				firing++
+			}
+		}
+		o.Observe(pending, metric.WithAttributes(attribute.String("rule", r.name), attribute.String("state", statePending.String())))
+		o.Observe(firing, metric.WithAttributes(attribute.String("rule", r.name), attribute.String("state", stateFiring.String())))
+	}
+	return nil
+}
+
 // start launches the evaluation loop and the notifier workers.
 func (e *engine) start(ws []*worker) {
 	e.notifiers = ws
@@ -426,11 +470,23 @@ func (e *engine) shutdown(ctx context.Context) error {
 		close(e.stop)
 		<-e.done
 	}
+	var err error
+	if e.store != nil {
+		e.mu.Lock()
+		ops := e.snapshot(e.store)
+		e.mu.Unlock()
+		err = e.save(ctx, e.store, ops)
+		if err != nil {
+			e.tb.AlertStateErrors.Add(context.Background(), 1)
+			err = fmt.Errorf("save alert state: %w", err)
+		}
+		err = errors.Join(err, e.store.client.Close(ctx))
+	}
 	for _, w := range e.notifiers {
 		w.shutdown(ctx)
 	}
 	e.tb.Shutdown()
-	return nil
+	return err
 }
 
 func (e *engine) dispatch(n Notification) {

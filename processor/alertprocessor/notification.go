@@ -55,18 +55,12 @@ func (e *engine) notification(r *rule, g *group, status string, now time.Time) N
 		Value:     g.value,
 		Threshold: r.threshold,
 		Op:        r.cfg.Op,
-		Stat:      r.cfg.Stat,
+		Stat:      r.statName(),
 		Labels:    maps.Clone(g.labels),
 		DedupKey:  g.dedup,
 		StartsAt:  g.activeAt,
 		At:        now,
 		sev:       r.sev,
-	}
-	if n.Stat == "" {
-		n.Stat = "each"
-		if r.isMetric {
-			n.Stat = "last"
-		}
 	}
 	var b strings.Builder
 	err := r.tmpl.Execute(&b, templateData{Rule: n.Rule, Value: n.Value, Threshold: n.Threshold, Op: n.Op,
@@ -77,6 +71,7 @@ func (e *engine) notification(r *rule, g *group, status string, now time.Time) N
 	} else {
 		n.Summary = b.String()
 	}
+	g.summary = n.Summary // kept with the state, to resolve the alert if its rule changes
 	return n
 }
 

@@ -31,16 +31,15 @@ type sender interface {
 // errPermanent marks an error no retry can fix.
 var errPermanent = errors.New("permanent")
 
-// retryable: network errors, 408, 429 and every 5xx. (Notification services
-// such as PagerDuty ask for retries on any 5xx, so this is wider than
-// httpstatus.Retryable, which follows the OTLP exporters.)
+// retryable: network errors and the statuses httpstatus.Retryable names
+// (408, 429, every 5xx), as PagerDuty and Alertmanager clients retry.
 func retryable(err error) bool {
 	if errors.Is(err, errPermanent) || errors.Is(err, context.Canceled) {
 		return false
 	}
 	var se *httpstatus.StatusError
 	if errors.As(err, &se) {
-		return httpstatus.Retryable(se.Code) || se.Code == http.StatusRequestTimeout || se.Code >= 500
+		return httpstatus.Retryable(se.Code)
 	}
 	return true
 }
@@ -57,14 +56,15 @@ func retryAfter(err error) time.Duration {
 // entry) drained by one goroutine that delivers with retries and exponential
 // backoff, so notification I/O never blocks the pipeline.
 type worker struct {
-	typ     string
-	cfg     NotifierConfig
-	s       sender
-	minSev  severity
-	refresh time.Duration
-	attrs   metric.MeasurementOption
-	tb      *metadata.TelemetryBuilder
-	errLog  *ratelog.Logger
+	typ      string
+	endpoint string // alertmanager: the one Alertmanager this worker posts to (logs only)
+	cfg      NotifierConfig
+	s        sender
+	minSev   severity
+	refresh  time.Duration
+	attrs    metric.MeasurementOption
+	tb       *metadata.TelemetryBuilder
+	errLog   *ratelog.Logger
 
 	mu    sync.Mutex
 	queue []Notification
@@ -174,8 +174,9 @@ func (w *worker) deliver(n Notification) {
 		}
 		fail := func(reason string) {
 			w.tb.AlertNotificationsFailed.Add(context.Background(), 1, w.attrs)
-			w.errLog.Error("send:"+w.typ, "alert notification failed",
-				zap.String("notifier", w.typ), zap.String("rule", n.Rule), zap.String("reason", reason), zap.Error(err))
+			w.errLog.Error("send:"+w.typ+":"+w.endpoint, "alert notification failed",
+				zap.String("notifier", w.typ), zap.String("endpoint", w.endpoint), zap.String("rule", n.Rule),
+				zap.String("reason", reason), zap.Error(err))
 		}
 		if !retryable(err) {
 			fail("permanent error")
@@ -282,6 +283,22 @@ func buildWorkers(ctx context.Context, cfg *Config, host component.Host, set com
 		if !nc.Enabled {
 			continue
 		}
+		if nc.Type == notifierAlertmanager {
+			// One worker per Alertmanager of the cluster: each gets every
+			// alert, with its own queue and retries (Prometheus' advice).
+			for _, u := range nc.alertmanagerEndpoints() {
+				hc := nc.ClientConfig
+				hc.Endpoint = u
+				client, err := hc.ToClient(ctx, host.GetExtensions(), set)
+				if err != nil {
+					return nil, cfgErr("`notifiers[%d]`: HTTP client for %s: %v", i, u, err)
+				}
+				w := newWorker(nc, newAlertmanagerSender(client, u, nc.ResendInterval), tb, errLog)
+				w.endpoint = u
+				ws = append(ws, w)
+			}
+			continue
+		}
 		var s sender
 		if nc.Type == notifierLog {
 			s = &logSender{logger: set.Logger}
@@ -304,8 +321,6 @@ func buildWorkers(ctx context.Context, cfg *Config, host component.Host, set com
 				s = newSlackSender(client, hc.Endpoint, nc.Channel)
 			case notifierPagerDuty:
 				s = newPagerDutySender(client, hc.Endpoint, nc.RoutingKey, nc.Source)
-			case notifierAlertmanager:
-				s = newAlertmanagerSender(client, hc.Endpoint, nc.ResendInterval)
 			case notifierWebhook:
 				s = &webhookSender{client: client, url: hc.Endpoint}
 			}

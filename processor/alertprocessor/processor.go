@@ -66,10 +66,26 @@ func (h *handle) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
+	var resolved []Notification
+	if e.cfg.Storage != nil {
+		st, err := openStateStore(ctx, host, *e.cfg.Storage, s.id)
+		if err != nil {
+			return err
+		}
+		if resolved, err = e.restore(ctx, st); err != nil {
+			_ = st.client.Close(ctx)
+			return err
+		}
+		e.store = st
+	}
 	e.start(ws)
+	for _, n := range resolved {
+		e.dispatch(n)
+	}
 	s.started = true
 	s.set.Logger.Info("alert processor started",
-		zap.Int("rules", len(e.rules)), zap.Int("notifiers", len(ws)), zap.Duration("evaluation_interval", e.cfg.EvaluationInterval))
+		zap.Int("rules", len(e.rules)), zap.Int("notifiers", len(ws)), zap.Duration("evaluation_interval", e.cfg.EvaluationInterval),
+		zap.Bool("persisted_state", e.store != nil))
 	return nil
 }
 

@@ -162,8 +162,21 @@ type rule struct {
 	window    time.Duration
 	slotWidth time.Duration
 	groupBy   []string
+	fp        string // fingerprint of what the persisted state means (state.go)
 
 	groups map[string]*group
+}
+
+// statName is the stat as notifications name it: the configured one, else
+// `last` (metric rules) or `each` (per-event checks).
+func (r *rule) statName() string {
+	switch {
+	case r.cfg.Stat != "":
+		return r.cfg.Stat
+	case r.isMetric:
+		return "last"
+	}
+	return "each"
 }
 
 func compileRule(rc RuleConfig, eval time.Duration) (*rule, error) {
@@ -205,5 +218,6 @@ func compileRule(rc RuleConfig, eval time.Duration) (*rule, error) {
 		}
 	}
 	r.slotWidth = max(eval, r.window/maxSlotsPerWindow)
+	r.fp = r.fingerprint()
 	return r, nil
 }

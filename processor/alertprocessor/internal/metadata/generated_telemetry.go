@@ -28,11 +28,13 @@ type TelemetryBuilder struct {
 	meter                         metric.Meter
 	mu                            sync.Mutex
 	registrations                 []metric.Registration
+	AlertActive                   metric.Int64ObservableGauge
 	AlertFiring                   metric.Int64ObservableGauge
 	AlertNotificationQueueDropped metric.Int64Counter
 	AlertNotificationsFailed      metric.Int64Counter
 	AlertNotificationsSent        metric.Int64Counter
 	AlertObservationsDropped      metric.Int64Counter
+	AlertStateErrors              metric.Int64Counter
 	AlertTransitions              metric.Int64Counter
 }
 
@@ -45,6 +47,21 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
+}
+
+// RegisterAlertActiveCallback sets callback for observable AlertActive metric.
+func (builder *TelemetryBuilder) RegisterAlertActiveCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.AlertActive, obs: o})
+		return nil
+	}, builder.AlertActive)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
 }
 
 // RegisterAlertFiringCallback sets callback for observable AlertFiring metric.
@@ -90,6 +107,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.AlertActive, err = builder.meter.Int64ObservableGauge(
+		"otelcol_alert_active",
+		metric.WithDescription("Number of alerts per rule and state (pending, firing), so a dashboard shows what is firing without reading notifications. [Development]"),
+		metric.WithUnit("{alert}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.AlertFiring, err = builder.meter.Int64ObservableGauge(
 		"otelcol_alert_firing",
 		metric.WithDescription("Number of alerts currently firing, by rule and severity. [Development]"),
@@ -118,6 +141,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_alert_observations_dropped",
 		metric.WithDescription("Observations not evaluated because a rule reached max_groups distinct groups, or a value could not be read as a number, by rule and reason. [Development]"),
 		metric.WithUnit("{observation}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.AlertStateErrors, err = builder.meter.Int64Counter(
+		"otelcol_alert_state_errors",
+		metric.WithDescription("Failed writes of the persisted alert state to the storage extension (retried at the next evaluation). [Development]"),
+		metric.WithUnit("{error}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.AlertTransitions, err = builder.meter.Int64Counter(

@@ -1,0 +1,469 @@
+package alertprocessor // import "github.com/anvil/anvilcol/processor/alertprocessor"
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+)
+
+// The persisted state (README "Persisted state"): one storage key per rule
+// holding a JSON document with every group's alert state and window slots,
+// and an index key listing the rules saved, so the state of a rule that left
+// the config can still be found (and its firing alerts resolved).
+const (
+	stateVersion    = 1
+	stateIndexKey   = "index"
+	stateRulePrefix = "rule/"
+	stateClientName = "alert_state"
+)
+
+// ErrStorageNotFound is returned by Start when `storage` names no storage extension.
+var ErrStorageNotFound = errors.New("alert processor storage extension not found")
+
+// pfloat is a float64 that survives JSON: NaN and infinities (a +Inf bucket
+// bound, a window without value) are written as the strings "NaN", "+Inf", "-Inf".
+type pfloat float64
+
+func (f pfloat) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	switch {
+	case math.IsNaN(v):
+		return []byte(`"NaN"`), nil
+	case math.IsInf(v, 1):
+		return []byte(`"+Inf"`), nil
+	case math.IsInf(v, -1):
+		return []byte(`"-Inf"`), nil
+	}
+	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+}
+
+func (f *pfloat) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		*f = pfloat(v)
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = pfloat(v)
+	return nil
+}
+
+// savedIndex is the value of the index key.
+type savedIndex struct {
+	Version int      `json:"version"`
+	Rules   []string `json:"rules"`
+}
+
+// savedRule is the value of a rule key: what is needed to resume the rule,
+// and to resolve its firing alerts if the rule changed or was removed.
+type savedRule struct {
+	Version     int          `json:"version"`
+	Rule        string       `json:"rule"`
+	Fingerprint string       `json:"fingerprint"`
+	Severity    string       `json:"severity"`
+	Op          string       `json:"op"`
+	Threshold   pfloat       `json:"threshold"`
+	Stat        string       `json:"stat"`
+	Groups      []savedGroup `json:"groups"`
+}
+
+type savedGroup struct {
+	Labels       map[string]string `json:"labels"`
+	State        string            `json:"state"`
+	ActiveAt     time.Time         `json:"active_at,omitzero"`
+	LastTrueAt   time.Time         `json:"last_true_at,omitzero"`
+	LastNotified time.Time         `json:"last_notified,omitzero"`
+	LastRefresh  time.Time         `json:"last_refresh,omitzero"`
+	Value        pfloat            `json:"value"`
+	Summary      string            `json:"summary,omitempty"`
+	Slots        []savedSlot       `json:"slots,omitempty"`
+}
+
+type savedSlot struct {
+	Start     time.Time    `json:"start"`
+	N         pfloat       `json:"n,omitempty"`
+	Sum       pfloat       `json:"sum,omitempty"`
+	Min       pfloat       `json:"min,omitempty"`
+	Max       pfloat       `json:"max,omitempty"`
+	HasMinMax bool         `json:"has_min_max,omitempty"`
+	Inc       pfloat       `json:"inc,omitempty"`
+	Last      pfloat       `json:"last,omitempty"`
+	LastAt    time.Time    `json:"last_at,omitzero"`
+	HasLast   bool         `json:"has_last,omitempty"`
+	Hist      [][2]pfloat  `json:"hist,omitempty"`    // [upper bound, count], ascending
+	FastUB    []pfloat     `json:"fast_ub,omitempty"` // the one-layout bucket run
+	FastN     []pfloat     `json:"fast_n,omitempty"`
+	Samples   *savedSketch `json:"samples,omitempty"`
+	Quant     [][2]pfloat  `json:"quant,omitempty"` // [quantile, value], ascending
+	QuantAt   time.Time    `json:"quant_at,omitzero"`
+	Viol      pfloat       `json:"viol,omitempty"`
+	ViolLast  pfloat       `json:"viol_last,omitempty"`
+}
+
+type savedSketch struct {
+	Pos   map[int]pfloat `json:"pos,omitempty"`
+	Neg   map[int]pfloat `json:"neg,omitempty"`
+	Zero  pfloat         `json:"zero,omitempty"`
+	Total pfloat         `json:"total"`
+}
+
+// fingerprint identifies what a rule's saved state means: what it reads and
+// how it computes and compares. State saved under another fingerprint is
+// discarded. Severity, summary, for and keep_firing_for are left out: a
+// change of those keeps the state.
+func (r *rule) fingerprint() string {
+	b, _ := json.Marshal(struct {
+		Metric, Event, Field string
+		Stat                 int
+		Window, SlotWidth    time.Duration
+		Op                   int
+		Threshold            pfloat
+		GroupBy              []string
+	}{r.cfg.Metric, r.cfg.Event, r.cfg.Field, int(r.stat), r.window, r.slotWidth, int(r.op), pfloat(r.threshold), r.groupBy})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:8])
+}
+
+func pairs(m map[float64]float64) [][2]pfloat {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([][2]pfloat, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, [2]pfloat{pfloat(k), pfloat(m[k])})
+	}
+	return out
+}
+
+func unpairs(p [][2]pfloat) map[float64]float64 {
+	if len(p) == 0 {
+		return nil
+	}
+	m := make(map[float64]float64, len(p))
+	for _, kv := range p {
+		m[float64(kv[0])] = float64(kv[1])
+	}
+	return m
+}
+
+func floats(v []float64) []pfloat {
+	if v == nil {
+		return nil
+	}
+	out := make([]pfloat, len(v))
+	for i, x := range v {
+		out[i] = pfloat(x)
+	}
+	return out
+}
+
+func unfloats(v []pfloat) []float64 {
+	if v == nil {
+		return nil
+	}
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+func saveSketchMap(m map[int]float64) map[int]pfloat {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[int]pfloat, len(m))
+	for k, v := range m {
+		out[k] = pfloat(v)
+	}
+	return out
+}
+
+func loadSketchMap(m map[int]pfloat) map[int]float64 {
+	out := make(map[int]float64, len(m))
+	for k, v := range m {
+		out[k] = float64(v)
+	}
+	return out
+}
+
+func saveSlot(s *slot) savedSlot {
+	a := &s.agg
+	ss := savedSlot{
+		Start: s.start, N: pfloat(a.n), Sum: pfloat(a.sum), Min: pfloat(a.min), Max: pfloat(a.max), HasMinMax: a.hasMinMax,
+		Inc: pfloat(a.inc), Last: pfloat(a.last), LastAt: a.lastAt, HasLast: a.hasLast,
+		Hist: pairs(a.hist), FastUB: floats(a.fastUB), FastN: floats(a.fastN),
+		Quant: pairs(a.quant), QuantAt: a.quantAt, Viol: pfloat(a.viol), ViolLast: pfloat(a.violLast),
+	}
+	if a.samples != nil {
+		ss.Samples = &savedSketch{Pos: saveSketchMap(a.samples.pos), Neg: saveSketchMap(a.samples.neg),
+			Zero: pfloat(a.samples.zero), Total: pfloat(a.samples.total)}
+	}
+	return ss
+}
+
+func loadSlot(ss savedSlot) slot {
+	s := slot{start: ss.Start, agg: agg{
+		n: float64(ss.N), sum: float64(ss.Sum), min: float64(ss.Min), max: float64(ss.Max), hasMinMax: ss.HasMinMax,
+		inc: float64(ss.Inc), last: float64(ss.Last), lastAt: ss.LastAt, hasLast: ss.HasLast,
+		hist: unpairs(ss.Hist), fastUB: unfloats(ss.FastUB), fastN: unfloats(ss.FastN),
+		quant: unpairs(ss.Quant), quantAt: ss.QuantAt, viol: float64(ss.Viol), violLast: float64(ss.ViolLast),
+	}}
+	if len(s.agg.fastUB) != len(s.agg.fastN) {
+		s.agg.fastUB, s.agg.fastN = nil, nil
+	}
+	if ss.Samples != nil {
+		s.agg.samples = &sketch{pos: loadSketchMap(ss.Samples.Pos), neg: loadSketchMap(ss.Samples.Neg),
+			zero: float64(ss.Samples.Zero), total: float64(ss.Samples.Total)}
+	}
+	return s
+}
+
+// encodeRule renders a rule's state; called with the engine lock held.
+func encodeRule(r *rule) []byte {
+	sr := savedRule{Version: stateVersion, Rule: r.name, Fingerprint: r.fp, Severity: r.sev.String(),
+		Op: r.cfg.Op, Threshold: pfloat(r.threshold), Stat: r.statName()}
+	for _, key := range slices.Sorted(maps.Keys(r.groups)) {
+		g := r.groups[key]
+		if g.state == stateInactive && len(g.win.slots) == 0 {
+			continue // nothing to resume: recreated on demand
+		}
+		sg := savedGroup{Labels: g.labels, State: g.state.String(), ActiveAt: g.activeAt, LastTrueAt: g.lastTrueAt,
+			LastNotified: g.lastNotified, LastRefresh: g.lastRefresh, Value: pfloat(g.value), Summary: g.summary}
+		for i := range g.win.slots {
+			sg.Slots = append(sg.Slots, saveSlot(&g.win.slots[i]))
+		}
+		sr.Groups = append(sr.Groups, sg)
+	}
+	b, err := json.Marshal(sr)
+	if err != nil {
+		// Every field is encodable (pfloat covers NaN and infinities).
+		panic(fmt.Sprintf("alert state of rule %q: %v", r.name, err))
+	}
+	return b
+}
+
+func parseState(s string) (alertState, bool) {
+	switch s {
+	case "inactive":
+		return stateInactive, true
+	case "pending":
+		return statePending, true
+	case "firing":
+		return stateFiring, true
+	}
+	return stateInactive, false
+}
+
+// groupKey is the key of a group in rule.groups, as groupFor builds it.
+func (r *rule) groupKey(labels map[string]string) string {
+	var b []byte
+	for _, k := range r.groupBy {
+		b = append(b, labels[k]...)
+		b = append(b, 0xff)
+	}
+	return string(b)
+}
+
+// stateStore is the storage client the engine saves its state through.
+type stateStore struct {
+	client storage.Client
+	saved  map[string][]byte // the last value written per key
+}
+
+// openStateStore gets the processor's client of the storage extension id.
+func openStateStore(ctx context.Context, host component.Host, id, owner component.ID) (*stateStore, error) {
+	ext, ok := host.GetExtensions()[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: `storage` %q: add it under `extensions` and `service.extensions`", ErrStorageNotFound, id)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return nil, fmt.Errorf("%w: `storage` %q is not a storage extension (use file_storage)", ErrStorageNotFound, id)
+	}
+	c, err := se.GetClient(ctx, component.KindProcessor, owner, stateClientName)
+	if err != nil {
+		return nil, fmt.Errorf("`storage` %q: %w", id, err)
+	}
+	return &stateStore{client: c, saved: map[string][]byte{}}, nil
+}
+
+// restore loads the saved state into the engine's rules. A rule saved with
+// the same fingerprint resumes its groups; the firing alerts of a rule that
+// changed or left the config are returned as resolved notifications (so no
+// incident stays open), and the rest of their state is discarded.
+func (e *engine) restore(ctx context.Context, st *stateStore) ([]Notification, error) {
+	b, err := st.client.Get(ctx, stateIndexKey)
+	if err != nil {
+		return nil, fmt.Errorf("read alert state index: %w", err)
+	}
+	var idx savedIndex
+	if b != nil {
+		if err := json.Unmarshal(b, &idx); err != nil || idx.Version != stateVersion {
+			e.logger.Warn("alert state index unreadable or of another version; starting without saved state",
+				zap.Int("version", idx.Version), zap.Error(err))
+			idx = savedIndex{}
+		}
+	}
+	names := map[string]bool{}
+	for _, n := range idx.Rules {
+		names[n] = true
+	}
+	for _, r := range e.rules {
+		names[r.name] = true
+	}
+	byName := map[string]*rule{}
+	for _, r := range e.rules {
+		byName[r.name] = r
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	var out []Notification
+	var resumed, discarded int
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		b, err := st.client.Get(ctx, stateRulePrefix+name)
+		if err != nil {
+			return nil, fmt.Errorf("read alert state of rule %q: %w", name, err)
+		}
+		if b == nil {
+			continue
+		}
+		var sr savedRule
+		if err := json.Unmarshal(b, &sr); err != nil || sr.Version != stateVersion || sr.Rule != name {
+			e.logger.Warn("alert state of a rule unreadable or of another version; discarded", zap.String("rule", name), zap.Error(err))
+			discarded++
+			continue
+		}
+		r := byName[name]
+		if r != nil && r.fp == sr.Fingerprint {
+			e.resumeRule(r, &sr)
+			st.saved[stateRulePrefix+name] = b
+			resumed++
+			continue
+		}
+		// Changed or removed: resolve what was firing, forget the rest.
+		discarded++
+		for _, sg := range sr.Groups {
+			if sg.State != stateFiring.String() {
+				continue
+			}
+			sev, _ := parseSeverity(sr.Severity)
+			if sev == 0 {
+				sev = sevWarning
+			}
+			out = append(out, Notification{
+				Rule: name, Status: StatusResolved, Severity: sev.String(), Summary: sg.Summary,
+				Value: float64(sg.Value), Threshold: float64(sr.Threshold), Op: sr.Op, Stat: sr.Stat,
+				Labels: maps.Clone(sg.Labels), DedupKey: dedupKey(name, sg.Labels),
+				StartsAt: sg.ActiveAt, EndsAt: now, At: now, sev: sev,
+			})
+		}
+	}
+	// Rules that left the config: their alerts are resolved above, their keys go.
+	var del []*storage.Operation
+	for _, n := range idx.Rules {
+		if byName[n] == nil {
+			del = append(del, storage.DeleteOperation(stateRulePrefix+n))
+		}
+	}
+	if len(del) > 0 {
+		if err := st.client.Batch(ctx, del...); err != nil {
+			return nil, fmt.Errorf("delete alert state of removed rules: %w", err)
+		}
+	}
+	if resumed+discarded > 0 {
+		e.logger.Info("alert state loaded", zap.Int("rules_resumed", resumed), zap.Int("rules_discarded", discarded),
+			zap.Int("alerts_resolved", len(out)))
+	}
+	return out, nil
+}
+
+// resumeRule replaces a rule's groups by the saved ones.
+func (e *engine) resumeRule(r *rule, sr *savedRule) {
+	for _, sg := range sr.Groups {
+		state, ok := parseState(sg.State)
+		if !ok {
+			continue
+		}
+		labels := sg.Labels
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		if len(r.groupBy) > 0 && len(r.groups) >= e.cfg.MaxGroups {
+			break
+		}
+		key := r.groupKey(labels)
+		g := r.groups[key]
+		if g == nil {
+			g = &group{labels: labels, dedup: dedupKey(r.name, labels)}
+			r.groups[key] = g
+		}
+		g.state, g.activeAt, g.lastTrueAt = state, sg.ActiveAt, sg.LastTrueAt
+		g.lastNotified, g.lastRefresh = sg.LastNotified, sg.LastRefresh
+		g.value, g.summary = float64(sg.Value), sg.Summary
+		g.win.slots = g.win.slots[:0]
+		for _, ss := range sg.Slots {
+			g.win.slots = append(g.win.slots, loadSlot(ss))
+		}
+	}
+}
+
+// snapshot renders the rules whose state differs from what was last written,
+// plus the index when it changed; called with the engine lock held.
+func (e *engine) snapshot(st *stateStore) []*storage.Operation {
+	var ops []*storage.Operation
+	names := make([]string, 0, len(e.rules))
+	for _, r := range e.rules {
+		names = append(names, r.name)
+		key := stateRulePrefix + r.name
+		b := encodeRule(r)
+		if !bytes.Equal(st.saved[key], b) {
+			ops = append(ops, storage.SetOperation(key, b))
+		}
+	}
+	idx, _ := json.Marshal(savedIndex{Version: stateVersion, Rules: names})
+	if !bytes.Equal(st.saved[stateIndexKey], idx) {
+		ops = append(ops, storage.SetOperation(stateIndexKey, idx))
+	}
+	return ops
+}
+
+// save writes a snapshot's operations; what was written is remembered so an
+// unchanged rule is not written again.
+func (e *engine) save(ctx context.Context, st *stateStore, ops []*storage.Operation) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	if err := st.client.Batch(ctx, ops...); err != nil {
+		return err
+	}
+	for _, op := range ops {
+		st.saved[op.Key] = op.Value
+	}
+	return nil
+}
