@@ -23,8 +23,8 @@ type Config struct {
 	// consumers, 1000 batches). Set `storage` to a storage extension ID (e.g.
 	// file_storage) for a persistent queue that survives restarts.
 	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
-	// RetryConfig is the retry of retryable failures (network errors, 429,
-	// 502, 503, 504, honouring Retry-After). Default: enabled, initial 5s,
+	// RetryConfig is the retry of retryable failures (network errors,
+	// 408, 429, 5xx, honouring Retry-After). Default: enabled, initial 5s,
 	// max interval 30s, max elapsed time 300s.
 	RetryConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
 

@@ -19,7 +19,7 @@ import (
 )
 
 func TestRetryableStatusesAreRetriedHonouringRetryAfter(t *testing.T) {
-	for _, code := range []int{429, 502, 503, 504} {
+	for _, code := range []int{408, 429, 500, 502, 503, 504} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			t.Parallel()
 			f := newFakeAITrace(t)

@@ -34,7 +34,7 @@ func allKinds() pmetric.Metrics {
 	ra := rm.Resource().Attributes()
 	ra.PutStr("service.name", "anvil")
 	ra.PutStr("tenant_id", "acme")
-	ra.PutStr("host.name", "node-1") // not in resource_tags: not a tag
+	ra.PutStr("deployment.environment", "prod") // not in resource_tags: not a tag
 	ms := rm.ScopeMetrics().AppendEmpty().Metrics()
 
 	m := ms.AppendEmpty()
@@ -272,7 +272,7 @@ func TestAuthViaBearerTokenExtension(t *testing.T) {
 }
 
 func TestRetryableStatusesAreRetriedHonouringRetryAfter(t *testing.T) {
-	for _, code := range []int{429, 502, 503, 504} {
+	for _, code := range []int{408, 429, 500, 502, 503, 504} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			t.Parallel()
 			f := newFakeFoundation(t)

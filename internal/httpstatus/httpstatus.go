@@ -1,8 +1,9 @@
 // Package httpstatus maps an HTTP response to the collector's error classes, once
 // for every anvilcol component that talks HTTP (the foundation and aitrace
-// exporters, the alert processor's notifiers): 2xx is success; 429, 502, 503
-// and 504 are retryable, honouring Retry-After; 413 means "split and retry";
-// every other status is permanent.
+// exporters, the alert processor's notifiers): 2xx is success; 408, 429 and
+// every 5xx are retryable (a transient server error must not drop data),
+// honouring Retry-After; 413 means "split and retry"; every other 4xx is
+// permanent.
 package httpstatus // import "github.com/anvil/anvilcol/internal/httpstatus"
 
 import (
@@ -46,14 +47,11 @@ func (e *StatusError) Unwrap() error {
 	return nil
 }
 
-// Retryable reports whether a request that got this status can succeed later.
+// Retryable reports whether a request that got this status can succeed later:
+// 408, 429 and every 5xx. Retries stay bounded by the caller's
+// retry_on_failure (or its notifier retry budget).
 func Retryable(code int) bool {
-	switch code {
-	case http.StatusTooManyRequests, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
+	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
 }
 
 // ParseRetryAfter reads a Retry-After header value (delay-seconds or HTTP-date);

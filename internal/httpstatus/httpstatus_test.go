@@ -25,8 +25,9 @@ func TestStatusClasses(t *testing.T) {
 		permanent bool
 		tooLarge  bool
 	}{
-		{429, false, false}, {502, false, false}, {503, false, false}, {504, false, false},
-		{400, true, false}, {401, true, false}, {404, true, false}, {500, true, false},
+		{408, false, false}, {429, false, false}, {500, false, false}, {501, false, false},
+		{502, false, false}, {503, false, false}, {504, false, false}, {599, false, false},
+		{400, true, false}, {401, true, false}, {403, true, false}, {404, true, false}, {422, true, false},
 		{413, true, true},
 	}
 	for _, tt := range tests {

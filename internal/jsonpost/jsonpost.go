@@ -25,7 +25,7 @@ type Outcome string
 const (
 	// OutcomeSuccess is a 2xx answer.
 	OutcomeSuccess Outcome = "success"
-	// OutcomeRetryable is a 429, 502, 503 or 504 answer.
+	// OutcomeRetryable is a 408, 429 or 5xx answer.
 	OutcomeRetryable Outcome = "retryable"
 	// OutcomeTooLarge is a 413 answer (the request is split and re-sent).
 	OutcomeTooLarge Outcome = "too_large"
@@ -98,8 +98,8 @@ type Result struct {
 	// n when sending finished, else where Err stopped it. Items before Resume
 	// must not be sent again.
 	Resume int
-	// Err is the retryable error that stopped sending (network error, 429,
-	// 502, 503, 504, honouring Retry-After via httpstatus.ExporterError); nil
+	// Err is the retryable error that stopped sending (network error,
+	// 408, 429, 5xx, honouring Retry-After via httpstatus.ExporterError); nil
 	// when every item was delivered or rejected.
 	Err error
 }
