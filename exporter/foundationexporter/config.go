@@ -21,8 +21,8 @@ type Config struct {
 	// consumers, 1000 batches). Set `storage` to a storage extension ID (e.g.
 	// file_storage) for a persistent queue that survives restarts.
 	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
-	// RetryConfig is the retry of retryable failures (network errors, 429,
-	// 502, 503, 504, honouring Retry-After). Default: enabled, initial 5s,
+	// RetryConfig is the retry of retryable failures (network errors,
+	// 408, 429, 5xx, honouring Retry-After). Default: enabled, initial 5s,
 	// max interval 30s, max elapsed time 300s.
 	RetryConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
 
@@ -30,8 +30,9 @@ type Config struct {
 	// prefix); include the separator, e.g. "anvil.".
 	MetricPrefix string `mapstructure:"metric_prefix"`
 	// ResourceTags lists the resource attributes copied into every record's
-	// tags (default [service.name, tenant_id]). A data point attribute of the
-	// same name takes precedence.
+	// tags (default [service.name, service.instance.id, host.name, tenant_id]:
+	// with the writer identity, two nodes never share a series). A data point
+	// attribute of the same name takes precedence.
 	ResourceTags []string `mapstructure:"resource_tags"`
 	// MaxBatchPoints is the maximum number of records per request (default 1000).
 	MaxBatchPoints int `mapstructure:"max_batch_points"`

@@ -25,7 +25,7 @@ func TestDefaultsAreTheDocumentedOnes(t *testing.T) {
 	}
 	if cfg.ClientConfig.Compression != configcompression.TypeGzip || cfg.ClientConfig.Timeout != 30*time.Second ||
 		cfg.MaxBatchPoints != 1000 || cfg.MetricPrefix != "" ||
-		strings.Join(cfg.ResourceTags, ",") != "service.name,tenant_id" ||
+		strings.Join(cfg.ResourceTags, ",") != "service.name,service.instance.id,host.name,tenant_id" ||
 		!cfg.QueueConfig.HasValue() || cfg.QueueConfig.Get().StorageID != nil ||
 		!cfg.RetryConfig.Enabled || cfg.RetryConfig.InitialInterval != 5*time.Second {
 		t.Errorf("defaults = %+v", cfg)

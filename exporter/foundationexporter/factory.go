@@ -38,7 +38,7 @@ func createDefaultConfig() component.Config {
 		ClientConfig:   client,
 		QueueConfig:    configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
 		RetryConfig:    configretry.NewDefaultBackOffConfig(),
-		ResourceTags:   []string{"service.name", "tenant_id"},
+		ResourceTags:   []string{"service.name", "service.instance.id", "host.name", "tenant_id"},
 		MaxBatchPoints: defaultMaxBatchPoints,
 	}
 }
