@@ -62,7 +62,11 @@ func TestAlertmanagerEndpointsValidation(t *testing.T) {
 	}{
 		{"neither", func(*NotifierConfig) {}, "`notifiers[0].endpoints` (or `notifiers[0].endpoint`) is required for an alertmanager notifier"},
 		{"empty entry", func(n *NotifierConfig) { n.Endpoints = []string{"http://am-0:9093", ""} }, "`notifiers[0].endpoints[1]` is empty"},
-		{"on another type", func(n *NotifierConfig) { n.Type = notifierWebhook; n.Endpoint = "http://x"; n.Endpoints = []string{"http://y"} },
+		{"on another type", func(n *NotifierConfig) {
+			n.Type = notifierWebhook
+			n.Endpoint = "http://x"
+			n.Endpoints = []string{"http://y"}
+		},
 			"`notifiers[0].endpoints` applies to alertmanager notifiers only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
