@@ -186,6 +186,10 @@ func TestShippedConfigsValidateAndDocumentTheirEnvironment(t *testing.T) {
 		"ANVILCOL_FOUNDATION_TOKEN":    "f-secret",
 		"ANVILCOL_AITRACE_ENDPOINT":    "https://aitrace.example",
 		"ANVILCOL_AITRACE_TOKEN":       "a-secret",
+		"ANVILCOL_ALERTING_TOKEN":      "al-secret",
+		"ANVILCOL_ALERTING_ENDPOINT_0": "alerting-0.example:4317",
+		"ANVILCOL_ALERTING_ENDPOINT_1": "alerting-1.example:4317",
+		"ANVILCOL_ALERTMANAGER_URLS":   "[http://am-0.example:9093, http://am-1.example:9093]",
 	}
 	files, err := filepath.Glob(filepath.Join(e2etest.RepoRoot(t), "config", "*.yaml"))
 	if err != nil || len(files) < 3 {
