@@ -1,0 +1,764 @@
+defmodule AnvilCol.Forwarder do
+  @moduledoc """
+  Ships Anvil's `:telemetry` events to anvilcol's `anvil` receiver (wire
+  protocol v1, `POST /v1/events`), batched, gzipped, retried, never blocking
+  the processes that emit them.
+
+  Put it in the host's supervision tree:
+
+      children = [
+        {AnvilCol.Forwarder,
+         endpoint: "http://localhost:4320",
+         resource: %{"deployment.environment" => "production"}}
+      ]
+
+  At start it attaches one `:telemetry` handler (`handle_event/4`) to all
+  `:events` (default: the ADR-008 catalog, `catalog/0`). The handler runs in
+  the emitting process: it stamps the time, adds the current OpenTelemetry
+  span's `traceparent` when OpenTelemetry is loaded, and casts the event to
+  the forwarder; the forwarder encodes, buffers and sends.
+
+  ## Options
+
+    * `:name` - registered name (`AnvilCol.Forwarder`); forwarders with
+      different names run side by side, each with its own handler and HTTP
+      client.
+    * `:endpoint` - the receiver's base URL (`"http://localhost:4320"`); events
+      go to `<endpoint>/v1/events`.
+    * `:token` - bearer token sent as `Authorization: Bearer <token>` (none).
+    * `:events` - event names (lists of atoms) to attach to (`catalog/0`);
+      `:all` attaches nothing and relies on explicit `handle_event/4` calls
+      (from the host's own handler).
+    * `:resource` - map merged over
+      `%{"service.name" => "anvil", "service.instance.id" => to_string(node())}`.
+    * `:batch_size` - most events per request (500); a full batch is sent at
+      once.
+    * `:flush_interval_ms` - a partial batch is sent this long after its first
+      event arrived (1000).
+    * `:max_buffer` - most events waiting to be sent, besides the batch being
+      sent (10_000); beyond it the oldest are dropped and counted.
+    * `:gzip` - gzip request bodies above 1 KiB (`true`).
+    * `:timeout_ms` - connect and request timeout, and the time `terminate/2`
+      spends delivering what is left (10_000).
+    * `:ssl` - `:ssl` client options for `https` endpoints (default: verify
+      the peer against the OS trust store, check the host name).
+
+  ## Delivery
+
+  One request in flight per forwarder. A `2xx` answer resolves the batch (the
+  answer's `rejected` events are counted, the first error logged once).
+  `429`, `502`, `503` and `504` resend the same batch after `Retry-After`
+  (seconds or an HTTP date; exponential backoff without it); network errors
+  resend it with exponential backoff from 100 ms, capped at 30 s. Other
+  statuses (`400`, `401`, `413`, `500`, ...) drop the batch, counted as
+  `rejected` and logged once per status. Meanwhile new events keep being
+  buffered up to `:max_buffer`.
+
+  ## Counters (`stats/1`)
+
+    * `sent` - events the collector accepted;
+    * `rejected` - events the collector refused for good (named in a `2xx`
+      answer, or the whole batch of a non-retryable answer);
+    * `dropped` - events the forwarder discarded itself (buffer overflow,
+      events that could not be encoded);
+    * `retries` - batches sent again;
+    * `buffered` - events held now (waiting or being sent).
+
+  Every event received is in exactly one of `sent`, `rejected`, `dropped`,
+  `buffered`.
+  """
+
+  use GenServer
+  require Logger
+
+  alias AnvilCol.Forwarder.{Encoder, HTTP}
+
+  @otel_key {__MODULE__, :otel}
+  @backoff_initial_ms 100
+  @backoff_max_ms 30_000
+  @gzip_above 1024
+
+  @catalog [
+    [:anvil, :queue, :created],
+    [:anvil, :queue, :status_changed],
+    [:anvil, :queue, :active_labelers],
+    [:anvil, :assignment, :dispatch, :start],
+    [:anvil, :assignment, :dispatch, :stop],
+    [:anvil, :assignment, :dispatch, :exception],
+    [:anvil, :assignment, :created],
+    [:anvil, :assignment, :completed],
+    [:anvil, :assignment, :timed_out],
+    [:anvil, :label, :submit, :start],
+    [:anvil, :label, :submit, :stop],
+    [:anvil, :label, :submit, :exception],
+    [:anvil, :label, :validation_failed],
+    [:anvil, :agreement, :compute, :start],
+    [:anvil, :agreement, :compute, :stop],
+    [:anvil, :agreement, :compute, :exception],
+    [:anvil, :agreement, :low_score],
+    [:anvil, :agreement, :batch_recompute, :start],
+    [:anvil, :agreement, :batch_recompute, :stop],
+    [:anvil, :agreement, :batch_recompute, :exception],
+    [:anvil, :export, :generate, :start],
+    [:anvil, :export, :generate, :stop],
+    [:anvil, :export, :generate, :exception],
+    [:anvil, :export, :progress],
+    [:anvil, :export, :completed],
+    [:anvil, :export, :failed],
+    [:anvil, :export, :pii_detected],
+    [:anvil, :auth, :login_success],
+    [:anvil, :auth, :login_failed],
+    [:anvil, :auth, :access_granted],
+    [:anvil, :auth, :access_denied],
+    [:anvil, :policy, :select_assignment, :start],
+    [:anvil, :policy, :select_assignment, :stop],
+    [:anvil, :policy, :select_assignment, :exception],
+    [:anvil, :policy, :requeue]
+  ]
+
+  @defaults [
+    name: __MODULE__,
+    endpoint: "http://localhost:4320",
+    token: nil,
+    events: @catalog,
+    resource: %{},
+    batch_size: 500,
+    flush_interval_ms: 1000,
+    max_buffer: 10_000,
+    gzip: true,
+    timeout_ms: 10_000,
+    ssl: nil
+  ]
+
+  @typedoc "A forwarder's registered name."
+  @type name :: atom
+
+  @doc "The events attached by default: ADR-008's catalog as Anvil emits it."
+  @spec catalog() :: [[atom, ...]]
+  def catalog, do: @catalog
+
+  @doc "Starts a forwarder (see the module doc for the options)."
+  @spec start_link(keyword) :: GenServer.on_start()
+  def start_link(opts \\ []) do
+    opts = Keyword.merge(@defaults, opts)
+    validate!(opts)
+    # Whether or not the host started them.
+    {:ok, _} = Application.ensure_all_started(:inets)
+    {:ok, _} = Application.ensure_all_started(:ssl)
+    GenServer.start_link(__MODULE__, opts, name: opts[:name])
+  end
+
+  @doc false
+  def child_spec(opts) do
+    timeout = Keyword.get(opts, :timeout_ms, @defaults[:timeout_ms])
+
+    %{
+      id: {__MODULE__, Keyword.get(opts, :name, __MODULE__)},
+      start: {__MODULE__, :start_link, [opts]},
+      # terminate/2 delivers what is left within :timeout_ms.
+      shutdown: timeout + 2_000
+    }
+  end
+
+  @doc """
+  The `:telemetry` handler. `config` is the forwarder's name (`nil`: the
+  default `AnvilCol.Forwarder`). Runs in the emitting process, never blocks
+  and never raises: it stamps `time_unix_nano` and casts the event.
+  """
+  @spec handle_event(list, map, map, name | nil) :: :ok
+  def handle_event(event, measurements, metadata, config) do
+    metadata =
+      if :persistent_term.get(@otel_key, false), do: trace_context(metadata), else: metadata
+
+    GenServer.cast(
+      config || __MODULE__,
+      {:event, event, measurements, metadata, System.os_time(:nanosecond)}
+    )
+  catch
+    _, _ -> :ok
+  end
+
+  @doc """
+  Sends everything buffered now. Returns `:ok` once the collector answered
+  `2xx` for all of it, `{:error, reason}` if some of it was refused for good
+  or dropped, or if it is still not delivered after `timeout` ms (then it
+  stays buffered and is still retried).
+  """
+  @spec flush(name, timeout) :: :ok | {:error, term}
+  def flush(name \\ __MODULE__, timeout \\ 30_000) do
+    GenServer.call(name, {:flush, timeout}, timeout + 5_000)
+  end
+
+  @doc "The forwarder's counters (see the module doc)."
+  @spec stats(name) :: %{
+          sent: non_neg_integer,
+          dropped: non_neg_integer,
+          rejected: non_neg_integer,
+          retries: non_neg_integer,
+          buffered: non_neg_integer
+        }
+  def stats(name \\ __MODULE__), do: GenServer.call(name, :stats)
+
+  defp validate!(opts) do
+    for {key, check} <- [
+          name: &is_atom/1,
+          endpoint: &(is_binary(&1) and String.starts_with?(&1, ["http://", "https://"])),
+          token: &(is_nil(&1) or is_binary(&1)),
+          events: &(&1 == :all or (is_list(&1) and Enum.all?(&1, fn e -> is_list(e) end))),
+          resource: &is_map/1,
+          batch_size: &(is_integer(&1) and &1 > 0),
+          flush_interval_ms: &(is_integer(&1) and &1 > 0),
+          max_buffer: &(is_integer(&1) and &1 > 0),
+          gzip: &is_boolean/1,
+          timeout_ms: &(is_integer(&1) and &1 > 0),
+          ssl: &(is_nil(&1) or is_list(&1))
+        ],
+        not check.(opts[key]) do
+      raise ArgumentError, "AnvilCol.Forwarder: invalid #{inspect(key)}: #{inspect(opts[key])}"
+    end
+  end
+
+  ## Trace context (OpenTelemetry, when loaded)
+
+  defp trace_context(md) when is_map(md) do
+    if Map.has_key?(md, :traceparent) or Map.has_key?(md, :trace_id) do
+      md
+    else
+      case apply(:otel_tracer, :current_span_ctx, []) do
+        :undefined ->
+          md
+
+        ctx ->
+          if apply(:otel_span, :is_valid, [ctx]) do
+            Map.put(md, :traceparent, traceparent(ctx))
+          else
+            md
+          end
+      end
+    end
+  end
+
+  defp trace_context(md), do: md
+
+  defp traceparent(ctx) do
+    trace = apply(:otel_span, :trace_id, [ctx])
+    span = apply(:otel_span, :span_id, [ctx])
+    flags = apply(:otel_span, :trace_flags, [ctx])
+    "00-" <> hex(trace, 32) <> "-" <> hex(span, 16) <> "-" <> hex(flags, 2)
+  end
+
+  defp hex(n, width),
+    do: n |> Integer.to_string(16) |> String.downcase() |> String.pad_leading(width, "0")
+
+  ## Server
+
+  @impl true
+  def init(opts) do
+    Process.flag(:trap_exit, true)
+    :persistent_term.put(@otel_key, Code.ensure_loaded?(:otel_tracer))
+    name = opts[:name]
+
+    json = if Code.ensure_loaded?(Jason), do: :jason, else: :builtin
+
+    resource =
+      Map.merge(
+        %{"service.name" => "anvil", "service.instance.id" => to_string(node())},
+        opts[:resource]
+      )
+
+    url = String.trim_trailing(opts[:endpoint], "/") <> "/v1/events"
+    http_opts = http_opts(url, opts)
+
+    state = %{
+      name: name,
+      conn: HTTP.start_link(url, http_opts),
+      json: json,
+      url: url,
+      http_opts: http_opts,
+      headers: headers(opts[:token]),
+      prefix:
+        IO.iodata_to_binary([
+          "{\"resource\":",
+          Encoder.encode(Encoder.term(resource), json),
+          ",\"events\":["
+        ]),
+      time_unit: native_unit(),
+      batch_size: opts[:batch_size],
+      interval: opts[:flush_interval_ms],
+      max_buffer: opts[:max_buffer],
+      gzip: opts[:gzip],
+      timeout: opts[:timeout_ms],
+      # Waiting events, {seq, json}, oldest first.
+      queue: :queue.new(),
+      qlen: 0,
+      next_seq: 1,
+      # The batch being sent: %{first, last, count, body} (nil: none).
+      batch: nil,
+      # The request id of the batch in flight (nil while waiting to retry).
+      ref: nil,
+      # {:backoff | :retry_after, token} while a retry is scheduled.
+      retry: nil,
+      backoff: @backoff_initial_ms,
+      tick: nil,
+      due: false,
+      waiters: [],
+      logged: MapSet.new(),
+      last_error: nil,
+      handler: nil,
+      sent: 0,
+      dropped: 0,
+      rejected: 0,
+      retries: 0
+    }
+
+    {:ok, attach(state, opts[:events])}
+  end
+
+  defp http_opts(url, opts) do
+    base = [timeout: opts[:timeout_ms]]
+
+    if String.starts_with?(url, "https://") do
+      [{:ssl, opts[:ssl] || default_ssl(url)} | base]
+    else
+      base
+    end
+  end
+
+  defp default_ssl(url) do
+    host = url |> URI.parse() |> Map.fetch!(:host) |> String.to_charlist()
+
+    cacerts =
+      try do
+        [cacerts: :public_key.cacerts_get()]
+      rescue
+        # No OS trust store: connections fail (verify_peer without CAs)
+        # rather than go unverified; pass :ssl to configure one.
+        _ -> []
+      end
+
+    [
+      verify: :verify_peer,
+      server_name_indication: host,
+      customize_hostname_check: [match_fun: :public_key.pkix_verify_hostname_match_fun(:https)]
+    ] ++ cacerts
+  end
+
+  defp headers(nil), do: [{"content-type", "application/json"}]
+
+  defp headers(token),
+    do: [{"content-type", "application/json"}, {"authorization", "Bearer " <> token}]
+
+  defp native_unit do
+    case System.convert_time_unit(1, :second, :native) do
+      1_000_000_000 -> "nanosecond"
+      1_000_000 -> "microsecond"
+      1_000 -> "millisecond"
+      1 -> "second"
+      # An unusual native unit: durations are still native; say nothing and
+      # let the receiver's native_time_unit decide.
+      _ -> "native"
+    end
+  end
+
+  defp attach(state, :all), do: state
+
+  defp attach(state, events) do
+    if Code.ensure_loaded?(:telemetry) do
+      id = {__MODULE__, state.name}
+      config = if state.name == __MODULE__, do: nil, else: state.name
+      _ = apply(:telemetry, :detach, [id])
+      :ok = apply(:telemetry, :attach_many, [id, events, &__MODULE__.handle_event/4, config])
+      %{state | handler: id}
+    else
+      Logger.warning("AnvilCol.Forwarder: :telemetry is not loaded; nothing attached")
+      state
+    end
+  end
+
+  @impl true
+  def handle_cast({:event, event, measurements, metadata, time}, s) do
+    {:noreply, s |> enqueue(event, measurements, metadata, time) |> maybe_send()}
+  end
+
+  @impl true
+  def handle_call(:stats, _from, s) do
+    {:reply,
+     %{
+       sent: s.sent,
+       dropped: s.dropped,
+       rejected: s.rejected,
+       retries: s.retries,
+       buffered: s.qlen + if(s.batch, do: s.batch.count, else: 0)
+     }, s}
+  end
+
+  def handle_call({:flush, timeout}, from, s) do
+    target = s.next_seq - 1
+
+    if lowest_outstanding(s) > target do
+      {:reply, :ok, s}
+    else
+      token = make_ref()
+      timer = Process.send_after(self(), {:flush_timeout, token}, timeout)
+      waiter = %{from: from, target: target, error: nil, token: token, timer: timer}
+      # An explicit flush does not wait out a network backoff (Retry-After it does).
+      s = %{s | waiters: [waiter | s.waiters]} |> cut_backoff()
+      {:noreply, maybe_send(s)}
+    end
+  end
+
+  @impl true
+  def handle_info(:tick, s), do: {:noreply, maybe_send(%{s | tick: nil, due: true})}
+
+  def handle_info({:retry, token}, %{retry: {_, token}} = s) do
+    {:noreply, resend(%{s | retry: nil})}
+  end
+
+  def handle_info({:retry, _stale}, s), do: {:noreply, s}
+
+  def handle_info({:anvil_http, ref, result}, %{ref: ref} = s) when ref != nil do
+    {:noreply, s |> answered(result) |> maybe_send()}
+  end
+
+  def handle_info({:anvil_http, _stale, _}, s), do: {:noreply, s}
+
+  def handle_info({:flush_timeout, token}, s) do
+    {mine, rest} = Enum.split_with(s.waiters, &(&1.token == token))
+
+    for w <- mine do
+      GenServer.reply(w.from, {:error, w.error || {:timeout, s.last_error}})
+    end
+
+    {:noreply, %{s | waiters: rest}}
+  end
+
+  # The connection process died (it should not): a new one, and the batch in
+  # flight counts as a network error.
+  def handle_info({:EXIT, pid, reason}, %{conn: pid} = s) do
+    s = %{s | conn: HTTP.start_link(s.url, s.http_opts)}
+    s = if s.ref, do: answered(s, {:error, {:connection_process, reason}}), else: s
+    {:noreply, maybe_send(s)}
+  end
+
+  def handle_info(_other, s), do: {:noreply, s}
+
+  @impl true
+  def terminate(_reason, s) do
+    if s.handler, do: apply(:telemetry, :detach, [s.handler])
+    s = s |> take_mailbox() |> drain(System.monotonic_time(:millisecond) + s.timeout)
+    left = s.qlen + if(s.batch, do: s.batch.count, else: 0)
+
+    if left > 0 do
+      Logger.warning(
+        "AnvilCol.Forwarder #{inspect(s.name)}: stopping with #{left} events undelivered " <>
+          "(last error: #{inspect(s.last_error)})"
+      )
+    end
+
+    for w <- s.waiters, do: GenServer.reply(w.from, {:error, w.error || :shutdown})
+    :ok
+  end
+
+  ## Buffer
+
+  defp enqueue(s, event, measurements, metadata, time) do
+    json =
+      try do
+        event
+        |> Encoder.event(measurements, metadata, time, s.time_unit)
+        |> Encoder.encode(s.json)
+        |> IO.iodata_to_binary()
+      rescue
+        e -> {:error, e}
+      end
+
+    case json do
+      {:error, e} ->
+        s = log_once(s, :encode, "cannot encode event #{inspect(event)}: #{Exception.message(e)}")
+        %{s | dropped: s.dropped + 1, next_seq: s.next_seq + 1}
+
+      json ->
+        s = if s.qlen >= s.max_buffer, do: drop_oldest(s), else: s
+
+        %{
+          s
+          | queue: :queue.in({s.next_seq, json}, s.queue),
+            qlen: s.qlen + 1,
+            next_seq: s.next_seq + 1
+        }
+    end
+  end
+
+  defp drop_oldest(s) do
+    {{:value, {seq, _}}, queue} = :queue.out(s.queue)
+
+    s =
+      log_once(
+        s,
+        :overflow,
+        "buffer full (max_buffer #{s.max_buffer}): dropping the oldest events"
+      )
+
+    fail_waiters(
+      %{s | queue: queue, qlen: s.qlen - 1, dropped: s.dropped + 1},
+      seq,
+      {:dropped, :max_buffer}
+    )
+  end
+
+  defp lowest_outstanding(%{batch: %{first: first}}), do: first
+
+  defp lowest_outstanding(s) do
+    case :queue.peek(s.queue) do
+      {:value, {seq, _}} -> seq
+      :empty -> s.next_seq
+    end
+  end
+
+  # Waiters that asked for events up to `target` >= seq learn that seq was lost.
+  defp fail_waiters(s, seq, error) do
+    waiters =
+      Enum.map(s.waiters, fn w ->
+        if w.target >= seq and w.error == nil, do: %{w | error: error}, else: w
+      end)
+
+    %{s | waiters: waiters}
+  end
+
+  defp reply_waiters(%{waiters: []} = s), do: s
+
+  defp reply_waiters(s) do
+    lowest = lowest_outstanding(s)
+    {done, waiting} = Enum.split_with(s.waiters, &(&1.target < lowest))
+
+    for w <- done do
+      Process.cancel_timer(w.timer)
+      GenServer.reply(w.from, if(w.error, do: {:error, w.error}, else: :ok))
+    end
+
+    %{s | waiters: waiting}
+  end
+
+  ## Sending
+
+  defp maybe_send(s) do
+    cond do
+      s.batch != nil or s.qlen == 0 -> reply_waiters(s)
+      s.qlen >= s.batch_size or s.due or s.waiters != [] -> send_batch(s)
+      s.tick == nil -> %{s | tick: Process.send_after(self(), :tick, s.interval)}
+      true -> s
+    end
+  end
+
+  defp send_batch(s) do
+    {items, queue, n} = take(s.queue, s.batch_size, [], 0)
+    [{first, _} | _] = items
+    {last, _} = List.last(items)
+
+    body =
+      IO.iodata_to_binary([s.prefix, Enum.intersperse(Enum.map(items, &elem(&1, 1)), ?,), "]}"])
+
+    if s.tick, do: Process.cancel_timer(s.tick)
+    s = %{s | queue: queue, qlen: s.qlen - n, tick: nil, due: false}
+    post(%{s | batch: %{first: first, last: last, count: n, body: body}})
+  end
+
+  defp take(queue, 0, acc, n), do: {Enum.reverse(acc), queue, n}
+
+  defp take(queue, left, acc, n) do
+    case :queue.out(queue) do
+      {{:value, item}, queue} -> take(queue, left - 1, [item | acc], n + 1)
+      {:empty, queue} -> {Enum.reverse(acc), queue, n}
+    end
+  end
+
+  defp resend(s), do: post(%{s | retries: s.retries + 1})
+
+  defp post(%{batch: batch} = s) do
+    {body, headers} =
+      if s.gzip and byte_size(batch.body) > @gzip_above,
+        do: {:zlib.gzip(batch.body), [{"content-encoding", "gzip"} | s.headers]},
+        else: {batch.body, s.headers}
+
+    %{s | ref: HTTP.post(s.conn, headers, body)}
+  end
+
+  defp answered(s, {:ok, status, _headers, body}) when status in 200..299 do
+    count = s.batch.count
+    answer = decode_answer(s, body)
+    rejected = min(count, int(answer["rejected"], 0))
+
+    s =
+      if rejected > 0 do
+        log_once(
+          s,
+          :rejected,
+          "the collector rejected #{rejected} of #{count} events; first: " <>
+            first_error(answer)
+        )
+      else
+        s
+      end
+
+    done(%{s | sent: s.sent + count - rejected, rejected: s.rejected + rejected})
+  end
+
+  defp answered(s, {:ok, status, headers, _body}) when status in [429, 502, 503, 504] do
+    wait =
+      case retry_after(headers) do
+        nil -> next_backoff(s)
+        ms -> ms
+      end
+
+    schedule_retry(
+      %{s | last_error: {:http, status}, backoff: grow(s.backoff)},
+      :retry_after,
+      wait
+    )
+  end
+
+  defp answered(s, {:ok, status, _headers, body}) do
+    count = s.batch.count
+    reason = first_error(decode_answer(s, body))
+
+    s =
+      log_once(
+        s,
+        {:status, status},
+        "HTTP #{status} from #{s.url}: dropping #{count} events (#{reason})"
+      )
+
+    s = fail_waiters(s, s.batch.first, {:http, status, reason})
+    done(%{s | rejected: s.rejected + count, last_error: {:http, status, reason}})
+  end
+
+  defp answered(s, {:error, reason}) do
+    s =
+      log_once(
+        s,
+        :network,
+        "cannot reach #{s.url}: #{inspect(reason)}; retrying, buffering meanwhile"
+      )
+
+    wait = next_backoff(s)
+    schedule_retry(%{s | last_error: reason, backoff: grow(s.backoff)}, :backoff, wait)
+  end
+
+  # The batch is resolved: back to the initial backoff, and a recovered
+  # network may be logged again next time it fails.
+  defp done(s) do
+    %{
+      s
+      | batch: nil,
+        ref: nil,
+        backoff: @backoff_initial_ms,
+        logged: MapSet.delete(s.logged, :network)
+    }
+  end
+
+  defp schedule_retry(s, kind, wait) do
+    token = make_ref()
+    Process.send_after(self(), {:retry, token}, wait)
+    %{s | ref: nil, retry: {kind, token}}
+  end
+
+  defp cut_backoff(%{retry: {:backoff, _}} = s), do: resend(%{s | retry: nil})
+  defp cut_backoff(s), do: s
+
+  # Full jitter between half and all of the current backoff.
+  defp next_backoff(s), do: div(s.backoff, 2) + :rand.uniform(max(div(s.backoff, 2), 1))
+  defp grow(ms), do: min(ms * 2, @backoff_max_ms)
+
+  defp retry_after(headers) do
+    case headers do
+      %{"retry-after" => value} ->
+        value = String.trim(value)
+
+        case Integer.parse(value) do
+          {secs, ""} when secs >= 0 ->
+            min(secs * 1000, @backoff_max_ms)
+
+          _ ->
+            case :httpd_util.convert_request_date(String.to_charlist(value)) do
+              :bad_date ->
+                nil
+
+              date ->
+                now = :calendar.datetime_to_gregorian_seconds(:calendar.universal_time())
+                ms = (:calendar.datetime_to_gregorian_seconds(date) - now) * 1000
+                ms |> max(0) |> min(@backoff_max_ms)
+            end
+        end
+
+      _ ->
+        nil
+    end
+  end
+
+  defp decode_answer(s, body) do
+    case Encoder.decode(IO.iodata_to_binary(body), s.json) do
+      {:ok, %{} = answer} -> answer
+      _ -> %{}
+    end
+  rescue
+    _ -> %{}
+  end
+
+  defp first_error(%{"errors" => [%{"index" => i, "error" => e} | _]}), do: "event #{i}: #{e}"
+  defp first_error(%{"error" => e}) when is_binary(e), do: e
+  defp first_error(_), do: "no reason given"
+
+  defp int(n, _) when is_integer(n), do: n
+  defp int(_, default), do: default
+
+  defp log_once(s, kind, message) do
+    if MapSet.member?(s.logged, kind) do
+      s
+    else
+      Logger.warning("AnvilCol.Forwarder #{inspect(s.name)}: " <> message)
+      %{s | logged: MapSet.put(s.logged, kind)}
+    end
+  end
+
+  ## Shutdown: deliver what is left within :timeout_ms.
+
+  defp take_mailbox(s) do
+    receive do
+      {:"$gen_cast", {:event, event, measurements, metadata, time}} ->
+        s |> enqueue(event, measurements, metadata, time) |> take_mailbox()
+    after
+      0 -> s
+    end
+  end
+
+  defp drain(s, deadline) do
+    left = deadline - System.monotonic_time(:millisecond)
+    s = s |> Map.put(:due, true) |> cut_backoff() |> maybe_send()
+
+    cond do
+      s.batch == nil and s.qlen == 0 ->
+        s
+
+      left <= 0 ->
+        s
+
+      s.ref != nil ->
+        ref = s.ref
+
+        receive do
+          {:anvil_http, ^ref, result} -> s |> answered(result) |> drain(deadline)
+        after
+          left -> s
+        end
+
+      true ->
+        {_, token} = s.retry
+
+        receive do
+          {:retry, ^token} -> %{s | retry: nil} |> resend() |> drain(deadline)
+        after
+          left -> s
+        end
+    end
+  end
+end

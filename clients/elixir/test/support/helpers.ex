@@ -1,0 +1,63 @@
+defmodule AnvilCol.Test.Helpers do
+  @moduledoc false
+  import ExUnit.Assertions
+
+  alias AnvilCol.Forwarder
+
+  # Emits one event per seq through the handler, as :telemetry would.
+  def emit(name, seqs, event \\ [:anvil, :queue, :created]) do
+    for seq <- seqs, do: :ok = Forwarder.handle_event(event, %{}, %{seq: seq}, name)
+    :ok
+  end
+
+  # Drains the intake's reports: the seqs of every event it answered 200 for
+  # (less those it rejected), in arrival order, and the requests it saw.
+  def received do
+    received([], [])
+  end
+
+  defp received(acc, reqs) do
+    receive do
+      {:intake, _n, action, req} ->
+        seqs =
+          for {e, i} <- Enum.with_index(req.events),
+              accepted?(action, i),
+              do: e["metadata"]["seq"]
+
+        received(acc ++ seqs, reqs ++ [{action, req}])
+    after
+      0 -> {acc, reqs}
+    end
+  end
+
+  defp accepted?(action, _) when action in [:ok, :hold], do: true
+  defp accepted?({:reject, idx}, i), do: i not in idx
+  defp accepted?(_, _), do: false
+
+  # Polls cond every 10 ms until it holds; fails after timeout ms.
+  def wait_until(cond, timeout \\ 5_000, message \\ "condition") do
+    deadline = System.monotonic_time(:millisecond) + timeout
+    do_wait(cond, deadline, message)
+  end
+
+  defp do_wait(cond, deadline, message) do
+    cond do
+      cond.() ->
+        :ok
+
+      System.monotonic_time(:millisecond) > deadline ->
+        flunk("timed out waiting for #{message}")
+
+      true ->
+        Process.sleep(10)
+        do_wait(cond, deadline, message)
+    end
+  end
+
+  # Every event the forwarder took is in exactly one counter.
+  def assert_accounted(name, emitted) do
+    s = Forwarder.stats(name)
+    assert s.sent + s.rejected + s.dropped + s.buffered == emitted, inspect(s)
+    s
+  end
+end
