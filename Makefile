@@ -15,7 +15,7 @@ MODULE         := github.com/anvil/anvilcol
 LOCK           := $(shell command -v flock >/dev/null && echo "flock $(CURDIR)/bin/.build.lock")
 GO_SOURCES     := $(shell find . -name '*.go' -not -path './.tools/*' -not -path './bin/*' 2>/dev/null)
 
-.PHONY: all build generate run test unit e2e lint tidy clean validate-configs deploy-check
+.PHONY: all build generate run test unit e2e lint tidy clean validate-configs deploy-check elixir
 
 all: build
 
@@ -43,13 +43,18 @@ $(BIN): $(GO_SOURCES) go.mod go.sum builder-config.yaml
 run: build
 	./$(BIN) --config $(CONFIG)
 
-test: unit deploy-check e2e
+test: unit elixir deploy-check e2e
 
 # The Prometheus rules of deploy/ (deploy/README.md): syntax, then their promtool
 # unit tests. promtool comes with Debian's `prometheus` package (.ci/run).
 deploy-check:
 	promtool check rules deploy/prometheus/anvil-rules.yaml
 	cd deploy/prometheus && promtool test rules anvil-rules_test.yaml
+
+# clients/elixir (the Anvil forwarder): ExUnit, offline, no dependencies, so
+# Mix never needs Hex (stdin closed: nothing may prompt).
+elixir:
+	cd clients/elixir && mix test < /dev/null
 
 unit:
 	$(GO) test -race -count=1 ./...
