@@ -204,6 +204,27 @@ defmodule AnvilCol.ForwarderTest do
       assert %{sent: 15, dropped: 10, buffered: 0} = assert_accounted(name, 25)
     end
 
+    test "a forwarder behind by max_buffer events makes callers drop (counted), then recovers",
+         ctx do
+      name = start(ctx, max_buffer: 50, batch_size: 1_000, flush_interval_ms: 60_000)
+      {overflow, flag} = :persistent_term.get({Forwarder, name})
+
+      capture_log(fn ->
+        # A caller emits an order of magnitude faster than the forwarder
+        # encodes: its mailbox passes 50 and the callers start dropping.
+        emit(name, 1..20_000)
+        assert :counters.get(overflow, 1) > 0
+        wait_until(fn -> :atomics.get(flag, 1) == 0 end, 5_000, "the flag lowered")
+        emit(name, 20_001..20_010)
+        assert :ok = Forwarder.flush(name)
+      end)
+
+      {seqs, _} = received()
+      assert Enum.take(seqs, -10) == Enum.to_list(20_001..20_010)
+      assert %{sent: sent, dropped: dropped} = assert_accounted(name, 20_010)
+      assert sent == length(seqs) and dropped >= :counters.get(overflow, 1)
+    end
+
     test "while the collector is away it buffers and retries, then delivers all once", ctx do
       {:ok, l} = :gen_tcp.listen(0, ip: {127, 0, 0, 1})
       {:ok, port} = :inet.port(l)

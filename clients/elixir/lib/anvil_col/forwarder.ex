@@ -59,8 +59,10 @@ defmodule AnvilCol.Forwarder do
     * `sent` - events the collector accepted;
     * `rejected` - events the collector refused for good (named in a `2xx`
       answer, or the whole batch of a non-retryable answer);
-    * `dropped` - events the forwarder discarded itself (buffer overflow,
-      events that could not be encoded);
+    * `dropped` - events the forwarder discarded itself: the oldest beyond
+      `:max_buffer`, events that could not be encoded, and events
+      `handle_event/4` dropped while the forwarder was behind (its mailbox
+      holding `:max_buffer` events: events come faster than it encodes them);
     * `retries` - batches sent again;
     * `buffered` - events held now (waiting or being sent).
 
@@ -167,13 +169,31 @@ defmodule AnvilCol.Forwarder do
   """
   @spec handle_event(list, map, map, name | nil) :: :ok
   def handle_event(event, measurements, metadata, config) do
-    metadata =
-      if :persistent_term.get(@otel_key, false), do: trace_context(metadata), else: metadata
+    name = config || __MODULE__
 
-    GenServer.cast(
-      config || __MODULE__,
-      {:event, event, measurements, metadata, System.os_time(:nanosecond)}
-    )
+    case :persistent_term.get({__MODULE__, name}, nil) do
+      {overflow, overloaded} ->
+        if :atomics.get(overloaded, 1) == 1 do
+          # The forwarder is behind (its mailbox holds max_buffer events):
+          # drop here, counted, rather than grow its mailbox without bound.
+          :counters.add(overflow, 1, 1)
+        else
+          metadata =
+            if :persistent_term.get(@otel_key, false),
+              do: trace_context(metadata),
+              else: metadata
+
+          GenServer.cast(
+            name,
+            {:event, event, measurements, metadata, System.os_time(:nanosecond)}
+          )
+        end
+
+      nil ->
+        :ok
+    end
+
+    :ok
   catch
     _, _ -> :ok
   end
@@ -259,6 +279,11 @@ defmodule AnvilCol.Forwarder do
     name = opts[:name]
 
     json = if Code.ensure_loaded?(Jason), do: :jason, else: :builtin
+    # Events the callers dropped while the forwarder was behind, and the
+    # flag that tells them so (see check_mailbox/1).
+    overflow = :counters.new(1, [:write_concurrency])
+    overloaded = :atomics.new(1, [])
+    :persistent_term.put({__MODULE__, name}, {overflow, overloaded})
 
     resource =
       Map.merge(
@@ -271,6 +296,10 @@ defmodule AnvilCol.Forwarder do
 
     state = %{
       name: name,
+      overflow: overflow,
+      overloaded: overloaded,
+      # Events until the next look at the mailbox.
+      check_in: 0,
       conn: HTTP.start_link(url, http_opts),
       json: json,
       url: url,
@@ -377,7 +406,8 @@ defmodule AnvilCol.Forwarder do
 
   @impl true
   def handle_cast({:event, event, measurements, metadata, time}, s) do
-    {:noreply, s |> enqueue(event, measurements, metadata, time) |> maybe_send()}
+    {:noreply,
+     s |> check_mailbox() |> enqueue(event, measurements, metadata, time) |> maybe_send()}
   end
 
   @impl true
@@ -385,7 +415,7 @@ defmodule AnvilCol.Forwarder do
     {:reply,
      %{
        sent: s.sent,
-       dropped: s.dropped,
+       dropped: s.dropped + :counters.get(s.overflow, 1),
        rejected: s.rejected,
        retries: s.retries,
        buffered: s.qlen + if(s.batch, do: s.batch.count, else: 0)
@@ -408,6 +438,8 @@ defmodule AnvilCol.Forwarder do
   end
 
   @impl true
+  def handle_info(:check_mailbox, s), do: {:noreply, check_mailbox(%{s | check_in: 0})}
+
   def handle_info(:tick, s), do: {:noreply, maybe_send(%{s | tick: nil, due: true})}
 
   def handle_info({:retry, token}, %{retry: {_, token}} = s) do
@@ -461,12 +493,45 @@ defmodule AnvilCol.Forwarder do
 
   ## Buffer
 
+  # Every few events the forwarder looks at its own mailbox (cheap for
+  # self, unlike asking from the callers, which waits on this process):
+  # holding max_buffer events or more, it raises the flag that makes
+  # handle_event/4 drop (counted), and lowers it below half of that.
+  defp check_mailbox(%{check_in: n} = s) when n > 0, do: %{s | check_in: n - 1}
+
+  defp check_mailbox(s) do
+    {:message_queue_len, len} = Process.info(self(), :message_queue_len)
+    flagged = :atomics.get(s.overloaded, 1) == 1
+
+    s =
+      cond do
+        not flagged and len >= s.max_buffer ->
+          :atomics.put(s.overloaded, 1, 1)
+
+          log_once(
+            s,
+            :overload,
+            "falling behind (#{len} events in its mailbox): dropping new events"
+          )
+
+        flagged and len < div(s.max_buffer, 2) ->
+          :atomics.put(s.overloaded, 1, 0)
+          s
+
+        true ->
+          s
+      end
+
+    # While flagged no new event arrives to bring the next look.
+    if :atomics.get(s.overloaded, 1) == 1, do: Process.send_after(self(), :check_mailbox, 20)
+    %{s | check_in: min(256, div(s.max_buffer, 8))}
+  end
+
   defp enqueue(s, event, measurements, metadata, time) do
     json =
       try do
         event
-        |> Encoder.event(measurements, metadata, time, s.time_unit)
-        |> Encoder.encode(s.json)
+        |> Encoder.event_json(measurements, metadata, time, s.time_unit, s.json)
         |> IO.iodata_to_binary()
       rescue
         e -> {:error, e}

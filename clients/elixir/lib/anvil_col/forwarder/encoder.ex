@@ -145,6 +145,83 @@ defmodule AnvilCol.Forwarder.Encoder do
   defp metadata(_, other), do: %{"value" => term(other)}
 
   @doc """
+  The JSON of `event/5`, in one pass over the terms with the built-in
+  encoder (the forwarder's hot path), or through `event/5` and `Jason`.
+  """
+  @spec event_json(list, map, map, integer, String.t(), :jason | :builtin) :: iodata
+  def event_json(name, measurements, metadata, time, unit, :jason),
+    do: encode(event(name, measurements, metadata, time, unit), :jason)
+
+  def event_json(name, measurements, metadata, time, unit, :builtin) do
+    name = List.wrap(name)
+    md = metadata_json(List.last(name), metadata)
+
+    [
+      "{\"name\":[",
+      name |> Enum.map(&[?", JSON.escape(segment(&1)), ?"]) |> Enum.intersperse(?,),
+      "],\"time_unix_nano\":",
+      Integer.to_string(time),
+      ",\"time_unit\":\"",
+      unit,
+      "\",\"measurements\":",
+      measurements_json(measurements),
+      ",\"metadata\":",
+      md,
+      ?}
+    ]
+  end
+
+  defp measurements_json(m) when is_map(m) do
+    :maps.fold(
+      fn
+        k, v, acc when is_integer(v) -> [?,, key_json(k), Integer.to_string(v) | acc]
+        k, v, acc when is_float(v) -> [?,, key_json(k), JSON.encode(v) | acc]
+        _, _, acc -> acc
+      end,
+      [],
+      m
+    )
+    |> object()
+  end
+
+  defp measurements_json(_), do: "{}"
+
+  defp metadata_json(:exception, %{kind: _, reason: _} = md),
+    do: JSON.encode(metadata(:exception, md))
+
+  defp metadata_json(_, md) when is_map(md), do: json(md, 1)
+  defp metadata_json(_, nil), do: "{}"
+  defp metadata_json(_, other), do: ["{\"value\":", json(other, 2), ?}]
+
+  # term/2 and JSON.encode/1 at once, without the intermediate term.
+  defp json(nil, _), do: "null"
+  defp json(true, _), do: "true"
+  defp json(false, _), do: "false"
+  defp json(a, _) when is_atom(a), do: [?", JSON.escape(atom(a)), ?"]
+  defp json(n, _) when is_integer(n), do: Integer.to_string(n)
+  defp json(f, _) when is_float(f), do: JSON.encode(f)
+  defp json(s, _) when is_binary(s), do: [?", JSON.escape(string(s)), ?"]
+  defp json(%{__struct__: _} = s, d), do: JSON.encode(term(s, d))
+  defp json(m, d) when is_map(m) and d >= @max_depth and map_size(m) > 0, do: str(inspect(m))
+
+  defp json(m, d) when is_map(m) do
+    :maps.fold(fn k, v, acc -> [?,, key_json(k), json(v, d + 1) | acc] end, [], m)
+    |> object()
+  end
+
+  defp json([], _), do: "[]"
+  defp json(l, d) when is_list(l), do: JSON.encode(term(l, d))
+  defp json(t, d) when is_tuple(t), do: json(Tuple.to_list(t), d)
+  defp json(other, _), do: str(inspect(other))
+
+  defp str(s), do: [?", JSON.escape(s), ?"]
+
+  defp key_json(k), do: [?", JSON.escape(key(k)), ?", ?:]
+
+  defp object([]), do: "{}"
+  defp object([?, | rest]), do: [?{, rest, ?}]
+
+  @doc """
   Encodes a JSON-shaped term with `Jason` when the host has it loaded
   (`backend: :jason`), else with `AnvilCol.Forwarder.JSON`.
   """
