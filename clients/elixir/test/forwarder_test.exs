@@ -295,6 +295,53 @@ defmodule AnvilCol.ForwarderTest do
     end
   end
 
+  describe "the HTTP connection" do
+    test "one keep-alive connection carries the batches", ctx do
+      name = start(ctx)
+
+      for i <- 1..3 do
+        emit(name, [i])
+        assert :ok = Forwarder.flush(name)
+      end
+
+      {_, reqs} = received()
+      assert [conn] = reqs |> Enum.map(fn {_, r} -> r.conn end) |> Enum.uniq()
+      assert is_pid(conn)
+    end
+
+    @tag script: [
+           {:raw,
+            chunked([~s({"accepted":1,"re), ~s(jected":1,"errors":[{"index":0,"error":"x"}]})]),
+            :keep},
+           {:raw,
+            "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 41\r\n\r\n" <>
+              ~s({"accepted":2,"rejected":0,"errors":[]}  ), :close},
+           {:raw, "HTTP/1.1 200 OK\r\n\r\n" <> ~s({"accepted":2,"rejected":0,"errors":[]}),
+            :close}
+         ]
+    test "chunked answers, connection: close and bodies read to the close", ctx do
+      name = start(ctx)
+
+      capture_log(fn ->
+        emit(name, 1..2)
+        assert :ok = Forwarder.flush(name)
+      end)
+
+      assert %{sent: 1, rejected: 1} = Forwarder.stats(name)
+
+      for seqs <- [3..4, 5..6, 7..8] do
+        emit(name, seqs)
+        assert :ok = Forwarder.flush(name)
+      end
+
+      {_, reqs} = received()
+      assert length(reqs) == 4
+      # The answers that closed were followed by new connections.
+      assert reqs |> Enum.map(fn {_, r} -> r.conn end) |> Enum.uniq() |> length() == 3
+      assert %{sent: 7, rejected: 1, retries: 0} = assert_accounted(name, 8)
+    end
+  end
+
   describe "the emitting process" do
     test "handle_event/4 returns :ok and never raises, even with no forwarder" do
       assert :ok =

@@ -438,7 +438,12 @@ defmodule AnvilCol.Forwarder do
   end
 
   @impl true
-  def handle_info(:check_mailbox, s), do: {:noreply, check_mailbox(%{s | check_in: 0})}
+  # While the flag is up no new event arrives to bring the next look.
+  def handle_info(:check_mailbox, s) do
+    s = check_mailbox(%{s | check_in: 0})
+    if :atomics.get(s.overloaded, 1) == 1, do: Process.send_after(self(), :check_mailbox, 20)
+    {:noreply, s}
+  end
 
   def handle_info(:tick, s), do: {:noreply, maybe_send(%{s | tick: nil, due: true})}
 
@@ -507,6 +512,7 @@ defmodule AnvilCol.Forwarder do
       cond do
         not flagged and len >= s.max_buffer ->
           :atomics.put(s.overloaded, 1, 1)
+          Process.send_after(self(), :check_mailbox, 20)
 
           log_once(
             s,
@@ -522,8 +528,6 @@ defmodule AnvilCol.Forwarder do
           s
       end
 
-    # While flagged no new event arrives to bring the next look.
-    if :atomics.get(s.overloaded, 1) == 1, do: Process.send_after(self(), :check_mailbox, 20)
     %{s | check_in: min(256, div(s.max_buffer, 8))}
   end
 

@@ -31,8 +31,20 @@ defmodule AnvilCol.Test.Helpers do
   end
 
   defp accepted?(action, _) when action in [:ok, :hold], do: true
+  defp accepted?({:raw, "HTTP/1.1 200" <> _, _}, _), do: true
   defp accepted?({:reject, idx}, i), do: i not in idx
   defp accepted?(_, _), do: false
+
+  # A 200 answer with body parts as HTTP/1.1 chunks.
+  def chunked(parts) do
+    chunks = Enum.map(parts, &[Integer.to_string(byte_size(&1), 16), "\r\n", &1, "\r\n"])
+
+    IO.iodata_to_binary([
+      "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+      chunks,
+      "0\r\n\r\n"
+    ])
+  end
 
   # Polls cond every 10 ms until it holds; fails after timeout ms.
   def wait_until(cond, timeout \\ 5_000, message \\ "condition") do

@@ -13,6 +13,9 @@ defmodule AnvilCol.Test.Intake do
   #   :close                         read the request, close without answering
   #   :hold                          report {:intake_held, n, pid}, answer 200
   #                                  when the owner sends :release to pid
+  #   {:raw, bytes, :keep | :close}  write bytes as the answer, then keep or
+  #                                  close the connection
+  # A report's conn is the pid serving that connection (one per connection).
 
   alias AnvilCol.Forwarder.JSON
 
@@ -72,7 +75,11 @@ defmodule AnvilCol.Test.Intake do
       body = if headers["content-encoding"] == "gzip", do: :zlib.gunzip(body), else: body
       {:ok, doc} = JSON.decode(body)
       events = Map.get(doc, "events", [])
-      send(owner, {:intake, n, action, %{headers: headers, body: doc, events: events}})
+
+      send(
+        owner,
+        {:intake, n, action, %{headers: headers, body: doc, events: events, conn: self()}}
+      )
 
       if act(sock, n, action, events, owner) == :continue, do: loop(sock, script, owner)
     end
@@ -81,6 +88,13 @@ defmodule AnvilCol.Test.Intake do
   end
 
   defp act(_sock, _n, :close, _events, _owner), do: :closed
+
+  defp act(sock, _n, {:raw, bytes, keep}, _events, _owner) do
+    case {:gen_tcp.send(sock, bytes), keep} do
+      {:ok, :keep} -> :continue
+      _ -> :closed
+    end
+  end
 
   defp act(sock, n, :hold, events, owner) do
     send(owner, {:intake_held, n, self()})

@@ -72,7 +72,9 @@ defmodule AnvilCol.Forwarder.HTTP do
          :ok <- send_request(s, headers, body),
          {:ok, status, resp_headers, resp_body} <- read_response(s, deadline) do
       s = %{s | last_used: now()}
-      s = if resp_headers["connection"] == "close", do: close(s), else: s
+      # An answer without length or chunks ended with the connection.
+      framed? = Map.has_key?(resp_headers, "content-length") or chunked?(resp_headers)
+      s = if resp_headers["connection"] == "close" or not framed?, do: close(s), else: s
       {{:ok, status, resp_headers, resp_body}, s}
     else
       {:error, reason} -> {{:error, reason}, close(s)}
@@ -141,7 +143,7 @@ defmodule AnvilCol.Forwarder.HTTP do
 
   defp read_body(s, headers, deadline) do
     cond do
-      headers["transfer-encoding"] |> to_string() |> String.downcase() == "chunked" ->
+      chunked?(headers) ->
         read_chunks(s, [], deadline)
 
       len = headers["content-length"] ->
@@ -155,6 +157,9 @@ defmodule AnvilCol.Forwarder.HTTP do
         read_to_close(s, [], deadline)
     end
   end
+
+  defp chunked?(headers),
+    do: headers |> Map.get("transfer-encoding", "") |> String.downcase() == "chunked"
 
   defp read_chunks(s, acc, deadline) do
     with :ok <- setopts(s, packet: :line),
