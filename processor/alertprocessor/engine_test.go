@@ -574,3 +574,49 @@ func TestStalenessMarkersAndNaNAreSkipped(t *testing.T) {
 	v, _ := valueOf(t, e, "g", "")
 	assert.Equal(t, 1.0, v)
 }
+
+// Negative values of magnitude below 1 land in negative-range buckets with
+// negative indexes; they must be read as negative buckets (issue 14), in
+// both temporalities.
+func TestExponentialHistogramNegativeBucketsBelowOne(t *testing.T) {
+	mk := func(temp pmetric.AggregationTemporality, start pcommon.Timestamp, counts []uint64) pmetric.Metrics {
+		md := pmetric.NewMetrics()
+		m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("x")
+		h := m.SetEmptyExponentialHistogram()
+		h.SetAggregationTemporality(temp)
+		dp := h.DataPoints().AppendEmpty()
+		dp.SetStartTimestamp(start)
+		dp.SetScale(0) // negative bucket -2 holds [-0.5, -0.25), bucket -1 holds [-1, -0.5)
+		dp.Negative().SetOffset(-2)
+		dp.Negative().BucketCounts().FromRaw(counts)
+		var n uint64
+		for _, c := range counts {
+			n += c
+		}
+		dp.SetCount(n)
+		return md
+	}
+	for _, stat := range []string{"p50", "p99"} {
+		t.Run("delta "+stat, func(t *testing.T) {
+			e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "x", Metric: "x", Stat: stat, Window: time.Minute, Op: ">", Threshold: 0}))
+			e.consumeMetrics(mk(pmetric.AggregationTemporalityDelta, 0, []uint64{4, 4}))
+			clk.Advance(time.Second)
+			v, ok := valueOf(t, e, "x", "")
+			require.True(t, ok)
+			assert.GreaterOrEqual(t, v, -1.0)
+			assert.LessOrEqual(t, v, -0.25)
+		})
+		t.Run("cumulative "+stat, func(t *testing.T) {
+			e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "x", Metric: "x", Stat: stat, Window: time.Minute, Op: ">", Threshold: 0}))
+			start := pcommon.NewTimestampFromTime(clk.Now().Add(-time.Hour))
+			e.consumeMetrics(mk(pmetric.AggregationTemporalityCumulative, start, []uint64{4, 0})) // baseline
+			e.consumeMetrics(mk(pmetric.AggregationTemporalityCumulative, start, []uint64{4, 6})) // +6 in [-1, -0.5)
+			clk.Advance(time.Second)
+			v, ok := valueOf(t, e, "x", "")
+			require.True(t, ok)
+			assert.GreaterOrEqual(t, v, -1.0)
+			assert.LessOrEqual(t, v, -0.5)
+		})
+	}
+}

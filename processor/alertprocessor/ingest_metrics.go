@@ -50,13 +50,17 @@ type seriesState struct {
 	bounds  []float64
 	buckets []uint64
 	scale   int32
-	exp     map[int32]uint64 // exponential: absolute bucket index -> count (negatives below expNegBase)
+	exp     map[expKey]uint64 // exponential: bucket (range, index) -> count
 	zero    uint64
 	seen    time.Time
 }
 
-// expNegBase separates negative-range bucket indexes in seriesState.exp.
-const expNegBase = math.MaxInt32 / 2
+// expKey names one exponential bucket: its range (negative or positive) and
+// its index, which may be negative in either range (magnitudes below 1).
+type expKey struct {
+	neg bool
+	idx int32
+}
 
 // maxSeries bounds the cumulative series remembered; beyond it the stalest
 // are forgotten at the next evaluation (their next point is a new baseline).
@@ -231,7 +235,7 @@ func (e *engine) expHistogramObs(key uint64, dp pmetric.ExponentialHistogramData
 			o.count -= float64(prevCount)
 			o.sum -= prevSum
 			zero -= float64(prevZero)
-			delta := make(map[int32]uint64, len(cur))
+			delta := make(map[expKey]uint64, len(cur))
 			for i, c := range cur {
 				delta[i] = c
 			}
@@ -251,11 +255,10 @@ func (e *engine) expHistogramObs(key uint64, dp pmetric.ExponentialHistogramData
 			continue
 		}
 		var ub, lb float64
-		if i >= expNegBase {
-			idx := i - expNegBase
-			ub, lb = -expohist.Boundary(scale, idx), -expohist.Boundary(scale, idx+1)
+		if i.neg {
+			ub, lb = -expohist.Boundary(scale, i.idx), -expohist.Boundary(scale, i.idx+1)
 		} else {
-			ub, lb = expohist.Boundary(scale, i+1), expohist.Boundary(scale, i)
+			ub, lb = expohist.Boundary(scale, i.idx+1), expohist.Boundary(scale, i.idx)
 		}
 		// The lower bound, with no observations, keeps interpolation within
 		// this bucket even when the buckets below it are empty.
@@ -274,27 +277,24 @@ func (e *engine) expHistogramObs(key uint64, dp pmetric.ExponentialHistogramData
 }
 
 // downscale maps a bucket index to a scale d steps coarser.
-func downscale(i int32, d int32) int32 {
+func downscale(i expKey, d int32) expKey {
 	if d <= 0 {
 		return i
 	}
-	if i >= expNegBase {
-		return expNegBase + ((i - expNegBase) >> d)
-	}
-	return i >> d
+	return expKey{neg: i.neg, idx: i.idx >> d}
 }
 
-func expCounts(dp pmetric.ExponentialHistogramDataPoint) map[int32]uint64 {
+func expCounts(dp pmetric.ExponentialHistogramDataPoint) map[expKey]uint64 {
 	pos, neg := dp.Positive(), dp.Negative()
-	m := make(map[int32]uint64, pos.BucketCounts().Len()+neg.BucketCounts().Len())
+	m := make(map[expKey]uint64, pos.BucketCounts().Len()+neg.BucketCounts().Len())
 	for i := 0; i < pos.BucketCounts().Len(); i++ {
 		if c := pos.BucketCounts().At(i); c > 0 {
-			m[pos.Offset()+int32(i)] += c
+			m[expKey{idx: pos.Offset() + int32(i)}] += c
 		}
 	}
 	for i := 0; i < neg.BucketCounts().Len(); i++ {
 		if c := neg.BucketCounts().At(i); c > 0 {
-			m[expNegBase+neg.Offset()+int32(i)] += c
+			m[expKey{neg: true, idx: neg.Offset() + int32(i)}] += c
 		}
 	}
 	return m
