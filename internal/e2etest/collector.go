@@ -60,26 +60,66 @@ func Binary(t testing.TB) string {
 	return p
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// Ports are handed out below Linux's ephemeral range (32768-60999), where the
+// kernel picks the source ports of outgoing connections: a port from ":0"
+// could be taken by some collector's outgoing connection between the test
+// choosing it and the collector binding it. Each port is handed out once per
+// test binary.
+const (
+	portLow  = 20000
+	portHigh = 32767
+)
+
+var (
+	portMu   sync.Mutex
+	portNext = portLow + int(time.Now().UnixNano()%int64(portHigh-portLow))
+	portUsed = map[int]bool{}
+)
+
+// FreePort returns a TCP port that was free a moment ago on every loopback
+// address and that no other caller in this test binary got.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return freePort(t, func(p int) bool {
+		l, err := net.Listen("tcp", fmt.Sprintf(":%d", p))
+		if err != nil {
+			return false
+		}
+		_ = l.Close()
+		return true
+	})
 }
 
-// FreeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
+// FreeUDPPort returns a UDP port that was free a moment ago, as FreePort.
 func FreeUDPPort(t testing.TB) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freePort(t, func(p int) bool {
+		c, err := net.ListenPacket("udp", fmt.Sprintf(":%d", p))
+		if err != nil {
+			return false
+		}
+		_ = c.Close()
+		return true
+	})
+}
+
+func freePort(t testing.TB, free func(int) bool) int {
+	t.Helper()
+	portMu.Lock()
+	defer portMu.Unlock()
+	for i := 0; i <= portHigh-portLow; i++ {
+		p := portNext
+		portNext++
+		if portNext > portHigh {
+			portNext = portLow
+		}
+		if !portUsed[p] && free(p) {
+			portUsed[p] = true
+			return p
+		}
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	t.Fatal("e2etest: no free port left")
+	return 0
 }
 
 // Options configure one collector run.
@@ -94,6 +134,9 @@ type Options struct {
 	// HealthPort is the health_check extension's port; 0 means "do not wait for
 	// health" (then Start only waits for the process to be running).
 	HealthPort int
+	// HealthHost is the address the health check listens on (default
+	// 127.0.0.1; another loopback address for a replica bound to it).
+	HealthHost string
 	// StartTimeout bounds the wait for health (default 60s).
 	StartTimeout time.Duration
 }
@@ -160,7 +203,11 @@ func Start(t testing.TB, opts Options) *Collector {
 		if timeout == 0 {
 			timeout = 60 * time.Second
 		}
-		c.waitHealthy(opts.HealthPort, timeout)
+		host := opts.HealthHost
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		c.waitHealthy(net.JoinHostPort(host, strconv.Itoa(opts.HealthPort)), timeout)
 	}
 	return c
 }
@@ -193,9 +240,9 @@ func envList(m map[string]string) []string {
 	return out
 }
 
-func (c *Collector) waitHealthy(port int, timeout time.Duration) {
+func (c *Collector) waitHealthy(hostPort string, timeout time.Duration) {
 	c.t.Helper()
-	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
+	url := "http://" + hostPort + "/"
 	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: time.Second}
 	for time.Now().Before(deadline) {
@@ -236,6 +283,18 @@ func (c *Collector) Stop() error {
 		return fmt.Errorf("e2etest: anvilcol did not stop within 30s after SIGTERM")
 	}
 	return c.waitErr
+}
+
+// Kill sends SIGKILL (kill -9: no shutdown of any component, nothing
+// flushed) and waits for the process to be gone.
+func (c *Collector) Kill() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.done
 }
 
 // Run runs the binary with args to completion (e.g. "components", "--version",
