@@ -1,0 +1,153 @@
+package metricstate // import "github.com/anvil/anvilcol/internal/metricstate"
+
+import "math"
+
+// MaxScale is the scale a recorded exponential histogram starts at; it only
+// ever decreases, as the OpenTelemetry SDKs do, to keep at most maxSize
+// buckets per range.
+const MaxScale = 20
+
+// Boundary returns base^index at scale: the lower boundary of bucket index
+// (and the upper boundary of bucket index-1). Exact for scale <= 0.
+func Boundary(scale int32, index int32) float64 {
+	if scale <= 0 {
+		return math.Ldexp(1, int(index)<<uint(-scale))
+	}
+	return math.Exp2(float64(index) / float64(int64(1)<<uint(scale)))
+}
+
+// Index maps a magnitude v > 0 to its bucket index at scale: bucket i holds
+// (base^i, base^(i+1)].
+func Index(v float64, scale int32) int32 {
+	frac, exp := math.Frexp(v) // v = frac * 2^exp, frac in [0.5, 1)
+	if scale <= 0 {
+		e := exp - 1
+		if frac == 0.5 { // exact power of two: upper bound of the bucket below
+			e--
+		}
+		return int32(e) >> -scale
+	}
+	if frac == 0.5 {
+		return int32((exp-1)<<scale) - 1
+	}
+	return int32(math.Ceil(math.Log2(v)*math.Ldexp(1, int(scale)))) - 1
+}
+
+// Buckets is one range (positive or negative) of an exponential histogram:
+// the counts of consecutive bucket indexes from Offset.
+type Buckets struct {
+	Offset int32
+	Counts []uint64
+}
+
+// Range is the [lo, hi] index range of the buckets at a scale reduced by
+// `by`; ok is false when empty.
+func (b *Buckets) Range(by int32) (lo, hi int32, ok bool) {
+	if len(b.Counts) == 0 {
+		return 0, 0, false
+	}
+	return b.Offset >> by, (b.Offset + int32(len(b.Counts)) - 1) >> by, true
+}
+
+// Downscale merges the buckets into a scale `by` steps coarser (2^by buckets
+// become one), in place: the new index of bucket i is never above i.
+func (b *Buckets) Downscale(by int32) {
+	if by <= 0 || len(b.Counts) == 0 {
+		return
+	}
+	lo, hi, _ := b.Range(by)
+	prev := int32(-1)
+	for i, c := range b.Counts {
+		j := (b.Offset+int32(i))>>by - lo
+		if j != prev {
+			b.Counts[j], prev = c, j
+		} else {
+			b.Counts[j] += c
+		}
+	}
+	b.Offset, b.Counts = lo, b.Counts[:hi-lo+1]
+}
+
+// Add adds o (at the same scale) into b.
+func (b *Buckets) Add(o *Buckets) {
+	if len(o.Counts) == 0 {
+		return
+	}
+	if len(b.Counts) == 0 {
+		b.Offset = o.Offset
+		b.Counts = append(b.Counts[:0], o.Counts...)
+		return
+	}
+	lo := min(b.Offset, o.Offset)
+	hi := max(b.Offset+int32(len(b.Counts)), o.Offset+int32(len(o.Counts)))
+	if lo < b.Offset || hi > b.Offset+int32(len(b.Counts)) {
+		grown := make([]uint64, hi-lo)
+		copy(grown[b.Offset-lo:], b.Counts)
+		b.Counts, b.Offset = grown, lo
+	}
+	for i, c := range o.Counts {
+		b.Counts[o.Offset-b.Offset+int32(i)] += c
+	}
+}
+
+// sub sets b = cur - last (same scale); false if last is not contained in
+// cur (a reset).
+func (b *Buckets) sub(cur, last *Buckets) bool {
+	b.Offset = cur.Offset
+	b.Counts = append(b.Counts[:0], cur.Counts...)
+	for i, c := range last.Counts {
+		if c == 0 {
+			continue
+		}
+		j := last.Offset + int32(i) - cur.Offset
+		if j < 0 || int(j) >= len(b.Counts) || b.Counts[j] < c {
+			return false
+		}
+		b.Counts[j] -= c
+	}
+	return true
+}
+
+// incr adds one observation to bucket idx.
+func (b *Buckets) incr(idx int32) {
+	switch {
+	case len(b.Counts) == 0:
+		b.Offset = idx
+		b.Counts = append(b.Counts[:0], 1)
+	case idx < b.Offset:
+		grow := int(b.Offset - idx)
+		counts := make([]uint64, grow+len(b.Counts))
+		copy(counts[grow:], b.Counts)
+		counts[0] = 1
+		b.Offset, b.Counts = idx, counts
+	default:
+		j := int(idx - b.Offset)
+		for len(b.Counts) <= j {
+			b.Counts = append(b.Counts, 0)
+		}
+		b.Counts[j]++
+	}
+}
+
+// downscaleFor is by how much the scale must drop for idx to fit in maxSize
+// buckets together with b.
+func (b *Buckets) downscaleFor(idx int32, maxSize int) int32 {
+	if len(b.Counts) == 0 {
+		return 0
+	}
+	lo, hi := min(b.Offset, idx), max(b.Offset+int32(len(b.Counts))-1, idx)
+	var d int32
+	for int(hi>>d)-int(lo>>d)+1 > maxSize {
+		d++
+	}
+	return d
+}
+
+// Each calls f for every non-empty bucket: its index and count.
+func (b *Buckets) Each(f func(idx int32, count uint64)) {
+	for i, c := range b.Counts {
+		if c != 0 {
+			f(b.Offset+int32(i), c)
+		}
+	}
+}
