@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -280,4 +281,55 @@ func TestDogStatsDClientMetricsComeOutAsExpected(t *testing.T) {
 	if timerAttrs["policy_type"] != "round_robin" {
 		t.Errorf("timer attributes %v", timerAttrs)
 	}
+}
+
+// TestLocalConfigStatsDReachesPrometheus: DogStatsD counters, gauges and
+// timers sent to the shipped config/local.yaml come out of its Prometheus
+// endpoint with their values (counters are monotonic there: a non-monotonic
+// delta sum would be dropped by the Prometheus exporter).
+func TestLocalConfigStatsDReachesPrometheus(t *testing.T) {
+	health, statsd, prom := e2etest.FreePort(t), e2etest.FreeUDPPort(t), e2etest.FreePort(t)
+	env := map[string]string{
+		"ANVILCOL_HEALTH_PORT":            fmt.Sprint(health),
+		"ANVILCOL_STATSD_PORT":            fmt.Sprint(statsd),
+		"ANVILCOL_PROMETHEUS_PORT":        fmt.Sprint(prom),
+		"ANVILCOL_OTLP_HTTP_PORT":         fmt.Sprint(e2etest.FreePort(t)),
+		"ANVILCOL_OTLP_GRPC_PORT":         fmt.Sprint(e2etest.FreePort(t)),
+		"ANVILCOL_ANVIL_PORT":             fmt.Sprint(e2etest.FreePort(t)),
+		"ANVILCOL_ZPAGES_PORT":            fmt.Sprint(e2etest.FreePort(t)),
+		"ANVILCOL_TELEMETRY_PORT":         fmt.Sprint(e2etest.FreePort(t)),
+		"ANVILCOL_METRICS_FLUSH_INTERVAL": "1s",
+	}
+	e2etest.Start(t, e2etest.Options{Config: "config/local.yaml", Env: env, HealthPort: health})
+	conn, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", statsd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := 0; i < 7; i++ {
+		fmt.Fprintf(conn, "anvil.jobs.processed:1|c|#queue_id:q1\n")
+	}
+	fmt.Fprintf(conn, "anvil.queue.depth:42|g|#queue_id:q1\n")
+	for _, ms := range []int{12, 30, 250} {
+		fmt.Fprintf(conn, "anvil.jobs.latency:%d|ms|#queue_id:q1\n", ms)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", prom)
+	var counter, gauge float64
+	var timings uint64
+	e2etest.Eventually(t, 20*time.Second, func() bool {
+		fams, err := e2etest.Scrape(t, url)
+		if err != nil {
+			return false
+		}
+		if f := fams["anvil_jobs_processed_total"]; f != nil && len(f.GetMetric()) == 1 {
+			counter = f.GetMetric()[0].GetCounter().GetValue()
+		}
+		if f := fams["anvil_queue_depth"]; f != nil && len(f.GetMetric()) == 1 {
+			gauge = f.GetMetric()[0].GetGauge().GetValue()
+		}
+		if f := fams["anvil_jobs_latency"]; f != nil && len(f.GetMetric()) == 1 {
+			timings = f.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+		return counter == 7 && gauge == 42 && timings == 3
+	}, "StatsD at Prometheus: counter %v (want 7), gauge %v (want 42), timer count %v (want 3)", &counter, &gauge, &timings)
 }
