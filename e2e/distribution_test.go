@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -227,21 +228,29 @@ func leadingComment(s string) string {
 	return b.String()
 }
 
-func TestLocalConfigServesHealthAndOTLP(t *testing.T) {
-	health := e2etest.FreePort(t)
-	otlpHTTP := e2etest.FreePort(t)
-	env := map[string]string{
-		"ANVILCOL_HEALTH_PORT":     fmt.Sprint(health),
-		"ANVILCOL_OTLP_HTTP_PORT":  fmt.Sprint(otlpHTTP),
-		"ANVILCOL_OTLP_GRPC_PORT":  fmt.Sprint(e2etest.FreePort(t)),
-		"ANVILCOL_STATSD_PORT":     fmt.Sprint(e2etest.FreeUDPPort(t)),
-		"ANVILCOL_PROMETHEUS_PORT": fmt.Sprint(e2etest.FreePort(t)),
-		"ANVILCOL_ZPAGES_PORT":     fmt.Sprint(e2etest.FreePort(t)),
-		"ANVILCOL_TELEMETRY_PORT":  fmt.Sprint(e2etest.FreePort(t)),
-	}
-	for _, k := range []string{"ANVILCOL_ANVIL_PORT"} { // components that landed later
+// localEnv gives every port config/local.yaml reads a free one; the ports are
+// in the returned map under their variable names.
+func localEnv(t *testing.T) map[string]string {
+	env := map[string]string{"ANVILCOL_STATSD_PORT": fmt.Sprint(e2etest.FreeUDPPort(t))}
+	for _, k := range []string{"ANVILCOL_HEALTH_PORT", "ANVILCOL_OTLP_HTTP_PORT", "ANVILCOL_OTLP_GRPC_PORT",
+		"ANVILCOL_PROMETHEUS_PORT", "ANVILCOL_ZPAGES_PORT", "ANVILCOL_TELEMETRY_PORT", "ANVILCOL_ANVIL_PORT"} {
 		env[k] = fmt.Sprint(e2etest.FreePort(t))
 	}
+	return env
+}
+
+// envPort reads a port back from localEnv's map.
+func envPort(t *testing.T, env map[string]string, key string) int {
+	p, err := strconv.Atoi(env[key])
+	if err != nil {
+		t.Fatalf("%s=%q: %v", key, env[key], err)
+	}
+	return p
+}
+
+func TestLocalConfigServesHealthAndOTLP(t *testing.T) {
+	env := localEnv(t)
+	health, otlpHTTP := envPort(t, env, "ANVILCOL_HEALTH_PORT"), envPort(t, env, "ANVILCOL_OTLP_HTTP_PORT")
 	c := e2etest.Start(t, e2etest.Options{Config: "config/local.yaml", Env: env, HealthPort: health})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

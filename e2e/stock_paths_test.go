@@ -288,18 +288,9 @@ func TestDogStatsDClientMetricsComeOutAsExpected(t *testing.T) {
 // endpoint with their values (counters are monotonic there: a non-monotonic
 // delta sum would be dropped by the Prometheus exporter).
 func TestLocalConfigStatsDReachesPrometheus(t *testing.T) {
-	health, statsd, prom := e2etest.FreePort(t), e2etest.FreeUDPPort(t), e2etest.FreePort(t)
-	env := map[string]string{
-		"ANVILCOL_HEALTH_PORT":            fmt.Sprint(health),
-		"ANVILCOL_STATSD_PORT":            fmt.Sprint(statsd),
-		"ANVILCOL_PROMETHEUS_PORT":        fmt.Sprint(prom),
-		"ANVILCOL_OTLP_HTTP_PORT":         fmt.Sprint(e2etest.FreePort(t)),
-		"ANVILCOL_OTLP_GRPC_PORT":         fmt.Sprint(e2etest.FreePort(t)),
-		"ANVILCOL_ANVIL_PORT":             fmt.Sprint(e2etest.FreePort(t)),
-		"ANVILCOL_ZPAGES_PORT":            fmt.Sprint(e2etest.FreePort(t)),
-		"ANVILCOL_TELEMETRY_PORT":         fmt.Sprint(e2etest.FreePort(t)),
-		"ANVILCOL_METRICS_FLUSH_INTERVAL": "1s",
-	}
+	env := localEnv(t)
+	env["ANVILCOL_METRICS_FLUSH_INTERVAL"] = "1s"
+	health, statsd, prom := envPort(t, env, "ANVILCOL_HEALTH_PORT"), envPort(t, env, "ANVILCOL_STATSD_PORT"), envPort(t, env, "ANVILCOL_PROMETHEUS_PORT")
 	e2etest.Start(t, e2etest.Options{Config: "config/local.yaml", Env: env, HealthPort: health})
 	conn, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", statsd))
 	if err != nil {

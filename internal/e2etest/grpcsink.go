@@ -36,9 +36,7 @@ type grpcLogs struct {
 }
 
 func (g *grpcLogs) Export(_ context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
-	g.s.mu.Lock()
-	defer g.s.mu.Unlock()
-	g.s.logs = append(g.s.logs, req.Logs())
+	keep(g.s, &g.s.logs, req.Logs())
 	return plogotlp.NewExportResponse(), nil
 }
 
@@ -48,9 +46,7 @@ type grpcTraces struct {
 }
 
 func (g *grpcTraces) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	g.s.mu.Lock()
-	defer g.s.mu.Unlock()
-	g.s.traces = append(g.s.traces, req.Traces())
+	keep(g.s, &g.s.traces, req.Traces())
 	return ptraceotlp.NewExportResponse(), nil
 }
 
@@ -60,8 +56,13 @@ type grpcMetrics struct {
 }
 
 func (g *grpcMetrics) Export(_ context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
-	g.s.mu.Lock()
-	defer g.s.mu.Unlock()
-	g.s.metrics = append(g.s.metrics, req.Metrics())
+	keep(g.s, &g.s.metrics, req.Metrics())
 	return pmetricotlp.NewExportResponse(), nil
+}
+
+// keep appends v to the sink's list dst under the sink's lock.
+func keep[T any](s *OTLPSink, dst *[]T, v T) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	*dst = append(*dst, v)
 }
