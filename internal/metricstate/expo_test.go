@@ -53,3 +53,21 @@ func TestDownscaleMergesPairsInPlaceAndKeepsTotals(t *testing.T) {
 	_, _, ok := (&Buckets{}).Range(1)
 	assert.False(t, ok, "empty range")
 }
+
+func TestExponentialAddFitsMaxBuckets(t *testing.T) {
+	a, b := &Histogram{Scale: 5}, &Histogram{Scale: 5}
+	a.Pos = Buckets{Offset: 0, Counts: make([]uint64, 100)}
+	b.Pos = Buckets{Offset: 1000, Counts: make([]uint64, 100)}
+	for i := range a.Pos.Counts {
+		a.Pos.Counts[i], b.Pos.Counts[i] = 1, 2
+	}
+	a.Count, b.Count = 100, 200
+	a.Add(Exponential, b)
+	assert.LessOrEqual(t, len(a.Pos.Counts), DefaultMaxBuckets)
+	var n uint64
+	for _, c := range a.Pos.Counts {
+		n += c
+	}
+	assert.Equal(t, uint64(300), n, "downscaling never loses counts")
+	assert.Less(t, a.Scale, int32(5))
+}

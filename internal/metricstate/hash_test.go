@@ -2,8 +2,12 @@ package metricstate
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -27,7 +31,7 @@ func TestHashAttributesTellsApartWhatDiffers(t *testing.T) {
 	distinct := []pcommon.Map{
 		attrs(),
 		attrs("a", "b"),
-		attrs("b", "a"),        // key and value swapped
+		attrs("b", "a"),          // key and value swapped
 		attrs("a", "b", "c", ""), // an extra empty value
 		attrs("a", int64(1)),
 		attrs("a", "1"), // same text, other type
@@ -94,4 +98,27 @@ func TestHashStartKeepsZeroUnknown(t *testing.T) {
 	assert.False(t, Restarted(HashStart(5), HashStart(5)))
 	assert.True(t, Restarted(HashStart(5), HashStart(6)))
 	assert.True(t, Restarted(pcommon.Timestamp(5), pcommon.Timestamp(6)))
+}
+
+func TestHashStringIsXXHash64(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for n := range 80 {
+		for range 20 {
+			b := make([]byte, n)
+			for i := range b {
+				b[i] = byte(r.Uint32())
+			}
+			require.Equal(t, xxhash.Sum64(b), HashString(string(b)), "length %d", n)
+		}
+	}
+}
+
+func BenchmarkHashString(b *testing.B) {
+	for _, s := range []string{"queue_id", "labeler-0000042", "anvil.label.submit.duration", strings.Repeat("x", 40)} {
+		b.Run(strconv.Itoa(len(s)), func(b *testing.B) {
+			for range b.N {
+				HashString(s)
+			}
+		})
+	}
 }

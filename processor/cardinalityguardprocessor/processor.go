@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/anvil/anvilcol/internal/metricstate"
 	"github.com/anvil/anvilcol/processor/cardinalityguardprocessor/internal/metadata"
 )
 
@@ -40,8 +41,8 @@ type guard struct {
 	rmHist    func(pmetric.HistogramDataPoint) bool
 	rmExp     func(pmetric.ExponentialHistogramDataPoint) bool
 	rmSummary func(pmetric.SummaryDataPoint) bool
-	cur       histAgg
-	inc       histAgg
+	cur       metricstate.Histogram
+	inc       metricstate.Histogram
 	counts    batchCounts
 }
 
@@ -151,12 +152,12 @@ func (g *guard) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric
 	pruneRM := false
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
-		rh := hashMap(rm.Resource().Attributes())
+		rh := metricstate.HashAttributes(rm.Resource().Attributes())
 		sms := rm.ScopeMetrics()
 		pruneSM := false
 		for j := 0; j < sms.Len(); j++ {
 			sm := sms.At(j)
-			sh := hashScope(sm.Scope())
+			sh := metricstate.HashScope(sm.Scope())
 			ms := sm.Metrics()
 			pruneM := false
 			for k := 0; k < ms.Len(); k++ {
@@ -412,13 +413,10 @@ func (g *guard) numbers(st *stream, dps pmetric.NumberDataPointSlice, gauge bool
 			} else {
 				o, ovf = g.route(st, red)
 			}
-			sh := hashTimestamp(dp.StartTimestamp())
-			inc := v
+			sh := metricstate.HashStart(dp.StartTimestamp())
+			inc := v // a new input counts from zero
 			if known {
-				inc = v - in.last
-				if st.monotonic && (v < in.last || (sh != 0 && in.start != 0 && sh != in.start)) {
-					inc = v // a reset: the input counts again from zero
-				}
+				inc = metricstate.SumDelta(in.last, v, st.monotonic, metricstate.Restarted(in.start, sh))
 			}
 			if o.start == 0 {
 				o.start = dp.StartTimestamp()
@@ -460,18 +458,6 @@ func (g *guard) numbers(st *stream, dps pmetric.NumberDataPointSlice, gauge bool
 	return removed
 }
 
-func equalBounds(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // histRoute returns the input state of a cumulative histogram-like point
 // and its output series.
 func (g *guard) histRoute(st *stream, full, red uint64) (*histInput, *outSeries, bool) {
@@ -492,18 +478,18 @@ func (g *guard) histRoute(st *stream, full, red uint64) (*histInput, *outSeries,
 }
 
 // cumulate updates input state `in` (nil: new input) with g.cur and returns
-// the increase to add to the output total; sub computes cur - last.
-func (g *guard) cumulate(st *stream, in *histInput, full uint64, start pcommon.Timestamp, ovf bool, tick uint32, sub func(inc, cur, last *histAgg) bool) *histAgg {
-	sh := hashTimestamp(start)
+// the increase to add to the output total.
+func (g *guard) cumulate(st *stream, in *histInput, full uint64, start pcommon.Timestamp, ovf bool, tick uint32, k metricstate.Kind) *metricstate.Histogram {
+	sh := metricstate.HashStart(start)
 	inc := &g.cur
-	if in != nil && !(sh != 0 && in.start != 0 && sh != in.start) && sub(&g.inc, &g.cur, &in.last) {
+	if in != nil && !metricstate.Restarted(in.start, sh) && g.inc.Delta(k, &g.cur, &in.last) {
 		inc = &g.inc
 	}
 	if in == nil {
 		in = &histInput{}
 		st.histInputs[full] = in
 	}
-	in.last.copyFrom(&g.cur)
+	in.last.CopyFrom(&g.cur)
 	in.start, in.seen, in.overflow = sh, tick, ovf
 	return inc
 }
@@ -521,20 +507,20 @@ func (g *guard) histograms(st *stream, dps pmetric.HistogramDataPointSlice, tick
 		attrs := dp.Attributes()
 		full, red, nDrop := st.hash(attrs, st.cumulative)
 		in, o, ovf := g.histRoute(st, full, red)
-		readHist(dp, &g.cur)
+		g.cur.ReadExplicit(dp)
 		// Points with other bounds cannot merge: counted, kept untouched as
 		// their own series (original attributes).
-		if o.agg != nil && (st.cumulative || o.gen == g.gen) && !equalBounds(g.cur.bounds, o.agg.bounds) {
+		if o.agg != nil && (st.cumulative || o.gen == g.gen) && !metricstate.SameBounds(&g.cur, o.agg) {
 			g.counts.mergeErrors++
 			continue
 		}
 		if st.cumulative {
-			inc := g.cumulate(st, in, full, dp.StartTimestamp(), ovf, tick, subHist)
+			inc := g.cumulate(st, in, full, dp.StartTimestamp(), ovf, tick, metricstate.Explicit)
 			if o.agg == nil {
-				o.agg, o.start = &histAgg{}, dp.StartTimestamp()
-				o.agg.copyFrom(inc)
+				o.agg, o.start = &metricstate.Histogram{}, dp.StartTimestamp()
+				o.agg.CopyFrom(inc)
 			} else {
-				addHist(o.agg, inc)
+				o.agg.Add(metricstate.Explicit, inc)
 			}
 		}
 		first := g.fold(st, o, ovf, nDrop, attrs, dp.StartTimestamp(), dp.Timestamp(), tick)
@@ -546,11 +532,11 @@ func (g *guard) histograms(st *stream, dps pmetric.HistogramDataPointSlice, tick
 		if !st.cumulative {
 			if first {
 				if o.agg == nil {
-					o.agg = &histAgg{}
+					o.agg = &metricstate.Histogram{}
 				}
-				o.agg.copyFrom(&g.cur)
+				o.agg.CopyFrom(&g.cur)
 			} else {
-				addHist(o.agg, &g.cur)
+				o.agg.Add(metricstate.Explicit, &g.cur)
 			}
 		}
 	}
@@ -574,14 +560,14 @@ func (g *guard) expHistograms(st *stream, dps pmetric.ExponentialHistogramDataPo
 		attrs := dp.Attributes()
 		full, red, nDrop := st.hash(attrs, st.cumulative)
 		in, o, ovf := g.histRoute(st, full, red)
-		readExp(dp, &g.cur)
+		g.cur.ReadExponential(dp)
 		if st.cumulative {
-			inc := g.cumulate(st, in, full, dp.StartTimestamp(), ovf, tick, subExp)
+			inc := g.cumulate(st, in, full, dp.StartTimestamp(), ovf, tick, metricstate.Exponential)
 			if o.agg == nil {
-				o.agg, o.start = &histAgg{}, dp.StartTimestamp()
-				o.agg.copyFrom(inc)
+				o.agg, o.start = &metricstate.Histogram{}, dp.StartTimestamp()
+				o.agg.CopyFrom(inc)
 			} else {
-				addExp(o.agg, inc)
+				o.agg.Add(metricstate.Exponential, inc)
 			}
 		}
 		first := g.fold(st, o, ovf, nDrop, attrs, dp.StartTimestamp(), dp.Timestamp(), tick)
@@ -593,11 +579,11 @@ func (g *guard) expHistograms(st *stream, dps pmetric.ExponentialHistogramDataPo
 		if !st.cumulative {
 			if first {
 				if o.agg == nil {
-					o.agg = &histAgg{}
+					o.agg = &metricstate.Histogram{}
 				}
-				o.agg.copyFrom(&g.cur)
+				o.agg.CopyFrom(&g.cur)
 			} else {
-				addExp(o.agg, &g.cur)
+				o.agg.Add(metricstate.Exponential, &g.cur)
 			}
 		}
 	}
@@ -621,13 +607,13 @@ func (g *guard) summaries(st *stream, dps pmetric.SummaryDataPointSlice, tick ui
 		attrs := dp.Attributes()
 		full, red, nDrop := st.hash(attrs, st.cumulative)
 		in, o, ovf := g.histRoute(st, full, red)
-		readSummary(dp, &g.cur)
-		inc := g.cumulate(st, in, full, dp.StartTimestamp(), ovf, tick, subSummary)
+		g.cur.ReadSummary(dp)
+		inc := g.cumulate(st, in, full, dp.StartTimestamp(), ovf, tick, metricstate.Summary)
 		if o.agg == nil {
-			o.agg, o.start = &histAgg{}, dp.StartTimestamp()
-			o.agg.copyFrom(inc)
+			o.agg, o.start = &metricstate.Histogram{}, dp.StartTimestamp()
+			o.agg.CopyFrom(inc)
 		} else {
-			addSummary(o.agg, inc)
+			o.agg.Add(metricstate.Summary, inc)
 		}
 		if g.fold(st, o, ovf, nDrop, attrs, dp.StartTimestamp(), dp.Timestamp(), tick) {
 			o.summary = dp
@@ -663,16 +649,16 @@ func (g *guard) finalize() {
 			o.num.SetStartTimestamp(start)
 			o.num.SetTimestamp(o.maxTime)
 		case pmetric.MetricTypeHistogram:
-			writeHist(o.agg, o.hist)
+			o.agg.WriteExplicit(o.hist)
 			o.hist.SetStartTimestamp(start)
 			o.hist.SetTimestamp(o.maxTime)
 		case pmetric.MetricTypeExponentialHistogram:
-			writeExp(o.agg, o.exp)
+			o.agg.WriteExponential(o.exp)
 			o.exp.SetStartTimestamp(start)
 			o.exp.SetTimestamp(o.maxTime)
 		case pmetric.MetricTypeSummary:
-			o.summary.SetCount(o.agg.count)
-			o.summary.SetSum(o.agg.sum)
+			o.summary.SetCount(o.agg.Count)
+			o.summary.SetSum(o.agg.Sum)
 			if o.collapsed || o.merged {
 				// Quantiles of merged summaries cannot be known.
 				o.summary.QuantileValues().RemoveIf(func(pmetric.SummaryDataPointValueAtQuantile) bool { return true })

@@ -284,24 +284,6 @@ func TestExponentialHistogramsMergeAtCommonScale(t *testing.T) {
 	}
 }
 
-func TestExponentialHistogramMergeFitsMaxBuckets(t *testing.T) {
-	a, b := &histAgg{scale: 5}, &histAgg{scale: 5}
-	a.pos = expBuckets{offset: 0, counts: make([]uint64, 100)}
-	b.pos = expBuckets{offset: 1000, counts: make([]uint64, 100)}
-	for i := range a.pos.counts {
-		a.pos.counts[i], b.pos.counts[i] = 1, 2
-	}
-	a.count, b.count = 100, 200
-	addExp(a, b)
-	assert.LessOrEqual(t, len(a.pos.counts), maxExpBuckets)
-	var total uint64
-	for _, c := range a.pos.counts {
-		total += c
-	}
-	assert.Equal(t, uint64(300), total, "downscaling never loses counts")
-	assert.Less(t, a.scale, int32(5))
-}
-
 func TestSummariesAddCountAndSumAndDropQuantiles(t *testing.T) {
 	h := newHarness(t, nil)
 	build := func(pts ...pt) pmetric.Metrics {

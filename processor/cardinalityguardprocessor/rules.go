@@ -42,25 +42,6 @@ func (r *rules) listed(k string) bool {
 // keep reports whether attribute k survives.
 func (r *rules) keep(k string) bool { return r.listed(k) == r.allow }
 
-// hash walks a point's attributes once, returning the hash of the whole set
-// (the input series), of the surviving subset (the output series) and how many
-// would be dropped. It does not modify attrs.
-func (r *rules) hash(attrs pcommon.Map) (full, reduced uint64, dropped int) {
-	var f, k uint64
-	n := 0
-	for key, v := range attrs.All() {
-		h := kvHash(key, v)
-		f += h
-		if r.keep(key) {
-			k += h
-			n++
-		} else {
-			dropped++
-		}
-	}
-	return mix(f + uint64(attrs.Len())), mix(k + uint64(n)), dropped
-}
-
 // strip removes the attributes that do not survive.
 func (r *rules) strip(attrs pcommon.Map) {
 	attrs.RemoveIf(r.drop)

@@ -3,6 +3,8 @@ package cardinalityguardprocessor // import "github.com/anvil/anvilcol/processor
 import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/anvil/anvilcol/internal/metricstate"
 )
 
 // streamKey identifies a metric stream: one metric (name, type, temporality,
@@ -64,7 +66,7 @@ type stream struct {
 // numInput is the last cumulative value of one input series of a number stream.
 type numInput struct {
 	last  float64
-	start uint32 // hashTimestamp of the start time
+	start uint32 // metricstate.HashStart of the start time
 	seen  uint32 // tick; the top bit marks an input pinned to the overflow series
 }
 
@@ -75,7 +77,7 @@ func (in numInput) overflow() bool { return in.seen&overflowBit != 0 }
 // histInput is the last cumulative value of one input series of a histogram,
 // exponential histogram or summary stream.
 type histInput struct {
-	last     histAgg
+	last     metricstate.Histogram
 	start    uint32
 	seen     uint32
 	overflow bool
@@ -90,7 +92,7 @@ type outSeries struct {
 	isDouble  bool              // a double point folded in: emit double
 
 	total float64  // cumulative number value: sum of the inputs' latest values
-	agg   *histAgg // histogram value: cumulative total, or the batch's delta
+	agg   *metricstate.Histogram // histogram value: cumulative total, or the batch's delta
 
 	// The batch being processed: gen says whether the handles below belong to it.
 	gen      uint64

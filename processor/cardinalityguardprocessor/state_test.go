@@ -9,10 +9,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/anvil/anvilcol/internal/metricstate"
 )
 
 func TestAttributeHashIgnoresOrderButNotContent(t *testing.T) {
-	r := newRules(false, []string{"labeler_id"}, 0)
+	st := &stream{rules: newRules(false, []string{"labeler_id"}, 0)}
 	a, b, c, d := pcommon.NewMap(), pcommon.NewMap(), pcommon.NewMap(), pcommon.NewMap()
 	a.PutStr("queue_id", "q1")
 	a.PutStr("labeler_id", "x")
@@ -25,40 +27,26 @@ func TestAttributeHashIgnoresOrderButNotContent(t *testing.T) {
 	d.PutStr("queue_id", "q1")
 	d.PutStr("n", "1") // same text, other type
 
-	fa, ra, na := r.hash(a)
-	fb, rb, nb := r.hash(b)
+	fa, ra, na := st.hash(a, true)
+	fb, rb, nb := st.hash(b, true)
 	assert.Equal(t, ra, rb, "same surviving attributes in another order: one output series")
 	assert.NotEqual(t, fa, fb, "different labeler_id: different input series")
 	assert.Equal(t, 1, na)
 	assert.Equal(t, 1, nb)
-	_, rc, _ := r.hash(c)
-	_, rd, _ := r.hash(d)
+	_, rc, _ := st.hash(c, true)
+	_, rd, _ := st.hash(d, true)
 	assert.NotEqual(t, ra, rc)
 	assert.NotEqual(t, ra, rd)
 	assert.Equal(t, 3, a.Len(), "hash does not modify")
-	r.strip(a)
+	st.rules.strip(a)
 	assert.Equal(t, 2, a.Len())
-}
-
-func TestStringHashCoversEveryLength(t *testing.T) {
-	seen := map[uint64]string{}
-	s := ""
-	for n := 0; n < 70; n++ {
-		for _, v := range []string{s + "a", s + "b"} {
-			h := hashString(v)
-			prev, dup := seen[h]
-			require.False(t, dup, "%q and %q collide", v, prev)
-			seen[h] = v
-		}
-		s += "x"
-	}
 }
 
 func TestNumTableGrowsAndEvicts(t *testing.T) {
 	var tab numTable
 	const n = 10_000
 	for i := 0; i < n; i++ {
-		in, known := tab.upsert(mix(uint64(i) + 1))
+		in, known := tab.upsert(metricstate.Mix(uint64(i) + 1))
 		require.False(t, known)
 		in.last = float64(i)
 		in.seen = uint32(i%2 + 1) // odd i: seen at tick 2
@@ -68,7 +56,7 @@ func TestNumTableGrowsAndEvicts(t *testing.T) {
 	tab.evict(2) // drops everything seen at tick 1 (even i)
 	assert.Equal(t, n/2, tab.Len())
 	for i := 0; i < n; i++ {
-		in, known := tab.upsert(mix(uint64(i) + 1))
+		in, known := tab.upsert(metricstate.Mix(uint64(i) + 1))
 		if i%2 == 1 {
 			require.True(t, known, strconv.Itoa(i))
 			require.Equal(t, float64(i), in.last)
@@ -83,10 +71,11 @@ func TestNumTableGrowsAndEvicts(t *testing.T) {
 	assert.True(t, known)
 }
 
-// The stream's hash (key layout, dropped values skipped for delta) must give
-// the same identities as the plain rules hash, whatever the key order, mix of
-// layouts and value types.
-func TestStreamHashMatchesRulesHash(t *testing.T) {
+// The stream's hash (key layout, dropped values skipped for delta) is the
+// shared series identity: metricstate.HashAttributes of the whole attribute
+// set and of what survives, whatever the key order, mix of layouts and value
+// types.
+func TestStreamHashIsTheSeriesIdentity(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		r := newRules(allow, []string{"labeler_id", "sample_id"}, 0)
 		st := &stream{rules: r}
@@ -101,10 +90,13 @@ func TestStreamHashMatchesRulesHash(t *testing.T) {
 				case 1:
 					m.PutStr(keys[j], "")
 				default:
-					m.PutStr(keys[j], strings.Repeat("x", rng.IntN(20))+strconv.Itoa(rng.IntN(5))) // every length path
+					m.PutStr(keys[j], strings.Repeat("x", rng.IntN(20))+strconv.Itoa(rng.IntN(5)))
 				}
 			}
-			wf, wr, wn := r.hash(m)
+			reduced := pcommon.NewMap()
+			m.CopyTo(reduced)
+			r.strip(reduced)
+			wf, wr, wn := metricstate.HashAttributes(m), metricstate.HashAttributes(reduced), m.Len()-reduced.Len()
 			f, red, n := st.hash(m, true)
 			require.Equal(t, wf, f, "full hash of %v", m.AsRaw())
 			require.Equal(t, wr, red, "reduced hash of %v", m.AsRaw())
@@ -115,18 +107,5 @@ func TestStreamHashMatchesRulesHash(t *testing.T) {
 			require.Equal(t, wn, n)
 		}
 		assert.LessOrEqual(t, len(st.layout), maxLayoutKeys)
-	}
-}
-
-func TestSameKeyComparesEveryByte(t *testing.T) {
-	for n := 0; n <= 40; n++ {
-		a := strings.Repeat("k", n)
-		require.True(t, sameKey(a, strings.Clone(a)), n)
-		require.False(t, sameKey(a, a+"x"), n)
-		for i := 0; i < n; i++ {
-			b := []byte(a)
-			b[i] = 'x'
-			require.False(t, sameKey(a, string(b)), "length %d, byte %d", n, i)
-		}
 	}
 }
