@@ -9,13 +9,14 @@ BUILDER_VERSION := v0.155.0
 TOOLS          := $(CURDIR)/.tools
 BUILDER        := $(TOOLS)/builder-$(BUILDER_VERSION)
 BIN            := bin/anvilcol
+GEN            := bin/anvilgen
 CONFIG         ?= config/local.yaml
 MODULE         := github.com/anvil/anvilcol
 # Serialises concurrent builds of the one binary (several test runs at once).
 LOCK           := $(shell command -v flock >/dev/null && echo "flock $(CURDIR)/bin/.build.lock")
-GO_SOURCES     := $(shell find . -name '*.go' -not -path './.tools/*' -not -path './bin/*' 2>/dev/null)
+GO_SOURCES     := $(shell find . -name '*.go' -not -path './.tools/*' -not -path './bin/*' -not -path './cmd/anvilgen/*' 2>/dev/null)
 
-.PHONY: all build generate run test unit e2e lint tidy clean validate-configs deploy-check elixir
+.PHONY: all build generate run test unit e2e lint tidy clean validate-configs deploy-check elixir bench-agent
 
 all: build
 
@@ -34,11 +35,16 @@ generate: $(BUILDER)
 	gofmt -w cmd/anvilcol
 
 build: generate
-	@$(MAKE) --no-print-directory $(BIN)
+	@$(MAKE) --no-print-directory $(BIN) $(GEN)
 
 $(BIN): $(GO_SOURCES) go.mod go.sum builder-config.yaml
 	@mkdir -p bin
 	$(LOCK) $(GO) build -mod=readonly -trimpath -ldflags="-s -w" -o $(BIN) ./cmd/anvilcol
+
+# The load generator (cmd/anvilgen/README.md), under the same lock.
+$(GEN): $(wildcard cmd/anvilgen/*.go) go.mod go.sum
+	@mkdir -p bin
+	$(LOCK) $(GO) build -mod=readonly -trimpath -ldflags="-s -w" -o $(GEN) ./cmd/anvilgen
 
 run: build
 	./$(BIN) --config $(CONFIG)
@@ -68,6 +74,16 @@ unit:
 e2e: build
 	$(GO) test -count=1 -tags e2e -run '^$$' ./e2e/... >/dev/null
 	ANVILCOL_BIN=$(CURDIR)/$(BIN) GOPROXY=off scripts/netns-run $(GO) test -count=1 -tags e2e -timeout 30m ./e2e/...
+
+# The whole-agent benchmark (internal/bench, README "Performance"): the shipped
+# config/agent.yaml against a TLS + token sink gateway, driven by bin/anvilgen
+# per path; prints CPU per 10k events/s, the anvil/statsd ratio, RSS, and the
+# gateway-down check. Not part of `make test`. Loopback only (netns when
+# permitted). Knobs: BENCH_RATE, BENCH_WARMUP, BENCH_WINDOW, BENCH_PATHS,
+# BENCH_NODES, BENCH_OUTAGE (0 skips the gateway-down phase), BENCH_PPROF=dir.
+bench-agent: build
+	$(GO) test -c -tags bench -o bin/bench-agent.test ./internal/bench/
+	ANVILCOL_BIN=$(CURDIR)/$(BIN) ANVILGEN_BIN=$(CURDIR)/$(GEN) GOPROXY=off scripts/netns-run bin/bench-agent.test -test.run '^TestBenchAgent$$' -test.v -test.timeout 30m
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go') ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
