@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
-	"github.com/anvil/anvilcol/internal/expohist"
+	"github.com/anvil/anvilcol/internal/metricstate"
 )
 
 // Record types of the Foundation format.
@@ -385,7 +385,7 @@ func (e *encoder) expHistogram(b *batch, head []byte, name string, dp pmetric.Ex
 	neg := dp.Negative()
 	nc := neg.BucketCounts()
 	for i := nc.Len() - 1; i >= 0; i-- {
-		le := -expohist.Boundary(scale, neg.Offset()+int32(i))
+		le := -metricstate.Boundary(scale, neg.Offset()+int32(i))
 		if !finite(le) {
 			// Below -MaxFloat64: no finite bound to attach; the lowest finite
 			// bucket that follows absorbs it.
@@ -402,7 +402,7 @@ func (e *encoder) expHistogram(b *batch, head []byte, name string, dp pmetric.Ex
 	pos := dp.Positive()
 	pc := pos.BucketCounts()
 	for i := 0; i < pc.Len(); i++ {
-		le := expohist.Boundary(scale, pos.Offset()+int32(i)+1)
+		le := metricstate.Boundary(scale, pos.Offset()+int32(i)+1)
 		if !finite(le) {
 			overflow += pc.At(i)
 			continue

@@ -71,3 +71,14 @@ func TestExponentialAddFitsMaxBuckets(t *testing.T) {
 	assert.Equal(t, uint64(300), n, "downscaling never loses counts")
 	assert.Less(t, a.Scale, int32(5))
 }
+
+func TestIndexAtBucketBoundaries(t *testing.T) {
+	// scale 1: base sqrt(2); 2 is the upper bound of bucket 1, 2.1 is in bucket 2.
+	assert.Equal(t, int32(1), Index(2, 1))
+	assert.Equal(t, int32(2), Index(2.1, 1))
+	assert.Equal(t, int32(-1), Index(1, 1))
+	assert.Equal(t, int32(0), Index(1.2, 1))
+	// scale 0: 8 is the upper bound of bucket 2, 9 in bucket 3.
+	assert.Equal(t, int32(2), Index(8, 0))
+	assert.Equal(t, int32(3), Index(9, 0))
+}

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/anvil/anvilcol/internal/metricstate"
 	"github.com/anvil/anvilcol/internal/ratelog"
 	"github.com/anvil/anvilcol/processor/alertprocessor/internal/metadata"
 )
@@ -84,6 +85,7 @@ type engine struct {
 	eventRules  []*rule
 	series      map[uint64]*seriesState
 	scratch     []bucket
+	cur, inc    metricstate.Histogram // the point being differenced, its increase
 	keyBuf      []byte
 
 	cacheMu     sync.RWMutex

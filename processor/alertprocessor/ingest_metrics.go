@@ -4,11 +4,10 @@ import (
 	"math"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
-	"github.com/anvil/anvilcol/internal/expohist"
+	"github.com/anvil/anvilcol/internal/metricstate"
 )
 
 // obsKind is the kind of metric a data point came from.
@@ -43,48 +42,20 @@ type obs struct {
 
 // seriesState is the previous point of one cumulative series (or gauge).
 type seriesState struct {
-	start   pcommon.Timestamp
-	value   float64
-	count   uint64
-	sum     float64
-	bounds  []float64
-	buckets []uint64
-	scale   int32
-	exp     map[expKey]uint64 // exponential: bucket (range, index) -> count
-	zero    uint64
-	seen    time.Time
-}
-
-// expKey names one exponential bucket: its range (negative or positive) and
-// its index, which may be negative in either range (magnitudes below 1).
-type expKey struct {
-	neg bool
-	idx int32
+	start pcommon.Timestamp
+	value float64               // gauge/sum
+	hist  metricstate.Histogram // histogram, exponential histogram, summary
+	seen  time.Time
 }
 
 // maxSeries bounds the cumulative series remembered; beyond it the stalest
 // are forgotten at the next evaluation (their next point is a new baseline).
 const maxSeries = 100_000
 
-// seriesKey hashes the identity of a series: metric name and resource
-// (metricHash) and data point attributes (order-independent).
+// seriesKey is the identity of a series: metric name and resource
+// (metricHash) and data point attributes (metricstate.HashAttributes).
 func seriesKey(metricHash uint64, attrs pcommon.Map) uint64 {
-	return metricHash + attrsHash(attrs)*0x9E3779B97F4A7C15
-}
-
-func attrsHash(m pcommon.Map) uint64 {
-	var sum uint64
-	for k, v := range m.All() {
-		var vh uint64
-		if v.Type() == pcommon.ValueTypeStr {
-			vh = xxhash.Sum64String(v.Str())
-		} else {
-			vh = xxhash.Sum64String(v.AsString())
-		}
-		// Summing per-attribute hashes makes the key independent of order.
-		sum += xxhash.Sum64String(k)*0xC2B2AE3D27D4EB4F ^ vh
-	}
-	return sum
+	return metricHash + metricstate.HashAttributes(attrs)*0x9E3779B97F4A7C15
 }
 
 func numberValue(dp pmetric.NumberDataPoint) float64 {
@@ -101,6 +72,15 @@ func (e *engine) isNewSeries(start pcommon.Timestamp) bool {
 	return start != 0 && !start.AsTime().Before(e.started)
 }
 
+func (e *engine) state(key uint64) (*seriesState, bool) {
+	st, ok := e.series[key]
+	if !ok {
+		st = &seriesState{}
+		e.series[key] = st
+	}
+	return st, ok
+}
+
 // numberObs differences a gauge or sum point.
 func (e *engine) numberObs(key uint64, dp pmetric.NumberDataPoint, kind obsKind, cumulative, monotonic bool, now time.Time) obs {
 	v := numberValue(dp)
@@ -109,200 +89,109 @@ func (e *engine) numberObs(key uint64, dp pmetric.NumberDataPoint, kind obsKind,
 		o.delta, o.hasDelta = v, true
 		return o
 	}
-	st, ok := e.series[key]
-	if !ok {
-		st = &seriesState{}
-		e.series[key] = st
-		if kind == kindSum && e.isNewSeries(dp.StartTimestamp()) {
-			o.delta, o.hasDelta = v, true
-		}
-	} else {
-		reset := kind == kindSum && ((dp.StartTimestamp() != 0 && dp.StartTimestamp() != st.start) || (monotonic && v < st.value))
-		if reset {
-			o.delta = v // a counter restarted: everything since the restart is increase
-		} else {
-			o.delta = v - st.value
-		}
+	st, ok := e.state(key)
+	switch {
+	case ok:
+		// A counter that restarted: everything since the restart is increase.
+		isSum := kind == kindSum
+		o.delta = metricstate.SumDelta(st.value, v, isSum && monotonic, isSum && metricstate.Restarted(st.start, dp.StartTimestamp()))
 		o.hasDelta = true
+	case kind == kindSum && e.isNewSeries(dp.StartTimestamp()):
+		o.delta, o.hasDelta = v, true
 	}
 	st.start, st.value, st.seen = dp.StartTimestamp(), v, now
 	return o
 }
 
+// cumulativeDelta differences the cumulative point read into e.cur against
+// the series' previous one: the increase, or nil for the first point of a
+// series with unknown history (a baseline). The result is valid until the
+// next point.
+func (e *engine) cumulativeDelta(key uint64, k metricstate.Kind, start pcommon.Timestamp, now time.Time) *metricstate.Histogram {
+	st, ok := e.state(key)
+	inc := &e.cur
+	switch {
+	case !ok && !e.isNewSeries(start):
+		inc = nil
+	case ok && !metricstate.Restarted(st.start, start) && e.inc.Delta(k, &e.cur, &st.hist):
+		inc = &e.inc
+	}
+	st.hist.CopyFrom(&e.cur)
+	st.start, st.seen = start, now
+	return inc
+}
+
 // histogramObs differences an explicit-bounds histogram point.
 func (e *engine) histogramObs(key uint64, dp pmetric.HistogramDataPoint, cumulative bool, now time.Time) obs {
-	o := obs{kind: kindHistogram, buckets: e.scratch[:0], hasDelta: true}
-	counts := dp.BucketCounts()
-	bounds := dp.ExplicitBounds()
-	if dp.HasMin() && dp.HasMax() && !cumulative {
-		o.min, o.max, o.hasMinMax = dp.Min(), dp.Max(), true
-	}
-	var prev *seriesState
+	e.cur.ReadExplicit(dp)
+	h := &e.cur
 	if cumulative {
-		st, ok := e.series[key]
-		if !ok {
-			st = &seriesState{}
-			e.series[key] = st
-		}
-		baseline := !ok && !e.isNewSeries(dp.StartTimestamp())
-		reset := ok && ((dp.StartTimestamp() != 0 && dp.StartTimestamp() != st.start) || dp.Count() < st.count || !sameBounds(st.bounds, bounds))
-		if baseline {
-			rememberHistogram(st, dp, now)
+		if h = e.cumulativeDelta(key, metricstate.Explicit, dp.StartTimestamp(), now); h == nil {
 			return obs{kind: kindHistogram}
 		}
-		if ok && !reset {
-			prev = st
-		}
-		// st is overwritten only after the delta below has been taken.
-		defer rememberHistogram(st, dp, now)
 	}
-	o.count, o.sum = float64(dp.Count()), dp.Sum()
-	if prev != nil {
-		o.count -= float64(prev.count)
-		o.sum -= prev.sum
-	}
-	for i := 0; i < counts.Len(); i++ {
-		c := float64(counts.At(i))
-		if prev != nil && i < len(prev.buckets) {
-			c -= float64(prev.buckets[i])
-		}
+	o := histObs(h, cumulative, e.scratch[:0])
+	for i, c := range h.Buckets {
 		ub := math.Inf(1)
-		if i < bounds.Len() {
-			ub = bounds.At(i)
+		if i < len(h.Bounds) {
+			ub = h.Bounds[i]
 		}
-		o.buckets = append(o.buckets, bucket{ub, c})
+		o.buckets = append(o.buckets, bucket{ub, float64(c)})
 	}
 	e.scratch = o.buckets
+	return o
+}
+
+// histObs is the observation of a histogram increase, without its buckets.
+func histObs(h *metricstate.Histogram, cumulative bool, buckets []bucket) obs {
+	o := obs{kind: kindHistogram, buckets: buckets, hasDelta: true, count: float64(h.Count), sum: h.Sum}
+	// min/max of a cumulative series are lifetime values, not the increase's.
+	if h.HasMin && h.HasMax && !cumulative {
+		o.min, o.max, o.hasMinMax = h.Min, h.Max, true
+	}
 	if o.count > 0 {
 		o.value, o.hasValue = o.sum/o.count, true
 	}
 	return o
-}
-
-func sameBounds(prev []float64, b pcommon.Float64Slice) bool {
-	if len(prev) != b.Len() {
-		return false
-	}
-	for i, v := range prev {
-		if b.At(i) != v {
-			return false
-		}
-	}
-	return true
-}
-
-func rememberHistogram(st *seriesState, dp pmetric.HistogramDataPoint, now time.Time) {
-	st.start, st.count, st.sum, st.seen = dp.StartTimestamp(), dp.Count(), dp.Sum(), now
-	b, c := dp.ExplicitBounds(), dp.BucketCounts()
-	st.bounds = st.bounds[:0]
-	for i := 0; i < b.Len(); i++ {
-		st.bounds = append(st.bounds, b.At(i))
-	}
-	st.buckets = st.buckets[:0]
-	for i := 0; i < c.Len(); i++ {
-		st.buckets = append(st.buckets, c.At(i))
-	}
 }
 
 // expHistogramObs differences an exponential histogram point and turns its
-// buckets into upper bounds: bucket i at scale s holds (base^i, base^(i+1)]
-// with base = 2^(2^-s); negative buckets mirror it; the zero bucket's upper
-// bound is the zero threshold. Each bucket's lower bound is added with no
-// observations so interpolation uses the true bucket width.
+// buckets into upper bounds (metricstate: positive bucket i holds
+// (base^i, base^(i+1)], negative bucket i mirrors it); the zero bucket's
+// upper bound is the zero threshold. Each bucket's lower bound is added with
+// no observations so interpolation uses the true bucket width, even when the
+// buckets below it are empty.
 func (e *engine) expHistogramObs(key uint64, dp pmetric.ExponentialHistogramDataPoint, cumulative bool, now time.Time) obs {
-	o := obs{kind: kindHistogram, buckets: e.scratch[:0]}
-	cur := expCounts(dp)
-	scale := dp.Scale()
-	if dp.HasMin() && dp.HasMax() && !cumulative {
-		o.min, o.max, o.hasMinMax = dp.Min(), dp.Max(), true
-	}
-	o.count, o.sum = float64(dp.Count()), dp.Sum()
-	zero := float64(dp.ZeroCount())
+	e.cur.ReadExponential(dp)
+	h := &e.cur
 	if cumulative {
-		st, ok := e.series[key]
-		if !ok {
-			st = &seriesState{}
-			e.series[key] = st
-		}
-		isReset := ok && ((dp.StartTimestamp() != 0 && dp.StartTimestamp() != st.start) || dp.Count() < st.count || scale > st.scale)
-		baseline := !ok && !e.isNewSeries(dp.StartTimestamp())
-		prevExp, prevScale, prevCount, prevSum, prevZero := st.exp, st.scale, st.count, st.sum, st.zero
-		st.start, st.count, st.sum, st.zero, st.scale, st.exp, st.seen = dp.StartTimestamp(), dp.Count(), dp.Sum(), dp.ZeroCount(), scale, cur, now
-		if baseline {
+		if h = e.cumulativeDelta(key, metricstate.Exponential, dp.StartTimestamp(), now); h == nil {
 			return obs{kind: kindHistogram}
 		}
-		if ok && !isReset {
-			o.count -= float64(prevCount)
-			o.sum -= prevSum
-			zero -= float64(prevZero)
-			delta := make(map[expKey]uint64, len(cur))
-			for i, c := range cur {
-				delta[i] = c
-			}
-			for i, c := range prevExp {
-				j := downscale(i, prevScale-scale)
-				if delta[j] >= c {
-					delta[j] -= c
-				} else {
-					delta[j] = 0
-				}
-			}
-			cur = delta
+	}
+	o := histObs(h, cumulative, e.scratch[:0])
+	s := h.Scale
+	for j, c := range h.Neg.Counts {
+		if i := h.Neg.Offset + int32(j); c > 0 {
+			o.buckets = append(o.buckets, bucket{-metricstate.Boundary(s, i+1), 0}, bucket{-metricstate.Boundary(s, i), float64(c)})
 		}
 	}
-	for i, c := range cur {
-		if c == 0 {
-			continue
-		}
-		var ub, lb float64
-		if i.neg {
-			ub, lb = -expohist.Boundary(scale, i.idx), -expohist.Boundary(scale, i.idx+1)
-		} else {
-			ub, lb = expohist.Boundary(scale, i.idx+1), expohist.Boundary(scale, i.idx)
-		}
-		// The lower bound, with no observations, keeps interpolation within
-		// this bucket even when the buckets below it are empty.
-		o.buckets = append(o.buckets, bucket{lb, 0}, bucket{ub, float64(c)})
+	if h.ZeroCount > 0 {
+		o.buckets = append(o.buckets, bucket{-h.ZeroThreshold, 0}, bucket{h.ZeroThreshold, float64(h.ZeroCount)})
 	}
-	if zero > 0 {
-		zt := dp.ZeroThreshold()
-		o.buckets = append(o.buckets, bucket{-zt, 0}, bucket{zt, zero})
+	for j, c := range h.Pos.Counts {
+		if i := h.Pos.Offset + int32(j); c > 0 {
+			o.buckets = append(o.buckets, bucket{metricstate.Boundary(s, i), 0}, bucket{metricstate.Boundary(s, i+1), float64(c)})
+		}
 	}
 	e.scratch = o.buckets
-	if o.count > 0 {
-		o.value, o.hasValue = o.sum/o.count, true
-	}
-	o.hasDelta = true
 	return o
 }
 
-// downscale maps a bucket index to a scale d steps coarser.
-func downscale(i expKey, d int32) expKey {
-	if d <= 0 {
-		return i
-	}
-	return expKey{neg: i.neg, idx: i.idx >> d}
-}
-
-func expCounts(dp pmetric.ExponentialHistogramDataPoint) map[expKey]uint64 {
-	pos, neg := dp.Positive(), dp.Negative()
-	m := make(map[expKey]uint64, pos.BucketCounts().Len()+neg.BucketCounts().Len())
-	for i := 0; i < pos.BucketCounts().Len(); i++ {
-		if c := pos.BucketCounts().At(i); c > 0 {
-			m[expKey{idx: pos.Offset() + int32(i)}] += c
-		}
-	}
-	for i := 0; i < neg.BucketCounts().Len(); i++ {
-		if c := neg.BucketCounts().At(i); c > 0 {
-			m[expKey{neg: true, idx: neg.Offset() + int32(i)}] += c
-		}
-	}
-	return m
-}
-
-// summaryObs differences a summary's count and sum; its quantiles are taken as reported.
+// summaryObs differences a summary's count and sum (summaries are cumulative
+// by definition); its quantiles are taken as reported.
 func (e *engine) summaryObs(key uint64, dp pmetric.SummaryDataPoint, now time.Time) obs {
-	o := obs{kind: kindSummary, count: float64(dp.Count()), sum: dp.Sum()}
+	o := obs{kind: kindSummary, hasDelta: true}
 	qs := dp.QuantileValues()
 	if qs.Len() > 0 {
 		o.quant = make(map[float64]float64, qs.Len())
@@ -315,24 +204,13 @@ func (e *engine) summaryObs(key uint64, dp pmetric.SummaryDataPoint, now time.Ti
 			}
 		}
 	}
-	// Summaries are cumulative by definition.
-	st, ok := e.series[key]
-	if !ok {
-		st = &seriesState{}
-		e.series[key] = st
+	e.cur.ReadSummary(dp)
+	if h := e.cumulativeDelta(key, metricstate.Summary, dp.StartTimestamp(), now); h != nil {
+		o.count, o.sum = float64(h.Count), h.Sum
 	}
-	switch {
-	case !ok && !e.isNewSeries(dp.StartTimestamp()):
-		o.count, o.sum = 0, 0
-	case ok && !((dp.StartTimestamp() != 0 && dp.StartTimestamp() != st.start) || dp.Count() < st.count):
-		o.count -= float64(st.count)
-		o.sum -= st.sum
-	}
-	st.start, st.count, st.sum, st.seen = dp.StartTimestamp(), dp.Count(), dp.Sum(), now
 	if o.count > 0 {
 		o.value, o.hasValue = o.sum/o.count, true
 	}
-	o.hasDelta = true
 	return o
 }
 
@@ -393,7 +271,7 @@ func (e *engine) consumeMetrics(md pmetric.Metrics) {
 				}
 				now := in.lock()
 				if !resHashed {
-					resHash, resHashed = attrsHash(res), true
+					resHash, resHashed = metricstate.HashAttributes(res), true
 				}
 				e.consumeMetric(m, rules, res, resHash, now)
 			}
@@ -402,7 +280,7 @@ func (e *engine) consumeMetrics(md pmetric.Metrics) {
 }
 
 func (e *engine) consumeMetric(m pmetric.Metric, rules []*rule, res pcommon.Map, resHash uint64, now time.Time) {
-	mh := resHash ^ xxhash.Sum64String(m.Name())
+	mh := resHash ^ metricstate.HashString(m.Name())
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
 		dps := m.Gauge().DataPoints()

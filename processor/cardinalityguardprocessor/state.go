@@ -91,7 +91,7 @@ type outSeries struct {
 	collapsed bool              // ever received a point that lost attributes (summary quantiles)
 	isDouble  bool              // a double point folded in: emit double
 
-	total float64  // cumulative number value: sum of the inputs' latest values
+	total float64                // cumulative number value: sum of the inputs' latest values
 	agg   *metricstate.Histogram // histogram value: cumulative total, or the batch's delta
 
 	// The batch being processed: gen says whether the handles below belong to it.

@@ -165,7 +165,7 @@ func FuzzDecode(f *testing.F) {
 			for i := range b.events {
 				a.stageEvent(&st, &b.events[i])
 			}
-			a.apply(&st, "", pcommon.NewMap, time.Unix(1, 0))
+			a.apply(&st, 0, pcommon.NewMap, time.Unix(1, 0))
 			buildTraces(b, tc, pcommon.NewMap(), func(pcommon.InstrumentationScope) {}, timeunit.Nanosecond, 1)
 			if len(b.events) > 0 {
 				buildLogs(b, tc, pcommon.NewMap(), func(pcommon.InstrumentationScope) {}, 1)

@@ -1,17 +1,17 @@
 package anvilreceiver // import "github.com/anvil/anvilcol/receiver/anvilreceiver"
 
 import (
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/anvil/anvilcol/internal/metricstate"
 	"github.com/anvil/anvilcol/internal/timeunit"
 )
 
@@ -116,8 +116,8 @@ type aggregator struct {
 	onOverflow func(metric string)
 
 	mu        sync.Mutex
-	resources map[string]*resourceState
-	series    []int // live series per metric definition (over all resources)
+	resources map[uint64]*resourceState // by metricstate.HashAttributes of the resource; 0: the configured one
+	series    []int                     // live series per metric definition (over all resources)
 	lastFlush time.Time
 }
 
@@ -142,8 +142,7 @@ type series struct {
 	min     float64
 	max     float64
 	last    float64
-	buckets []uint64
-	expo    *expoHist
+	hist    *metricstate.Histogram // distributions
 	samples []float64
 	seen    uint64 // samples offered this interval (reservoir sampling)
 }
@@ -152,7 +151,7 @@ func newAggregator(defs []*metricDef, native timeunit.Unit, delta bool, ttl time
 	a := &aggregator{
 		defs: defs, byEvent: map[string][]*metricDef{}, native: native, delta: delta, ttl: ttl,
 		maxSer: maxSeries, maxSampl: defaultSummaryMaxSamples, onOverflow: func(string) {},
-		resources: map[string]*resourceState{}, series: make([]int, len(defs)), lastFlush: now,
+		resources: map[uint64]*resourceState{}, series: make([]int, len(defs)), lastFlush: now,
 	}
 	for _, d := range defs {
 		a.byEvent[d.event] = append(a.byEvent[d.event], d)
@@ -197,7 +196,7 @@ func (a *aggregator) stageEvent(st *stage, ev *decodedEvent) {
 }
 
 // apply aggregates the staged updates of one request under resource.
-func (a *aggregator) apply(st *stage, resKey string, resource func() pcommon.Map, now time.Time) {
+func (a *aggregator) apply(st *stage, resKey uint64, resource func() pcommon.Map, now time.Time) {
 	if len(st.updates) == 0 {
 		return
 	}
@@ -240,9 +239,9 @@ func (a *aggregator) newSeries(d *metricDef, now time.Time) *series {
 	s := &series{attrs: pcommon.NewMap(), start: now}
 	if d.typ == TypeDistribution {
 		if d.expo {
-			s.expo = newExpoHist(d.maxSize)
+			s.hist = metricstate.NewExponential()
 		} else {
-			s.buckets = make([]uint64, len(d.buckets)+1)
+			s.hist = metricstate.NewExplicit(d.buckets)
 		}
 	}
 	return s
@@ -279,11 +278,10 @@ func (a *aggregator) record(d *metricDef, s *series, v float64, now time.Time) {
 	s.max = math.Max(s.max, v)
 	switch d.typ {
 	case TypeDistribution:
-		if s.expo != nil {
-			s.expo.record(v)
+		if d.expo {
+			s.hist.RecordExponential(v, d.maxSize)
 		} else {
-			// Bucket i holds (bounds[i-1], bounds[i]]; the last is (bounds[n-1], +Inf).
-			s.buckets[sort.SearchFloat64s(d.buckets, v)]++
+			s.hist.RecordExplicit(v)
 		}
 	case TypeSummary:
 		s.seen++
@@ -315,7 +313,7 @@ func (a *aggregator) flush(now time.Time, scope func(pmetric.ScopeMetrics)) pmet
 	intervalStart := a.lastFlush
 	a.lastFlush = now
 	ts := pcommon.NewTimestampFromTime(now)
-	keys := make([]string, 0, len(a.resources))
+	keys := make([]uint64, 0, len(a.resources))
 	for k := range a.resources {
 		keys = append(keys, k)
 	}
@@ -350,7 +348,7 @@ func (a *aggregator) flush(now time.Time, scope func(pmetric.ScopeMetrics)) pmet
 				a.point(d, m, s, pcommon.NewTimestampFromTime(start), ts)
 				a.resetInterval(d, s, now)
 			}
-			for _, k := range sortedKeys(ms.series) {
+			for _, k := range slices.Sorted(maps.Keys(ms.series)) {
 				s := ms.series[k]
 				if a.ttl > 0 && now.Sub(s.lastSeen) > a.ttl {
 					delete(ms.series, k)
@@ -377,15 +375,6 @@ func (a *aggregator) flush(now time.Time, scope func(pmetric.ScopeMetrics)) pmet
 		}
 	}
 	return md
-}
-
-func sortedKeys(m map[string]*series) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func (a *aggregator) newMetric(sm pmetric.ScopeMetrics, d *metricDef) pmetric.Metric {
@@ -456,27 +445,14 @@ func (a *aggregator) point(d *metricDef, m pmetric.Metric, s *series, start, ts 
 			s.attrs.CopyTo(dp.Attributes())
 			dp.SetStartTimestamp(start)
 			dp.SetTimestamp(ts)
-			dp.SetCount(s.count)
-			dp.SetSum(s.sum)
-			if s.count > 0 {
-				dp.SetMin(s.min)
-				dp.SetMax(s.max)
-			}
-			s.expo.copyTo(dp)
+			s.hist.WriteExponential(dp)
 			return
 		}
 		dp := m.Histogram().DataPoints().AppendEmpty()
 		s.attrs.CopyTo(dp.Attributes())
 		dp.SetStartTimestamp(start)
 		dp.SetTimestamp(ts)
-		dp.SetCount(s.count)
-		dp.SetSum(s.sum)
-		if s.count > 0 {
-			dp.SetMin(s.min)
-			dp.SetMax(s.max)
-		}
-		dp.ExplicitBounds().FromRaw(d.buckets)
-		dp.BucketCounts().FromRaw(s.buckets)
+		s.hist.WriteExplicit(dp)
 	}
 }
 
@@ -492,9 +468,8 @@ func (a *aggregator) resetInterval(d *metricDef, s *series, now time.Time) {
 	s.start = now
 	s.count, s.sum = 0, 0
 	s.min, s.max = 0, 0
-	clear(s.buckets)
-	if s.expo != nil {
-		s.expo.reset()
+	if s.hist != nil {
+		s.hist.Reset()
 	}
 }
 
@@ -506,25 +481,4 @@ func quantile(sorted []float64, q float64) float64 {
 	rank := int(math.Ceil(q*float64(len(sorted)))) - 1
 	rank = max(0, min(rank, len(sorted)-1))
 	return sorted[rank]
-}
-
-// resourceKey returns a canonical string for a resource's attributes.
-func resourceKey(m pcommon.Map) string {
-	if m.Len() == 0 {
-		return ""
-	}
-	keys := make([]string, 0, m.Len())
-	for k := range m.All() {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		v, _ := m.Get(k)
-		b.WriteString(k)
-		b.WriteByte(keySep)
-		b.WriteString(v.AsString())
-		b.WriteByte(keySep)
-	}
-	return b.String()
 }

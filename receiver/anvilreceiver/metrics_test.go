@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/anvil/anvilcol/internal/metricstate"
 	"github.com/anvil/anvilcol/internal/timeunit"
 	"github.com/anvil/anvilcol/receiver/anvilreceiver/internal/metadatatest"
 )
@@ -189,7 +190,7 @@ func ingest(a *aggregator, now time.Time, events ...decodedEvent) {
 		}
 		a.stageEvent(&st, &events[i])
 	}
-	a.apply(&st, "", func() pcommon.Map { return pcommon.NewMap() }, now)
+	a.apply(&st, 0, func() pcommon.Map { return pcommon.NewMap() }, now)
 }
 
 func ev(name string, value float64, tags map[string]any) decodedEvent {
@@ -307,7 +308,7 @@ func TestExponentialDistribution(t *testing.T) {
 	// Every value lies in the bucket its index names: base^i < v <= base^(i+1).
 	base := 16.0
 	for _, v := range []float64{1, 2, 3, 4, 100} {
-		i := expoIndex(v, dp.Scale())
+		i := metricstate.Index(v, dp.Scale())
 		lo, hi := pow(base, int(i)), pow(base, int(i)+1)
 		assert.True(t, v > lo && v <= hi, "%v in (%v, %v]", v, lo, hi)
 	}
@@ -322,17 +323,6 @@ func pow(b float64, n int) float64 {
 		r /= b
 	}
 	return r
-}
-
-func TestExpoIndexAtPositiveScale(t *testing.T) {
-	// scale 1: base sqrt(2); 2 is the upper bound of bucket 1, 2.1 is in bucket 2.
-	assert.Equal(t, int32(1), expoIndex(2, 1))
-	assert.Equal(t, int32(2), expoIndex(2.1, 1))
-	assert.Equal(t, int32(-1), expoIndex(1, 1))
-	assert.Equal(t, int32(0), expoIndex(1.2, 1))
-	// scale 0: 8 is the upper bound of bucket 2, 9 in bucket 3.
-	assert.Equal(t, int32(2), expoIndex(8, 0))
-	assert.Equal(t, int32(3), expoIndex(9, 0))
 }
 
 func TestMetricWithoutItsMeasurementSkipsTheEvent(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/anvil/anvilcol/internal/metricstate"
 	"github.com/anvil/anvilcol/internal/ratelog"
 	"github.com/anvil/anvilcol/internal/timeunit"
 	"github.com/anvil/anvilcol/receiver/anvilreceiver/internal/metadata"
@@ -187,16 +188,16 @@ type requestScratch struct {
 }
 
 // requestResource merges the request's resource over the config's.
-func (r *anvilReceiver) requestResource(b *batch) (pcommon.Map, string) {
+func (r *anvilReceiver) requestResource(b *batch) (pcommon.Map, uint64) {
 	if !b.hasResource || b.resource.Len() == 0 {
-		return r.resource, ""
+		return r.resource, 0
 	}
 	m := pcommon.NewMap()
 	r.resource.CopyTo(m)
 	for k, v := range b.resource.All() {
 		v.CopyTo(m.PutEmpty(k))
 	}
-	return m, resourceKey(m)
+	return m, metricstate.HashAttributes(m)
 }
 
 // count records the request's rejected events and truncated values.
