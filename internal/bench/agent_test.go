@@ -31,6 +31,7 @@ import (
 //	BENCH_OUTAGE   gateway-down phase at BENCH_RATE on the anvil path (60s; 0 skips it)
 //	BENCH_PPROF    a directory: add the pprof extension and write a CPU profile of the window per path
 //	ANVILGEN_BIN   the load generator (<repo>/bin/anvilgen)
+//	BENCH_EXTRA_CONFIG space-separated config files merged over config/agent.yaml (experiments)
 const token = "bench-gateway-token"
 
 func envDur(k string, d time.Duration) time.Duration {
@@ -98,6 +99,9 @@ func startAgent(t *testing.T, gw *sinkGateway, withPprof bool) *agent {
 			t.Fatal(err)
 		}
 		args = append(args, "--config", extra)
+	}
+	for _, f := range strings.Fields(os.Getenv("BENCH_EXTRA_CONFIG")) {
+		args = append(args, "--config", f) // merged over the shipped config: for experiments
 	}
 	a.cmd = exec.Command(e2etest.Binary(t), args...)
 	env := append(os.Environ(),
