@@ -245,6 +245,7 @@ type row struct {
 	cpuPct           float64 // % of one core over the window
 	per10k           float64 // % of a core per 10,000 events/s
 	rssPeakMiB       float64 // highest VmRSS sampled in the window
+	anonPeakMiB      float64 // highest RssAnon in the window (heap, stacks; not the binary's file pages)
 	hwmMiB           float64 // VmHWM at the end (peak since start)
 	genCPU           float64 // anvilgen's CPU, % of a core
 	accepted, failed int64
@@ -273,11 +274,12 @@ func measure(t *testing.T, gw *sinkGateway, path string, rate int, warmup, windo
 		}()
 	}
 	t0, c0 := time.Now(), cpuTicks(t, pid)
-	var peak int64
+	var peak, peakAnon int64
 	tick := time.NewTicker(200 * time.Millisecond)
 	for end := t0.Add(window); time.Now().Before(end); {
 		<-tick.C
 		peak = max(peak, statusKB(pid, "VmRSS"))
+		peakAnon = max(peakAnon, statusKB(pid, "RssAnon"))
 	}
 	tick.Stop()
 	c1, t1 := cpuTicks(t, pid), time.Now()
@@ -290,7 +292,7 @@ func measure(t *testing.T, gw *sinkGateway, path string, rate int, warmup, windo
 	}
 	a.stop(t)
 	cpu := float64(c1-c0) / clkTck / t1.Sub(t0).Seconds() * 100
-	r := row{path: path, rate: rep.AchievedRate, cpuPct: cpu, rssPeakMiB: float64(peak) / 1024, hwmMiB: float64(hwm) / 1024,
+	r := row{path: path, rate: rep.AchievedRate, cpuPct: cpu, rssPeakMiB: float64(peak) / 1024, anonPeakMiB: float64(peakAnon) / 1024, hwmMiB: float64(hwm) / 1024,
 		genCPU: genSecs / rep.Seconds * 100, accepted: rep.Accepted, failed: rep.Failed}
 	if rep.AchievedRate > 0 {
 		r.per10k = cpu * 10000 / rep.AchievedRate
@@ -321,11 +323,11 @@ func TestBenchAgent(t *testing.T) {
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "\nwhole agent (config/agent.yaml, TLS + token to a sink gateway, persistent queues), %d events/s target, %v warm-up, %v window, %d CPUs, %s\n",
 		rate, warmup, window, runtimeCPUs(), host)
-	fmt.Fprintf(&b, "| path | events/s | agent CPU (%% of a core) | %% of a core per 10k events/s | peak RSS in window (MiB) | VmHWM (MiB) | anvilgen CPU (%%) |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| path | events/s | agent CPU (%% of a core) | %% of a core per 10k events/s | peak RSS in window (MiB) | of it anonymous (MiB) | VmHWM (MiB) | anvilgen CPU (%%) |\n|---|---|---|---|---|---|---|---|\n")
 	by := map[string]row{}
 	for _, r := range rows {
 		by[r.path] = r
-		fmt.Fprintf(&b, "| %s | %.0f | %.1f | %.1f | %.0f | %.0f | %.1f |\n", r.path, r.rate, r.cpuPct, r.per10k, r.rssPeakMiB, r.hwmMiB, r.genCPU)
+		fmt.Fprintf(&b, "| %s | %.0f | %.1f | %.1f | %.0f | %.0f | %.0f | %.1f |\n", r.path, r.rate, r.cpuPct, r.per10k, r.rssPeakMiB, r.anonPeakMiB, r.hwmMiB, r.genCPU)
 	}
 	if a, ok := by["anvil"]; ok {
 		if s, ok := by["statsd"]; ok && s.per10k > 0 {
@@ -354,7 +356,7 @@ func outage(t *testing.T, gw *sinkGateway, rate int, d time.Duration) {
 	a := startAgent(t, gw, false)
 	pid := a.cmd.Process.Pid
 	g := startGen(t, "anvil", a, rate, d, "-retry-for", "10m")
-	var peak int64
+	var peak, peakAnon int64
 	var rssLine []string
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
@@ -368,6 +370,7 @@ loop:
 		case <-tick.C:
 			rss := statusKB(pid, "VmRSS")
 			peak = max(peak, rss)
+			peakAnon = max(peakAnon, statusKB(pid, "RssAnon"))
 			if i%10 == 9 {
 				rssLine = append(rssLine, fmt.Sprintf("%.0fs:%dMiB", time.Since(start).Seconds(), rss/1024))
 			}
@@ -421,7 +424,8 @@ loop:
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ngateway down for %.0fs at %d events/s (anvil path): anvilgen sent %d, accepted %d, retried %d requests (429/503), failed %d\n",
 		down.Seconds(), rate, rep.Sent, rep.Accepted, rep.Retried, rep.Failed)
-	fmt.Fprintf(&b, "agent RSS: peak %d MiB (%s); queue on disk %.1f MiB\n", peak/1024, strings.Join(rssLine, " "), float64(queueBytes)/(1<<20))
+	fmt.Fprintf(&b, "agent RSS: peak %d MiB (%s), of it anonymous memory at most %d MiB (the rest: file pages of the binary and the mmapped queue file); queue on disk %.1f MiB\n",
+		peak/1024, strings.Join(rssLine, " "), peakAnon/1024, float64(queueBytes)/(1<<20))
 	fmt.Fprintf(&b, "gateway back: after %.1fs delivered %d/%d event logs of unsampled events (%d duplicates), label.submit.count %d/%d, label submit logs kept %.1f%% (sampling rate 10%%)\n",
 		drained.Seconds(), logsGot, logsWant, dups, s.submits, want["anvil.label.submit.stop"], submitsKept*100)
 	t.Log(b.String())
