@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/cenkalti/backoff/v5"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
@@ -161,10 +161,17 @@ func (w *worker) run() {
 }
 
 // deliver sends n, retrying what can succeed later with exponential backoff
-// (honouring Retry-After) until retry_on_failure.max_elapsed_time.
+// (cenkalti/backoff, as exporterhelper's retry sender; honouring
+// Retry-After) until retry_on_failure.max_elapsed_time.
 func (w *worker) deliver(n Notification) {
-	bo := w.cfg.BackOffConfig
-	interval := bo.InitialInterval
+	cfg := w.cfg.BackOffConfig
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval:     cfg.InitialInterval,
+		RandomizationFactor: cfg.RandomizationFactor,
+		Multiplier:          cfg.Multiplier,
+		MaxInterval:         cfg.MaxInterval,
+	}
+	bo.Reset()
 	began := time.Now()
 	for {
 		err := w.s.send(w.ctx, n)
@@ -182,15 +189,12 @@ func (w *worker) deliver(n Notification) {
 			fail("permanent error")
 			return
 		}
-		if !bo.Enabled {
+		if !cfg.Enabled {
 			fail("retry_on_failure disabled")
 			return
 		}
-		wait := jitter(interval, bo.RandomizationFactor)
-		if ra := retryAfter(err); ra > wait {
-			wait = ra
-		}
-		if bo.MaxElapsedTime > 0 && time.Since(began)+wait > bo.MaxElapsedTime {
+		wait := max(bo.NextBackOff(), retryAfter(err))
+		if cfg.MaxElapsedTime > 0 && time.Since(began)+wait > cfg.MaxElapsedTime {
 			fail("retries exhausted")
 			return
 		}
@@ -202,18 +206,7 @@ func (w *worker) deliver(n Notification) {
 			fail("shutdown during retries")
 			return
 		}
-		if bo.MaxInterval > 0 {
-			interval = min(time.Duration(float64(interval)*math.Max(bo.Multiplier, 1)), bo.MaxInterval)
-		}
 	}
-}
-
-func jitter(d time.Duration, factor float64) time.Duration {
-	if factor <= 0 || d <= 0 {
-		return d
-	}
-	delta := factor * float64(d)
-	return time.Duration(float64(d) - delta + rand.Float64()*2*delta)
 }
 
 // shutdown lets the worker send what is queued (no more retries) until ctx

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/DataDog/sketches-go/ddsketch/store"
+
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
@@ -191,23 +193,26 @@ func unfloats(v []pfloat) []float64 {
 	return out
 }
 
-func saveSketchMap(m map[int]float64) map[int]pfloat {
-	if len(m) == 0 {
+// saveBins and loadBins keep the saved format of the sample sketch: key i
+// holds (gamma^(i-1), gamma^i], which is DDSketch's bin i-1.
+func saveBins(st store.Store) map[int]pfloat {
+	if st.IsEmpty() {
 		return nil
 	}
-	out := make(map[int]pfloat, len(m))
-	for k, v := range m {
-		out[k] = pfloat(v)
-	}
+	out := map[int]pfloat{}
+	st.ForEach(func(j int, n float64) bool {
+		out[j+1] = pfloat(n)
+		return false
+	})
 	return out
 }
 
-func loadSketchMap(m map[int]pfloat) map[int]float64 {
-	out := make(map[int]float64, len(m))
-	for k, v := range m {
-		out[k] = float64(v)
+func loadBins(st store.Store, m map[int]pfloat) {
+	for i, n := range m {
+		if n > 0 {
+			st.AddWithCount(i-1, float64(n))
+		}
 	}
-	return out
 }
 
 func saveSlot(s *slot) savedSlot {
@@ -219,8 +224,9 @@ func saveSlot(s *slot) savedSlot {
 		Quant: pairs(a.quant), QuantAt: a.quantAt, Viol: pfloat(a.viol), ViolLast: pfloat(a.violLast),
 	}
 	if a.samples != nil {
-		ss.Samples = &savedSketch{Pos: saveSketchMap(a.samples.pos), Neg: saveSketchMap(a.samples.neg),
-			Zero: pfloat(a.samples.zero), Total: pfloat(a.samples.total)}
+		dd := a.samples.dd
+		ss.Samples = &savedSketch{Pos: saveBins(dd.GetPositiveValueStore()), Neg: saveBins(dd.GetNegativeValueStore()),
+			Zero: pfloat(dd.GetZeroCount()), Total: pfloat(dd.GetCount())}
 	}
 	return ss
 }
@@ -236,8 +242,13 @@ func loadSlot(ss savedSlot) slot {
 		s.agg.fastUB, s.agg.fastN = nil, nil
 	}
 	if ss.Samples != nil {
-		s.agg.samples = &sketch{pos: loadSketchMap(ss.Samples.Pos), neg: loadSketchMap(ss.Samples.Neg),
-			zero: float64(ss.Samples.Zero), total: float64(ss.Samples.Total)}
+		s.agg.samples = newSketch()
+		dd := s.agg.samples.dd
+		loadBins(dd.GetPositiveValueStore(), ss.Samples.Pos)
+		loadBins(dd.GetNegativeValueStore(), ss.Samples.Neg)
+		if z := float64(ss.Samples.Zero); z > 0 {
+			_ = dd.AddWithCount(0, z)
+		}
 	}
 	return s
 }

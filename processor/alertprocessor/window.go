@@ -1,6 +1,9 @@
 package alertprocessor // import "github.com/anvil/anvilcol/processor/alertprocessor"
 
 import (
+	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/DataDog/sketches-go/ddsketch/mapping"
+	"github.com/DataDog/sketches-go/ddsketch/store"
 	"math"
 	"slices"
 	"time"
@@ -192,7 +195,7 @@ func (a *agg) quantileOf(q float64) (float64, bool) {
 		v := histogramQuantile(q, a.buckets())
 		return v, !math.IsNaN(v)
 	}
-	if a.samples != nil && a.samples.total > 0 {
+	if a.samples != nil && a.samples.total() > 0 {
 		return a.samples.quantile(q), true
 	}
 	if a.quant != nil {
@@ -274,84 +277,33 @@ func summaryQuantile(q float64, quant map[float64]float64) (float64, bool) {
 // sketchGamma sets the relative accuracy of sample percentiles (about 1%).
 const sketchGamma = 1.02
 
-var sketchLogGamma = math.Log(sketchGamma)
+// sketchMapping is DDSketch's logarithmic mapping at sketchGamma: bin j
+// holds [gamma^j, gamma^(j+1)).
+var sketchMapping, _ = mapping.NewLogarithmicMappingWithGamma(sketchGamma, 0)
 
-// sketch is a log-bucketed distribution of samples (the idea of DDSketch):
-// bucket i holds values in (gamma^(i-1), gamma^i]; negatives mirror it.
-type sketch struct {
-	pos, neg map[int]float64
-	zero     float64
-	total    float64
+// sketch is the distribution of samples: a DDSketch (sketches-go) on sparse
+// stores, so a window of few distinct magnitudes stays small.
+type sketch struct{ dd *ddsketch.DDSketch }
+
+func newSketch() *sketch {
+	return &sketch{dd: ddsketch.NewDDSketch(sketchMapping, store.NewSparseStore(), store.NewSparseStore())}
 }
 
-func newSketch() *sketch { return &sketch{pos: map[int]float64{}, neg: map[int]float64{}} }
+// add counts v n times; values a sketch cannot index (NaN, beyond ±1e308)
+// are left out, as NaN samples are everywhere else.
+func (s *sketch) add(v, n float64) { _ = s.dd.AddWithCount(v, n) }
 
-func sketchIndex(v float64) int { return int(math.Ceil(math.Log(v) / sketchLogGamma)) }
+func (s *sketch) merge(o *sketch) { _ = s.dd.MergeWith(o.dd) }
 
-func (s *sketch) add(v, n float64) {
-	s.total += n
-	switch {
-	case v > 0:
-		s.pos[sketchIndex(v)] += n
-	case v < 0:
-		s.neg[sketchIndex(-v)] += n
-	default:
-		s.zero += n
-	}
-}
+func (s *sketch) total() float64 { return s.dd.GetCount() }
 
-func (s *sketch) merge(o *sketch) {
-	for i, n := range o.pos {
-		s.pos[i] += n
-	}
-	for i, n := range o.neg {
-		s.neg[i] += n
-	}
-	s.zero += o.zero
-	s.total += o.total
-}
-
-// quantile walks the buckets from the most negative up and interpolates
-// linearly within the bucket holding the rank.
+// quantile is DDSketch's value at rank q*(count-1), within 1% of a sample.
 func (s *sketch) quantile(q float64) float64 {
-	q = math.Max(0, math.Min(1, q))
-	rank := q * s.total
-	var cum float64
-	neg := make([]int, 0, len(s.neg))
-	for i := range s.neg {
-		neg = append(neg, i)
-	}
-	slices.Sort(neg)
-	for j := len(neg) - 1; j >= 0; j-- { // most negative first
-		i := neg[j]
-		n := s.neg[i]
-		if cum+n >= rank && n > 0 {
-			lo, hi := -math.Pow(sketchGamma, float64(i)), -math.Pow(sketchGamma, float64(i-1))
-			return lo + (hi-lo)*((rank-cum)/n)
-		}
-		cum += n
-	}
-	if s.zero > 0 && cum+s.zero >= rank {
+	v, err := s.dd.GetValueAtQuantile(math.Max(0, math.Min(1, q)))
+	if err != nil {
 		return 0
 	}
-	cum += s.zero
-	pos := make([]int, 0, len(s.pos))
-	for i := range s.pos {
-		pos = append(pos, i)
-	}
-	slices.Sort(pos)
-	for _, i := range pos {
-		n := s.pos[i]
-		if cum+n >= rank && n > 0 {
-			lo, hi := math.Pow(sketchGamma, float64(i-1)), math.Pow(sketchGamma, float64(i))
-			return lo + (hi-lo)*((rank-cum)/n)
-		}
-		cum += n
-	}
-	if len(pos) > 0 {
-		return math.Pow(sketchGamma, float64(pos[len(pos)-1]))
-	}
-	return 0
+	return v
 }
 
 // slot is one evaluation_interval-wide piece of a window.

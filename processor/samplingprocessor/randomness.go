@@ -1,11 +1,12 @@
 package samplingprocessor // import "github.com/anvil/anvilcol/processor/samplingprocessor"
 
 import (
-	"math"
 	"math/rand/v2"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/anvil/anvilcol/internal/metricstate"
 )
 
 // Where an item's 56 bits of randomness come from, in order of preference:
@@ -38,70 +39,23 @@ func to56(h uint64) sampling.Randomness {
 	return r
 }
 
-const (
-	fnvOffset64 = 14695981039346656037
-	fnvPrime64  = 1099511628211
-)
-
-// hashValue hashes an attribute value without allocating: FNV-1a over its
-// bytes (a type tag first, so 1 and "1" differ), then a 64-bit finaliser so
-// every output bit depends on every input bit. The function is fixed, so two
-// collectors decide a given value identically. Empty values do not count.
+// hashValue hashes an attribute value with the series hash every component
+// uses (metricstate.HashValue: xxhash64 without a seed, typed so 1 and "1"
+// differ), so two collectors decide a given value identically. Empty values
+// and maps, slices and empty byte strings do not count.
 func hashValue(v pcommon.Value) (uint64, bool) {
-	h := fnv64(fnvOffset64)
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		s := v.Str()
-		if s == "" {
+		if v.Str() == "" {
 			return 0, false
-		}
-		h = h.byte('s')
-		for i := 0; i < len(s); i++ {
-			h = h.byte(s[i])
-		}
-	case pcommon.ValueTypeInt:
-		h = h.byte('i').uint64(uint64(v.Int()))
-	case pcommon.ValueTypeDouble:
-		h = h.byte('d').uint64(math.Float64bits(v.Double()))
-	case pcommon.ValueTypeBool:
-		if v.Bool() {
-			h = h.byte('b').byte(1)
-		} else {
-			h = h.byte('b').byte(0)
 		}
 	case pcommon.ValueTypeBytes:
-		bs := v.Bytes()
-		if bs.Len() == 0 {
+		if v.Bytes().Len() == 0 {
 			return 0, false
 		}
-		h = h.byte('y')
-		for i := 0; i < bs.Len(); i++ {
-			h = h.byte(bs.At(i))
-		}
+	case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBool:
 	default:
 		return 0, false
 	}
-	return mix64(uint64(h)), true
-}
-
-// fnv64 is an FNV-1a state.
-type fnv64 uint64
-
-func (h fnv64) byte(b byte) fnv64 { return (h ^ fnv64(b)) * fnvPrime64 }
-
-func (h fnv64) uint64(x uint64) fnv64 {
-	for i := 0; i < 8; i++ {
-		h = h.byte(byte(x >> (8 * i)))
-	}
-	return h
-}
-
-// mix64 is the MurmurHash3 64-bit finaliser.
-func mix64(h uint64) uint64 {
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
-	return h
+	return metricstate.HashValue(v), true
 }

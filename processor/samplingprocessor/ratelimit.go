@@ -4,36 +4,22 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
-// tokenBucket is a rule's max_per_second cap: it refills at perSecond tokens
-// a second up to a burst of max(1, perSecond) tokens, and each item the rate
-// keeps takes one. Time comes from the caller (the processor's clock, read
-// once per batch), so tests drive it without sleeping.
+// tokenBucket is a rule's max_per_second cap: golang.org/x/time/rate's token
+// bucket, refilling at perSecond tokens a second up to a burst of
+// max(1, perSecond); each item the rate keeps takes one. Time comes from the
+// caller (the processor's clock, read once per batch), so tests drive it
+// without sleeping.
 type tokenBucket struct {
-	mu        sync.Mutex
-	perSecond float64
-	burst     float64
-	tokens    float64
-	last      time.Time
+	mu sync.Mutex // TokensAt and AllowN as one step
+	l  *rate.Limiter
 }
 
 func newTokenBucket(perSecond float64) *tokenBucket {
-	burst := math.Max(1, perSecond)
-	return &tokenBucket{perSecond: perSecond, burst: burst, tokens: burst}
-}
-
-// refill adds the tokens earned since the last call. A clock that goes
-// backwards earns nothing.
-func (b *tokenBucket) refill(now time.Time) {
-	if b.last.IsZero() {
-		b.last = now
-		return
-	}
-	if d := now.Sub(b.last); d > 0 {
-		b.tokens = math.Min(b.burst, b.tokens+d.Seconds()*b.perSecond)
-		b.last = now
-	}
+	return &tokenBucket{l: rate.NewLimiter(rate.Limit(perSecond), int(math.Max(1, perSecond)))}
 }
 
 // take takes n tokens if available, else as many whole tokens as there are,
@@ -41,11 +27,9 @@ func (b *tokenBucket) refill(now time.Time) {
 func (b *tokenBucket) take(now time.Time, n int) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.refill(now)
-	got := int(math.Min(float64(n), math.Floor(b.tokens)))
-	if got < 0 {
-		got = 0
+	got := min(n, int(math.Floor(b.l.TokensAt(now))))
+	if got <= 0 || !b.l.AllowN(now, got) {
+		return 0
 	}
-	b.tokens -= float64(got)
 	return got
 }
