@@ -98,18 +98,17 @@ func TestOneEngineSharedByAllPipelines(t *testing.T) {
 	hs = waitHits(t, in, 2)
 	assert.Equal(t, "resolved", decode(t, hs[1].Body)["status"])
 
-	// Shutting down one pipeline keeps the engine for the other.
+	// The first Shutdown stops the shared engine (upstream's sharedcomponent),
+	// the others are no-ops, and the id can be created again (a reload).
+	before, err := acquire(set, cfg, time.Now)
+	require.NoError(t, err)
 	require.NoError(t, lp.Shutdown(context.Background()))
-	sharedMu.Lock()
-	_, alive := engines[set.ID]
-	sharedMu.Unlock()
-	assert.True(t, alive)
 	require.NoError(t, tp.Shutdown(context.Background()))
 	require.NoError(t, op.Shutdown(context.Background()))
-	sharedMu.Lock()
-	_, alive = engines[set.ID]
-	sharedMu.Unlock()
-	assert.False(t, alive)
+	after, err := acquire(set, cfg, time.Now)
+	require.NoError(t, err)
+	assert.NotSame(t, before.engine(), after.engine())
+	require.NoError(t, after.Shutdown(context.Background()))
 	// The other id had its own engine: it saw no events, so sent nothing.
 	assert.Len(t, in.Requests(), 2)
 }

@@ -443,9 +443,9 @@ func TestProcessorWithStorageSavesAtShutdownAndLoadsAtStart(t *testing.T) {
 			vals := make([]float64, events)
 			require.NoError(t, p.ConsumeLogs(context.Background(), eventLogs("anvil.export.generate.exception", "", nil, vals...)))
 		}
-		sharedMu.Lock()
-		e := engines[set.ID].engine
-		sharedMu.Unlock()
+		h, err := acquire(set, cfg, time.Now) // the pipeline's engine
+		require.NoError(t, err)
+		e := h.engine()
 		v, _ := valueOf(t, e, "export_failures", "")
 		assert.Equal(t, want, v)
 		require.NoError(t, p.Shutdown(context.Background()))

@@ -101,7 +101,7 @@ func anvilTarget(b *testing.B) *anvilReceiver {
 		require.NoError(b, c.Start(ctx, componenttest.NewNopHost()))
 		b.Cleanup(func() { require.NoError(b, c.Shutdown(context.Background())) })
 	}
-	return lr.(*sharedReceiver).unwrap()
+	return unwrap(lr)
 }
 
 func targetURL(r *anvilReceiver) string { return "http://" + r.addr.String() + EventsPath }
@@ -116,7 +116,7 @@ func anvilLogsOnlyTarget(b *testing.B) string {
 	require.NoError(b, err)
 	require.NoError(b, r.Start(context.Background(), componenttest.NewNopHost()))
 	b.Cleanup(func() { require.NoError(b, r.Shutdown(context.Background())) })
-	return "http://" + r.(*sharedReceiver).unwrap().addr.String() + EventsPath
+	return "http://" + unwrap(r).addr.String() + EventsPath
 }
 
 // otlpTarget starts the stock OTLP receiver (HTTP only, logs into a nop

@@ -38,28 +38,28 @@ func createDefaultConfig() component.Config {
 }
 
 func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
-	r, err := receivers.loadOrStore(cfg.(*Config), set)
+	r, err := loadOrStore(cfg.(*Config), set)
 	if err != nil {
 		return nil, err
 	}
-	r.unwrap().nextLogs = next
+	r.Unwrap().nextLogs = next
 	return r, nil
 }
 
 func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
-	r, err := receivers.loadOrStore(cfg.(*Config), set)
+	r, err := loadOrStore(cfg.(*Config), set)
 	if err != nil {
 		return nil, err
 	}
-	r.unwrap().nextMetrics = next
+	r.Unwrap().nextMetrics = next
 	return r, nil
 }
 
 func createTraces(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Traces) (receiver.Traces, error) {
-	r, err := receivers.loadOrStore(cfg.(*Config), set)
+	r, err := loadOrStore(cfg.(*Config), set)
 	if err != nil {
 		return nil, err
 	}
-	r.unwrap().nextTraces = next
+	r.Unwrap().nextTraces = next
 	return r, nil
 }

@@ -137,7 +137,7 @@ func (r *anvilReceiver) handleEvents(w http.ResponseWriter, req *http.Request) {
 // refusal.
 func (r *anvilReceiver) consume(ctx context.Context, sc *requestScratch) (int, error) {
 	b := &sc.batch
-	now := pcommon.NewTimestampFromTime(timeNow())
+	now := pcommon.NewTimestampFromTime(r.now())
 	resource, resKey := r.requestResource(b)
 	if r.nextMetrics != nil {
 		for i := range b.events {
@@ -179,7 +179,7 @@ func (r *anvilReceiver) consume(ctx context.Context, sc *requestScratch) (int, e
 			m := pcommon.NewMap()
 			resource.CopyTo(m)
 			return m
-		}, timeNow())
+		}, r.now())
 	}
 	return http.StatusOK, nil
 }

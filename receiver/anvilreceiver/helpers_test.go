@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/anvil/anvilcol/internal/sharedcomponent"
 	"github.com/anvil/anvilcol/receiver/anvilreceiver/internal/metadatatest"
 )
 
@@ -84,8 +85,8 @@ func startTestReceiver(t testing.TB, mutate func(*Config), cs ...consumers) *tes
 			require.NoError(t, comp.Shutdown(context.Background()))
 		}
 	})
-	tr.r = lr.(*sharedReceiver).unwrap()
-	require.Same(t, tr.r, trr.(*sharedReceiver).unwrap(), "one receiver for all signals")
+	tr.r = unwrap(lr)
+	require.Same(t, tr.r, unwrap(trr), "one receiver for all signals")
 	tr.url = "http://" + tr.r.addr.String() + EventsPath
 	return tr
 }
@@ -133,4 +134,9 @@ func do(t testing.TB, req *http.Request) answer {
 func postJSON(t testing.TB, url, body string) answer {
 	t.Helper()
 	return post(t, url, contentTypeJSON, []byte(body))
+}
+
+// unwrap returns the receiver behind what the factory created.
+func unwrap(c component.Component) *anvilReceiver {
+	return c.(*sharedcomponent.Component[*anvilReceiver]).Unwrap()
 }

@@ -32,9 +32,6 @@ const EventsPath = "/v1/events"
 // dataFormat is the obsreport format of this receiver's requests.
 const dataFormat = "anvil_json"
 
-// timeNow is the receiver's clock (replaced in tests).
-var timeNow = time.Now
-
 // anvilReceiver is one HTTP server shared by the logs, metrics and traces
 // pipelines that use the same receiver config.
 type anvilReceiver struct {
@@ -42,6 +39,7 @@ type anvilReceiver struct {
 	set      receiver.Settings
 	native   timeunit.Unit
 	resource pcommon.Map // the config's resource, service.name defaulted
+	now      func() time.Time
 	agg      *aggregator
 
 	nextLogs    consumer.Logs
@@ -59,7 +57,7 @@ type anvilReceiver struct {
 	shutdownWG sync.WaitGroup
 }
 
-func newAnvilReceiver(cfg *Config, set receiver.Settings) (*anvilReceiver, error) {
+func newAnvilReceiver(cfg *Config, set receiver.Settings, now func() time.Time) (*anvilReceiver, error) {
 	native, err := timeunit.Parse(cfg.NativeTimeUnit)
 	if err != nil {
 		return nil, err
@@ -82,11 +80,11 @@ func newAnvilReceiver(cfg *Config, set receiver.Settings) (*anvilReceiver, error
 		return nil, err
 	}
 	r := &anvilReceiver{
-		cfg: cfg, set: set, native: native, resource: res,
+		cfg: cfg, set: set, native: native, resource: res, now: now,
 		obsrep: obsrep, telemetry: tb, errlog: ratelog.New(set.Logger, 0),
 	}
 	r.agg = newAggregator(newMetricDefs(cfg.effectiveMetrics()), native,
-		cfg.Temporality == TemporalityDelta, cfg.SeriesTTL, cfg.MaxSeriesPerMetric, timeNow())
+		cfg.Temporality == TemporalityDelta, cfg.SeriesTTL, cfg.MaxSeriesPerMetric, r.now())
 	r.agg.onOverflow = func(name string) {
 		tb.ReceiverAnvilMetricPointsOverflowed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("metric", name)))
 	}
@@ -161,7 +159,7 @@ func (r *anvilReceiver) flushLoop() {
 // flush sends the aggregated metrics on. A refused flush is counted by
 // obsreport; cumulative state carries it into the next flush.
 func (r *anvilReceiver) flush(ctx context.Context) {
-	md := r.agg.flush(timeNow(), func(sm pmetric.ScopeMetrics) { r.scope(sm.Scope()) })
+	md := r.agg.flush(r.now(), func(sm pmetric.ScopeMetrics) { r.scope(sm.Scope()) })
 	n := md.DataPointCount()
 	if n == 0 {
 		return
