@@ -75,6 +75,3 @@ func IsException(name string) bool {
 	_, lc := Split(name)
 	return lc == Exception
 }
-
-// Join turns the segments of a :telemetry event name into the dotted name.
-func Join(segments []string) string { return strings.Join(segments, ".") }

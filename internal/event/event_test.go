@@ -26,9 +26,6 @@ func TestSplitLifecycle(t *testing.T) {
 	if !IsException("a.b.exception") || IsException("a.b.stop") {
 		t.Error("IsException")
 	}
-	if Join([]string{"anvil", "label", "submit", "stop"}) != "anvil.label.submit.stop" {
-		t.Error("Join")
-	}
 }
 
 func TestLogNameFallsBackToAttribute(t *testing.T) {

@@ -59,15 +59,6 @@ func New(patterns []string) (*Matcher, error) {
 	return m, nil
 }
 
-// MustNew is New for patterns known to be valid (tests, built-in defaults).
-func MustNew(patterns ...string) *Matcher {
-	m, err := New(patterns)
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
 // Match reports whether name matches any pattern. It does not allocate.
 func (m *Matcher) Match(name string) bool {
 	if m == nil {

@@ -33,7 +33,7 @@ func TestGlobMatchesAnyRunIncludingDots(t *testing.T) {
 }
 
 func TestMatcherExactAndGlob(t *testing.T) {
-	m := MustNew("anvil.agreement.low_score", "*.exception")
+	m := mustNew(t, "anvil.agreement.low_score", "*.exception")
 	for name, want := range map[string]bool{
 		"anvil.agreement.low_score":    true,
 		"anvil.agreement.low_score.x":  false,
@@ -65,10 +65,19 @@ func TestMalformedPatternsAreRejectedWithIndex(t *testing.T) {
 }
 
 func BenchmarkMatcher(b *testing.B) {
-	m := MustNew("anvil.agreement.low_score", "anvil.auth.access_denied", "*.exception", "anvil.label.submit.*")
+	m := mustNew(b, "anvil.agreement.low_score", "anvil.auth.access_denied", "*.exception", "anvil.label.submit.*")
 	names := []string{"anvil.label.submit.stop", "anvil.queue.created", "anvil.export.generate.exception"}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		m.Match(names[i%len(names)])
 	}
+}
+
+func mustNew(t testing.TB, patterns ...string) *Matcher {
+	t.Helper()
+	m, err := New(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -35,13 +35,6 @@ func Parse(s string) (Unit, error) {
 	return 0, fmt.Errorf("unknown time unit %q (want native, nanosecond, microsecond, millisecond or second)", s)
 }
 
-// IsTime reports whether s names a time unit other than native (used to decide
-// whether a metric's `unit` asks for conversion).
-func IsTime(s string) bool {
-	u, err := Parse(s)
-	return err == nil && u != Native
-}
-
 // Convert converts v from one unit to another; both must be resolved (not Native).
 func Convert(v float64, from, to Unit) float64 {
 	if from == to || from == Native || to == Native {
