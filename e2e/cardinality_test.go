@@ -287,3 +287,50 @@ func TestCardinalityGuardDropsLabelerIDAndKeepsTotals(t *testing.T) {
 		t.Errorf("active series per metric: got %v, want %s=3 %s=2", perMetric, submits, completed)
 	}
 }
+
+// A per-metric allowed_attributes naming labeler_id, which the global
+// drop_attributes (the ADR-008 default) drops, is accepted and wins for that
+// metric only: its points keep labeler_id, every other metric's lose it.
+func TestCardinalityGuardAllowlistWinsOverDropList(t *testing.T) {
+	sink := e2etest.NewOTLPSink(t)
+	health, otlpHTTP, telemetry := e2etest.FreePort(t), e2etest.FreePort(t), e2etest.FreePort(t)
+	cfg := strings.Replace(cardinalityGuardConfig(health, otlpHTTP, telemetry, sink.URL),
+		"    metrics:\n", "    metrics:\n      anvil.label.submit.count:\n        allowed_attributes: [queue_id, labeler_id]\n", 1)
+	e2etest.Start(t, e2etest.Options{ConfigYAML: cfg, HealthPort: health})
+	url := fmt.Sprintf("http://127.0.0.1:%d/v1/metrics", otlpHTTP)
+	const submits, completed = "anvil.label.submit.count", "anvil.assignment.completed.count"
+	postCardinalityMetrics(t, url, 200, []cardinalityCounter{
+		{submits, "q1", "labeler-1", 3, 100}, {submits, "q1", "labeler-2", 4, 100},
+		{completed, "q1", "labeler-1", 1, 100}, {completed, "q1", "labeler-2", 2, 100},
+	})
+	// series "metric|labeler" -> latest value
+	got := map[string]int64{}
+	e2etest.Eventually(t, 20*time.Second, func() bool {
+		for _, md := range sink.Metrics() {
+			for i := 0; i < md.ResourceMetrics().Len(); i++ {
+				sms := md.ResourceMetrics().At(i).ScopeMetrics()
+				for j := 0; j < sms.Len(); j++ {
+					ms := sms.At(j).Metrics()
+					for k := 0; k < ms.Len(); k++ {
+						m := ms.At(k)
+						for l := 0; l < m.Sum().DataPoints().Len(); l++ {
+							dp := m.Sum().DataPoints().At(l)
+							lab, _ := dp.Attributes().Get("labeler_id")
+							got[m.Name()+"|"+lab.AsString()] = dp.IntValue()
+						}
+					}
+				}
+			}
+		}
+		return len(got) >= 3
+	}, "the points did not reach the sink")
+	want := map[string]int64{submits + "|labeler-1": 3, submits + "|labeler-2": 4, completed + "|": 3}
+	if len(got) != len(want) {
+		t.Fatalf("series: got %v, want %v", got, want)
+	}
+	for id, v := range want {
+		if got[id] != v {
+			t.Errorf("%s: got %d, want %d (all: %v)", id, got[id], v, got)
+		}
+	}
+}

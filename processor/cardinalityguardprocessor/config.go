@@ -41,8 +41,9 @@ type Config struct {
 // MetricConfig overrides the guard for one metric.
 type MetricConfig struct {
 	// AllowedAttributes, when set, is an allowlist: every data point attribute
-	// not in it is dropped, and drop_attributes does not apply to this metric.
-	// Default: unset (drop_attributes applies).
+	// not in it is dropped, and drop_attributes does not apply to this metric
+	// (the more specific setting wins: an attribute may be in both, it is then
+	// kept for this metric only). Default: unset (drop_attributes applies).
 	AllowedAttributes []string `mapstructure:"allowed_attributes"`
 
 	// MaxSeries overrides max_series_per_metric for this metric. Default: unset
@@ -58,12 +59,11 @@ var _ component.Config = (*Config)(nil)
 // Errors returned by Validate; the returned error wraps one of these and names
 // the offending key.
 var (
-	ErrNegativeCap       = errors.New("must not be negative")
-	ErrEmptyName         = errors.New("must not be empty")
-	ErrAllowedAndDropped = errors.New("is both allowed and dropped")
-	ErrDuplicate         = errors.New("is listed twice")
-	ErrTTLTooShort       = errors.New("must be at least 1s")
-	ErrReservedName      = errors.New("is reserved for the overflow series")
+	ErrNegativeCap  = errors.New("must not be negative")
+	ErrEmptyName    = errors.New("must not be empty")
+	ErrDuplicate    = errors.New("is listed twice")
+	ErrTTLTooShort  = errors.New("must be at least 1s")
+	ErrReservedName = errors.New("is reserved for the overflow series")
 )
 
 // Validate checks the configuration; every error names the key to fix.
@@ -99,9 +99,6 @@ func (cfg *Config) Validate() error {
 			akey := fmt.Sprintf("%s::allowed_attributes[%d]", key, i)
 			errs = append(errs, checkName(akey, k, allowed)...)
 			allowed[k] = true
-			if dropped[k] {
-				errs = append(errs, fmt.Errorf("%s: %q %w (it is also in drop_attributes; remove it from one of them)", akey, k, ErrAllowedAndDropped))
-			}
 		}
 	}
 	return errors.Join(errs...)

@@ -52,6 +52,13 @@ func TestConfigLoadsOverrides(t *testing.T) {
 	assert.Nil(t, cfg.Metrics["anvil.export.rows"].AllowedAttributes)
 }
 
+func TestConfigAllowlistMayNameADroppedAttribute(t *testing.T) {
+	cfg := loadConfig(t, "allowed_and_dropped")
+	require.NoError(t, xconfmap.Validate(cfg))
+	assert.Contains(t, cfg.DropAttributes, "labeler_id")
+	assert.Equal(t, []string{"queue_id", "labeler_id"}, cfg.Metrics["anvil.label.submit.count"].AllowedAttributes)
+}
+
 func TestConfigInvalidNamesTheKey(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -60,7 +67,6 @@ func TestConfigInvalidNamesTheKey(t *testing.T) {
 	}{
 		{"negative_cap", ErrNegativeCap, "max_series_per_metric (-1)"},
 		{"negative_override", ErrNegativeCap, "metrics::anvil.queue.depth::max_series (-5)"},
-		{"allowed_and_dropped", ErrAllowedAndDropped, `metrics::anvil.label.submit.count::allowed_attributes[1]: "labeler_id"`},
 		{"empty_drop", ErrEmptyName, "drop_attributes[1]"},
 		{"empty_metric_name", ErrEmptyName, "metrics: a metric name"},
 		{"empty_allowed", ErrEmptyName, "metrics::anvil.queue.depth::allowed_attributes[0]"},

@@ -372,6 +372,27 @@ func TestAllowlistOverrideKeepsOnlyListedAttributes(t *testing.T) {
 	metadatatest.AssertEqualCardinalityGuardAttributesDropped(t, h.tel, []metricdata.DataPoint[int64]{{Value: 6}}, metricdatatest.IgnoreTimestamp())
 }
 
+// A metric that keeps labeler_id by its allowlist keeps it although the
+// global drop list names it (the more specific setting wins); every other
+// metric still loses it.
+func TestAllowlistWinsOverTheDropList(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.Metrics = map[string]MetricConfig{submits: {AllowedAttributes: []string{"queue_id", "labeler_id"}}}
+	})
+	require.Contains(t, createDefaultConfig().(*Config).DropAttributes, "labeler_id", "the default drop list names it")
+	md, ms := newBatch()
+	addSum(ms, submits, false, true, false,
+		pt{attrs: labels("queue_id", "q1", "labeler_id", "a", "sample_id", "s1"), v: 1},
+		pt{attrs: labels("queue_id", "q1", "labeler_id", "a"), v: 2},
+		pt{attrs: labels("queue_id", "q1", "labeler_id", "b"), v: 4})
+	addSum(ms, "anvil.other", false, true, false,
+		pt{attrs: labels("queue_id", "q1", "labeler_id", "a"), v: 1},
+		pt{attrs: labels("queue_id", "q1", "labeler_id", "b"), v: 1})
+	got := numbers(t, h.process(t, md))
+	assert.Equal(t, map[string]float64{"labeler_id=a,queue_id=q1": 3, "labeler_id=b,queue_id=q1": 4}, got[submits])
+	assert.Equal(t, map[string]float64{"queue_id=q1": 2}, got["anvil.other"])
+}
+
 func TestResourceAttributesAreLeftAloneAndSeparateSeries(t *testing.T) {
 	h := newHarness(t, nil)
 	md := pmetric.NewMetrics()
