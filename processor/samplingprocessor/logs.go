@@ -37,7 +37,7 @@ func (s logsSampler) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, 
 // cap let through get sampling.capped.
 func (s logsSampler) sampleLog(b *batch, lr plog.LogRecord) bool {
 	attrs := lr.Attributes()
-	ri := b.m.ruleFor(event.LogName(lr), attrs)
+	ri := b.m.ruleFor(event.LogName(lr), byEventName, attrs)
 	r := &s.rules.rules[ri]
 	if r.limiter == nil {
 		// Rates 1 and 0 need no randomness and leave the record as it is.

@@ -12,6 +12,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/anvil/anvilcol/internal/event"
 	"github.com/anvil/anvilcol/internal/eventmatch"
 )
 
@@ -102,8 +103,48 @@ func (r *rule) attrsMatch(attrs pcommon.Map) bool {
 type ruleSet struct {
 	rules []rule // len(cfg.Rules)+1; the last is the default rate
 
-	cache atomic.Pointer[map[string][]int32]
+	cache atomic.Pointer[map[nameKey][]int32]
 	mu    sync.Mutex // serialises cache writers
+}
+
+// nameKind says which names an item matches rules by. A log record matches
+// by its event name; a span by its name and by the name of the event that
+// ended it (ADR-008's events: `<name>.exception` for a span with status
+// Error, `<name>.stop` otherwise), so a `*.exception` rule keeps failed
+// operations' spans as it keeps their log records, and logs and spans of one
+// operation sample alike.
+type nameKind uint8
+
+const (
+	byEventName nameKind = iota // log records
+	bySpanOK                    // spans ended by `<name>.stop`
+	bySpanError                 // spans ended by `<name>.exception`
+)
+
+type nameKey struct {
+	name string
+	kind nameKind
+}
+
+// names returns the names an item of this kind is matched by.
+func (k nameKind) names(name string) []string {
+	switch k {
+	case bySpanOK:
+		return []string{name, name + "." + event.SuffixStop}
+	case bySpanError:
+		return []string{name, name + "." + event.SuffixException}
+	}
+	return []string{name}
+}
+
+// matches reports whether r's events match any of names.
+func (r *rule) matches(names []string) bool {
+	for _, n := range names {
+		if r.matcher.Match(n) {
+			return true
+		}
+	}
+	return false
 }
 
 func newRuleSet(cfg *Config) (*ruleSet, error) {
@@ -137,7 +178,7 @@ func newRuleSet(cfg *Config) (*ruleSet, error) {
 		return nil, fmt.Errorf("`default_rate`: %w", err)
 	}
 	rs.rules = append(rs.rules, def)
-	empty := map[string][]int32{}
+	empty := map[nameKey][]int32{}
 	rs.cache.Store(&empty)
 	return rs, nil
 }
@@ -174,13 +215,14 @@ func newRule(name string, rate float64, precision int) (rule, error) {
 // defaultRule is the rule for items that match no configured rule.
 func (rs *ruleSet) defaultRule() int32 { return int32(len(rs.rules) - 1) }
 
-// candidates returns the indices of the rules whose events match name, in
-// order, from the cache; on a miss it matches every rule once and caches the
-// result (bounded by maxCachedNames). ok is false when the cache is full and
-// the caller must match uncached.
-func (rs *ruleSet) candidates(name string) (idx []int32, ok bool) {
+// candidates returns the indices of the rules whose events match an item
+// named name of kind k, in order, from the cache; on a miss it matches every
+// rule once and caches the result (bounded by maxCachedNames). ok is false
+// when the cache is full and the caller must match uncached.
+func (rs *ruleSet) candidates(name string, k nameKind) (idx []int32, ok bool) {
+	key := nameKey{name, k}
 	m := *rs.cache.Load()
-	if c, hit := m[name]; hit {
+	if c, hit := m[key]; hit {
 		return c, true
 	}
 	if len(m) >= maxCachedNames {
@@ -189,23 +231,24 @@ func (rs *ruleSet) candidates(name string) (idx []int32, ok bool) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	m = *rs.cache.Load()
-	if c, hit := m[name]; hit {
+	if c, hit := m[key]; hit {
 		return c, true
 	}
 	if len(m) >= maxCachedNames {
 		return nil, false
 	}
 	var c []int32
+	names := k.names(name)
 	for i := range rs.rules[:len(rs.rules)-1] {
-		if rs.rules[i].matcher.Match(name) {
+		if rs.rules[i].matches(names) {
 			c = append(c, int32(i))
 		}
 	}
-	next := make(map[string][]int32, len(m)+1)
+	next := make(map[nameKey][]int32, len(m)+1)
 	for k, v := range m {
 		next[k] = v
 	}
-	next[strings.Clone(name)] = c
+	next[nameKey{strings.Clone(name), k}] = c
 	rs.cache.Store(&next)
 	return c, true
 }
@@ -223,10 +266,11 @@ func (rs *ruleSet) pick(cands []int32, attrs pcommon.Map) int32 {
 }
 
 // pickUncached is pick for names the cache has no room for.
-func (rs *ruleSet) pickUncached(name string, attrs pcommon.Map) int32 {
+func (rs *ruleSet) pickUncached(name string, k nameKind, attrs pcommon.Map) int32 {
+	names := k.names(name)
 	for i := range rs.rules[:len(rs.rules)-1] {
 		r := &rs.rules[i]
-		if r.matcher.Match(name) && r.attrsMatch(attrs) {
+		if r.matches(names) && r.attrsMatch(attrs) {
 			return int32(i)
 		}
 	}
@@ -239,18 +283,19 @@ func (rs *ruleSet) pickUncached(name string, attrs pcommon.Map) int32 {
 type matcher struct {
 	rs       *ruleSet
 	lastName string
+	lastKind nameKind
 	lastC    []int32
 	lastOK   bool
 	primed   bool
 }
 
-func (m *matcher) ruleFor(name string, attrs pcommon.Map) int32 {
-	if !m.primed || name != m.lastName {
-		m.lastC, m.lastOK = m.rs.candidates(name)
-		m.lastName, m.primed = name, true
+func (m *matcher) ruleFor(name string, k nameKind, attrs pcommon.Map) int32 {
+	if !m.primed || name != m.lastName || k != m.lastKind {
+		m.lastC, m.lastOK = m.rs.candidates(name, k)
+		m.lastName, m.lastKind, m.primed = name, k, true
 	}
 	if !m.lastOK {
-		return m.rs.pickUncached(name, attrs)
+		return m.rs.pickUncached(name, k, attrs)
 	}
 	return m.rs.pick(m.lastC, attrs)
 }

@@ -39,7 +39,11 @@ func (s tracesSampler) processTraces(ctx context.Context, td ptrace.Traces) (ptr
 // get the sampling.capped attribute.
 func (s tracesSampler) sampleSpan(b *batch, sp ptrace.Span) bool {
 	attrs := sp.Attributes()
-	ri := b.m.ruleFor(event.SpanName(sp), attrs)
+	kind := bySpanOK
+	if sp.Status().Code() == ptrace.StatusCodeError {
+		kind = bySpanError
+	}
+	ri := b.m.ruleFor(event.SpanName(sp), kind, attrs)
 	r := &s.rules.rules[ri]
 	if r.limiter == nil {
 		if r.keepsAll() {

@@ -154,3 +154,52 @@ func TestSpanDecisionMatchesTheOpenTelemetryThreshold(t *testing.T) {
 	require.NoError(t, p.ConsumeTraces(ctx, td))
 	assert.Equal(t, want, sink.SpanCount())
 }
+
+// A span is matched by its name and by the event that ended it: a span with
+// status Error by `<name>.exception`, so the ADR's `*.exception` rule keeps
+// every failed label submit's span, while successful ones (`<name>.stop`)
+// keep the label_submits rate.
+func TestErrorSpansAreKeptByExceptionRules(t *testing.T) {
+	sink := new(consumertest.TracesSink)
+	p := newTraces(t, adrConfig(adrRules()...), sink, nil)
+	r := rand.New(rand.NewPCG(25, 26))
+	const total = 20_000
+	td, ss := newTracesData()
+	for i := 0; i < total; i++ {
+		sp := span(ss, "anvil.label.submit", randomTraceID(r), "")
+		if i%2 == 0 {
+			sp.Status().SetCode(ptrace.StatusCodeError)
+		}
+	}
+	require.NoError(t, p.ConsumeTraces(ctx, td))
+	var errs, oks int
+	for _, sp := range keptSpans(sink) {
+		if sp.Status().Code() == ptrace.StatusCodeError {
+			errs++
+			assert.Empty(t, sp.TraceState().AsRaw(), "kept at rate 1: no threshold")
+		} else {
+			oks++
+		}
+	}
+	assert.Equal(t, total/2, errs, "every error span is kept")
+	assert.InDelta(t, 0.1, float64(oks)/(total/2), 0.015, "successful spans keep the label_submits rate")
+}
+
+func TestSpansMatchTheirStopEvent(t *testing.T) {
+	cfg := adrConfig(RuleConfig{Name: "no_stops", Events: []string{"anvil.queue.*.stop"}, Rate: ptr(0)})
+	sink := new(consumertest.TracesSink)
+	p := newTraces(t, cfg, sink, nil)
+	td, ss := newTracesData()
+	r := rand.New(rand.NewPCG(27, 28))
+	// Unset and Ok spans were ended by `.stop`: dropped; the Error one was
+	// ended by `.exception`: the default rate keeps it.
+	span(ss, "anvil.queue.create", randomTraceID(r), "")
+	span(ss, "anvil.queue.create", randomTraceID(r), "").Status().SetCode(ptrace.StatusCodeOk)
+	span(ss, "anvil.queue.create", randomTraceID(r), "").Status().SetCode(ptrace.StatusCodeError)
+	require.NoError(t, p.ConsumeTraces(ctx, td))
+	names := map[string]int{}
+	for _, sp := range keptSpans(sink) {
+		names[sp.Name()+"/"+sp.Status().Code().String()]++
+	}
+	assert.Equal(t, map[string]int{"anvil.queue.create/Error": 1}, names)
+}
