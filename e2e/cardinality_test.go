@@ -315,8 +315,11 @@ func TestCardinalityGuardAllowlistWinsOverDropList(t *testing.T) {
 						m := ms.At(k)
 						for l := 0; l < m.Sum().DataPoints().Len(); l++ {
 							dp := m.Sum().DataPoints().At(l)
-							lab, _ := dp.Attributes().Get("labeler_id")
-							got[m.Name()+"|"+lab.AsString()] = dp.IntValue()
+							lab := ""
+							if v, ok := dp.Attributes().Get("labeler_id"); ok {
+								lab = v.Str()
+							}
+							got[m.Name()+"|"+lab] = dp.IntValue()
 						}
 					}
 				}

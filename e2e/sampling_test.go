@@ -135,7 +135,15 @@ service:
 	e2etest.Eventually(t, 20*time.Second, func() bool {
 		return sink.LogRecordCount() >= wantLogs && sink.SpanCount() >= wantSpans
 	}, "sink has %d log records (want %d) and %d spans (want %d)", sink.LogRecordCount(), wantLogs, sink.SpanCount(), wantSpans)
-	time.Sleep(500 * time.Millisecond) // let any excess arrive before counting exactly
+	// Nothing else can arrive once the processor has decided every item and
+	// the exporter has sent as many as the sink holds.
+	ownURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", telemetry)
+	e2etest.Eventually(t, 20*time.Second, func() bool {
+		return scrapeSum(t, ownURL, "otelcol_sampling_items_seen", map[string]string{"signal": "logs"}) == submits+lowScores+denied &&
+			scrapeSum(t, ownURL, "otelcol_sampling_items_seen", map[string]string{"signal": "traces"}) == spans &&
+			scrapeSum(t, ownURL, "otelcol_exporter_sent_log_records", nil) == float64(sink.LogRecordCount()) &&
+			scrapeSum(t, ownURL, "otelcol_exporter_sent_spans", nil) == float64(sink.SpanCount())
+	}, "the processor did not decide every item, or the sink is missing what the exporter sent")
 
 	got := map[string]int{}
 	for _, l := range sink.Logs() {
@@ -298,9 +306,11 @@ service:
 	e2etest.Eventually(t, 20*time.Second, func() bool { return count() == sent },
 		"prometheus anvil_label_submit_count total = %v, want %d: the anvil receiver's metrics must count every event, sampled or not", count(), sent)
 
-	e2etest.Eventually(t, 20*time.Second, func() bool { return sink.LogRecordCount() > 0 },
-		"the logs sink got no label-submit records after sampling")
-	time.Sleep(time.Second)
+	ownURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", telemetry)
+	e2etest.Eventually(t, 20*time.Second, func() bool {
+		return scrapeSum(t, ownURL, "otelcol_sampling_items_seen", map[string]string{"signal": "logs"}) == sent &&
+			sink.LogRecordCount() > 0 && scrapeSum(t, ownURL, "otelcol_exporter_sent_log_records", nil) == float64(sink.LogRecordCount())
+	}, "the sampling processor did not decide every record, or the sink is missing what the exporter sent")
 	kept := sink.LogRecordCount()
 	if share := float64(kept) / sent; share < 0.06 || share > 0.14 {
 		t.Errorf("logs sink got %d of %d label submits (%.3f), want ~10%%", kept, sent, share)
@@ -428,23 +438,10 @@ service:
 		}
 		return
 	}
-	// Everything the processor kept has reached the sink once its exporters
-	// report as many items sent as it kept: no sleep for stragglers.
-	sent := func(what string) float64 {
-		fams, err := e2etest.Scrape(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", telemetry))
-		if err != nil {
-			return -1
-		}
-		total := 0.0
-		for name, f := range fams {
-			if strings.HasPrefix(name, "otelcol_exporter_sent_"+what) {
-				for _, m := range f.GetMetric() {
-					total += m.GetCounter().GetValue()
-				}
-			}
-		}
-		return total
-	}
+	// Everything the processor kept has reached the sink once its exporter
+	// reports as many items sent as the sink holds: no sleep for stragglers.
+	ownURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", telemetry)
+	sent := func(what string) float64 { return scrapeSum(t, ownURL, "otelcol_exporter_sent_"+what, nil) }
 	var errSpans, okSpans, errLogs, okLogs int
 	e2etest.Eventually(t, 20*time.Second, func() bool {
 		errSpans, okSpans, errLogs, okLogs = count()
@@ -457,4 +454,26 @@ service:
 	if okSpans != wantOK || okLogs != wantOK {
 		t.Errorf("successful label submits kept: %d spans, %d logs, want the %d whose trace id passes th:%s", okSpans, okLogs, wantOK, th.TValue())
 	}
+}
+
+// scrapeSum sums the counters whose names start with prefix and that carry
+// labels, from a collector's own metrics at url; -1 when the scrape fails.
+func scrapeSum(t *testing.T, url, prefix string, labels map[string]string) float64 {
+	t.Helper()
+	fams, err := e2etest.Scrape(t, url)
+	if err != nil {
+		return -1
+	}
+	total := 0.0
+	for name, f := range fams {
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if e2etest.HasLabels(m, labels) {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
 }
