@@ -1,6 +1,7 @@
 package metricstate // import "github.com/anvil/anvilcol/internal/metricstate"
 
 import (
+	"iter"
 	"math"
 	"slices"
 	"sort"
@@ -141,12 +142,30 @@ func (h *Histogram) RecordExponential(v float64, maxSize int) {
 func (h *Histogram) ReadExplicit(dp pmetric.HistogramDataPoint) {
 	h.Count, h.Sum, h.HasSum = dp.Count(), dp.Sum(), dp.HasSum()
 	h.setMinMax(dp.HasMin(), dp.Min(), dp.HasMax(), dp.Max())
-	h.Bounds = append(h.Bounds[:0], dp.ExplicitBounds().AsRaw()...)
-	h.Buckets = append(h.Buckets[:0], dp.BucketCounts().AsRaw()...)
+	h.Bounds = appendAll(h.Bounds[:0], dp.ExplicitBounds().All())
+	h.Buckets = appendAll(h.Buckets[:0], dp.BucketCounts().All())
 }
 
 // WriteExplicit sets an explicit-bucket histogram point's value from h.
 func (h *Histogram) WriteExplicit(dp pmetric.HistogramDataPoint) {
+	writeStats(h, dp)
+	dp.ExplicitBounds().FromRaw(h.Bounds)
+	dp.BucketCounts().FromRaw(h.Buckets)
+}
+
+// statsPoint is a histogram point's count, sum, min and max.
+type statsPoint interface {
+	pmetric.HistogramDataPoint | pmetric.ExponentialHistogramDataPoint
+	SetCount(uint64)
+	SetSum(float64)
+	RemoveSum()
+	SetMin(float64)
+	RemoveMin()
+	SetMax(float64)
+	RemoveMax()
+}
+
+func writeStats[P statsPoint](h *Histogram, dp P) {
 	dp.SetCount(h.Count)
 	if h.HasSum {
 		dp.SetSum(h.Sum)
@@ -163,8 +182,6 @@ func (h *Histogram) WriteExplicit(dp pmetric.HistogramDataPoint) {
 	} else {
 		dp.RemoveMax()
 	}
-	dp.ExplicitBounds().FromRaw(h.Bounds)
-	dp.BucketCounts().FromRaw(h.Buckets)
 }
 
 // ReadExponential sets h from an exponential histogram point.
@@ -173,29 +190,14 @@ func (h *Histogram) ReadExponential(dp pmetric.ExponentialHistogramDataPoint) {
 	h.setMinMax(dp.HasMin(), dp.Min(), dp.HasMax(), dp.Max())
 	h.Scale, h.ZeroCount, h.ZeroThreshold = dp.Scale(), dp.ZeroCount(), dp.ZeroThreshold()
 	h.Pos.Offset = dp.Positive().Offset()
-	h.Pos.Counts = append(h.Pos.Counts[:0], dp.Positive().BucketCounts().AsRaw()...)
+	h.Pos.Counts = appendAll(h.Pos.Counts[:0], dp.Positive().BucketCounts().All())
 	h.Neg.Offset = dp.Negative().Offset()
-	h.Neg.Counts = append(h.Neg.Counts[:0], dp.Negative().BucketCounts().AsRaw()...)
+	h.Neg.Counts = appendAll(h.Neg.Counts[:0], dp.Negative().BucketCounts().All())
 }
 
 // WriteExponential sets an exponential histogram point's value from h.
 func (h *Histogram) WriteExponential(dp pmetric.ExponentialHistogramDataPoint) {
-	dp.SetCount(h.Count)
-	if h.HasSum {
-		dp.SetSum(h.Sum)
-	} else {
-		dp.RemoveSum()
-	}
-	if h.HasMin {
-		dp.SetMin(h.Min)
-	} else {
-		dp.RemoveMin()
-	}
-	if h.HasMax {
-		dp.SetMax(h.Max)
-	} else {
-		dp.RemoveMax()
-	}
+	writeStats(h, dp)
 	dp.SetScale(h.Scale)
 	dp.SetZeroCount(h.ZeroCount)
 	dp.SetZeroThreshold(h.ZeroThreshold)
@@ -203,6 +205,14 @@ func (h *Histogram) WriteExponential(dp pmetric.ExponentialHistogramDataPoint) {
 	dp.Positive().BucketCounts().FromRaw(h.Pos.Counts)
 	dp.Negative().SetOffset(h.Neg.Offset)
 	dp.Negative().BucketCounts().FromRaw(h.Neg.Counts)
+}
+
+// appendAll appends a pdata slice's values to s without the copy AsRaw makes.
+func appendAll[T any](s []T, all iter.Seq2[int, T]) []T {
+	for _, v := range all {
+		s = append(s, v)
+	}
+	return s
 }
 
 // ReadSummary sets h from a summary point (count and sum; quantiles cannot

@@ -82,12 +82,16 @@ func (e *engine) state(key uint64) (*seriesState, bool) {
 }
 
 // numberObs differences a gauge or sum point.
-func (e *engine) numberObs(key uint64, dp pmetric.NumberDataPoint, kind obsKind, cumulative, monotonic bool, now time.Time) obs {
+// NaN carries no sample: false.
+func (e *engine) numberObs(key uint64, dp pmetric.NumberDataPoint, kind obsKind, cumulative, monotonic bool, now time.Time) (obs, bool) {
 	v := numberValue(dp)
+	if math.IsNaN(v) {
+		return obs{}, false
+	}
 	o := obs{kind: kind, value: v, hasValue: true}
 	if kind == kindSum && !cumulative {
 		o.delta, o.hasDelta = v, true
-		return o
+		return o, true
 	}
 	st, ok := e.state(key)
 	switch {
@@ -100,7 +104,7 @@ func (e *engine) numberObs(key uint64, dp pmetric.NumberDataPoint, kind obsKind,
 		o.delta, o.hasDelta = v, true
 	}
 	st.start, st.value, st.seen = dp.StartTimestamp(), v, now
-	return o
+	return o, true
 }
 
 // cumulativeDelta differences the cumulative point read into e.cur against
@@ -280,70 +284,68 @@ func (e *engine) consumeMetrics(md pmetric.Metrics) {
 }
 
 func (e *engine) consumeMetric(m pmetric.Metric, rules []*rule, res pcommon.Map, resHash uint64, now time.Time) {
-	mh := resHash ^ metricstate.HashString(m.Name())
+	p := pointIngest{e: e, rules: rules, res: res, mh: resHash ^ metricstate.HashString(m.Name()), now: now}
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
-		dps := m.Gauge().DataPoints()
-		for i := 0; i < dps.Len(); i++ {
-			dp := dps.At(i)
-			if skipNumber(dp) {
-				continue
-			}
-			o := e.numberObs(seriesKey(mh, dp.Attributes()), dp, kindGauge, true, false, now)
-			e.observe(rules, &o, dp.Attributes(), res, now)
-		}
+		observeAll(p, m.Gauge().DataPoints(), func(key uint64, dp pmetric.NumberDataPoint) (obs, bool) {
+			return e.numberObs(key, dp, kindGauge, true, false, now)
+		})
 	case pmetric.MetricTypeSum:
 		s := m.Sum()
 		cumulative := s.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-		dps := s.DataPoints()
-		for i := 0; i < dps.Len(); i++ {
-			dp := dps.At(i)
-			if skipNumber(dp) {
-				continue
-			}
-			o := e.numberObs(seriesKey(mh, dp.Attributes()), dp, kindSum, cumulative, s.IsMonotonic(), now)
-			e.observe(rules, &o, dp.Attributes(), res, now)
-		}
+		observeAll(p, s.DataPoints(), func(key uint64, dp pmetric.NumberDataPoint) (obs, bool) {
+			return e.numberObs(key, dp, kindSum, cumulative, s.IsMonotonic(), now)
+		})
 	case pmetric.MetricTypeHistogram:
 		h := m.Histogram()
 		cumulative := h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-		dps := h.DataPoints()
-		for i := 0; i < dps.Len(); i++ {
-			dp := dps.At(i)
-			if dp.Flags().NoRecordedValue() {
-				continue
-			}
-			o := e.histogramObs(seriesKey(mh, dp.Attributes()), dp, cumulative, now)
-			e.observe(rules, &o, dp.Attributes(), res, now)
-		}
+		observeAll(p, h.DataPoints(), func(key uint64, dp pmetric.HistogramDataPoint) (obs, bool) {
+			return e.histogramObs(key, dp, cumulative, now), true
+		})
 	case pmetric.MetricTypeExponentialHistogram:
 		h := m.ExponentialHistogram()
 		cumulative := h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-		dps := h.DataPoints()
-		for i := 0; i < dps.Len(); i++ {
-			dp := dps.At(i)
-			if dp.Flags().NoRecordedValue() {
-				continue
-			}
-			o := e.expHistogramObs(seriesKey(mh, dp.Attributes()), dp, cumulative, now)
-			e.observe(rules, &o, dp.Attributes(), res, now)
-		}
+		observeAll(p, h.DataPoints(), func(key uint64, dp pmetric.ExponentialHistogramDataPoint) (obs, bool) {
+			return e.expHistogramObs(key, dp, cumulative, now), true
+		})
 	case pmetric.MetricTypeSummary:
-		dps := m.Summary().DataPoints()
-		for i := 0; i < dps.Len(); i++ {
-			dp := dps.At(i)
-			if dp.Flags().NoRecordedValue() {
-				continue
-			}
-			o := e.summaryObs(seriesKey(mh, dp.Attributes()), dp, now)
-			e.observe(rules, &o, dp.Attributes(), res, now)
-		}
+		observeAll(p, m.Summary().DataPoints(), func(key uint64, dp pmetric.SummaryDataPoint) (obs, bool) {
+			return e.summaryObs(key, dp, now), true
+		})
 	}
 }
 
-// skipNumber: staleness markers (no recorded value) and NaN carry no sample.
-func skipNumber(dp pmetric.NumberDataPoint) bool {
-	return dp.Flags().NoRecordedValue() || math.IsNaN(numberValue(dp))
+// pointIngest is what every data point of one metric is observed with.
+type pointIngest struct {
+	e     *engine
+	rules []*rule
+	res   pcommon.Map
+	mh    uint64 // metric name and resource hash
+	now   time.Time
+}
+
+type dataPoint interface {
+	Flags() pmetric.DataPointFlags
+	Attributes() pcommon.Map
+}
+
+// observeAll differences every point that carries a value (staleness markers
+// carry none; obsOf says false for NaN) and adds it to the rules' windows.
+func observeAll[P dataPoint, S interface {
+	Len() int
+	At(int) P
+}](p pointIngest, dps S, obsOf func(key uint64, dp P) (obs, bool)) {
+	for i := 0; i < dps.Len(); i++ {
+		dp := dps.At(i)
+		if dp.Flags().NoRecordedValue() {
+			continue
+		}
+		o, ok := obsOf(seriesKey(p.mh, dp.Attributes()), dp)
+		if !ok {
+			continue
+		}
+		p.e.observe(p.rules, &o, dp.Attributes(), p.res, p.now)
+	}
 }
 
 // observe adds o to the current slot of its group in every rule.

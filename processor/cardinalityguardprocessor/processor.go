@@ -38,9 +38,9 @@ type guard struct {
 	remove    []bool
 	removeIdx int
 	rmNum     func(pmetric.NumberDataPoint) bool
-	rmHist    func(pmetric.HistogramDataPoint) bool
-	rmExp     func(pmetric.ExponentialHistogramDataPoint) bool
-	rmSummary func(pmetric.SummaryDataPoint) bool
+	hist      histKind[pmetric.HistogramDataPoint]
+	exp       histKind[pmetric.ExponentialHistogramDataPoint]
+	summary   histKind[pmetric.SummaryDataPoint]
 	cur       metricstate.Histogram
 	inc       metricstate.Histogram
 	counts    batchCounts
@@ -65,8 +65,13 @@ func newGuard(set component.TelemetrySettings, cfg *Config, now func() time.Time
 		streams:   make(map[streamKey]*stream),
 	}
 	g.sweepStep = min(60, max(1, g.ttlTicks/10))
-	g.rmNum, g.rmHist = marked[pmetric.NumberDataPoint](g), marked[pmetric.HistogramDataPoint](g)
-	g.rmExp, g.rmSummary = marked[pmetric.ExponentialHistogramDataPoint](g), marked[pmetric.SummaryDataPoint](g)
+	g.rmNum = marked[pmetric.NumberDataPoint](g)
+	g.hist = histKind[pmetric.HistogramDataPoint]{metricstate.Explicit, (*metricstate.Histogram).ReadExplicit,
+		func(o *outSeries, dp pmetric.HistogramDataPoint) { o.hist = dp }, marked[pmetric.HistogramDataPoint](g)}
+	g.exp = histKind[pmetric.ExponentialHistogramDataPoint]{metricstate.Exponential, (*metricstate.Histogram).ReadExponential,
+		func(o *outSeries, dp pmetric.ExponentialHistogramDataPoint) { o.exp = dp }, marked[pmetric.ExponentialHistogramDataPoint](g)}
+	g.summary = histKind[pmetric.SummaryDataPoint]{metricstate.Summary, (*metricstate.Histogram).ReadSummary,
+		func(o *outSeries, dp pmetric.SummaryDataPoint) { o.summary = dp }, marked[pmetric.SummaryDataPoint](g)}
 	for name, mc := range cfg.Metrics {
 		maxSeries := cfg.MaxSeriesPerMetric
 		if mc.MaxSeries != nil {
@@ -260,11 +265,11 @@ func (g *guard) processMetric(rh, sh uint64, m pmetric.Metric, tick uint32) bool
 	case pmetric.MetricTypeGauge:
 		return g.numbers(st, m.Gauge().DataPoints(), true, tick)
 	case pmetric.MetricTypeHistogram:
-		return g.histograms(st, m.Histogram().DataPoints(), tick)
+		return guardHistograms(g, st, m.Histogram().DataPoints(), &g.hist, tick)
 	case pmetric.MetricTypeExponentialHistogram:
-		return g.expHistograms(st, m.ExponentialHistogram().DataPoints(), tick)
+		return guardHistograms(g, st, m.ExponentialHistogram().DataPoints(), &g.exp, tick)
 	case pmetric.MetricTypeSummary:
-		return g.summaries(st, m.Summary().DataPoints(), tick)
+		return guardHistograms(g, st, m.Summary().DataPoints(), &g.summary, tick)
 	}
 	return false
 }
@@ -494,7 +499,35 @@ func (g *guard) cumulate(st *stream, in *histInput, full uint64, start pcommon.T
 	return inc
 }
 
-func (g *guard) histograms(st *stream, dps pmetric.HistogramDataPointSlice, tick uint32) bool {
+// histPoint is a histogram-like point: explicit, exponential or summary.
+type histPoint interface {
+	pmetric.HistogramDataPoint | pmetric.ExponentialHistogramDataPoint | pmetric.SummaryDataPoint
+	Flags() pmetric.DataPointFlags
+	Attributes() pcommon.Map
+	StartTimestamp() pcommon.Timestamp
+	Timestamp() pcommon.Timestamp
+}
+
+// histPoints is a slice of histogram-like points.
+type histPoints[P histPoint] interface {
+	Len() int
+	At(int) P
+	RemoveIf(func(P) bool)
+}
+
+// histKind is how the guard handles one type of histogram-like point; made
+// once per guard.
+type histKind[P histPoint] struct {
+	kind metricstate.Kind
+	read func(*metricstate.Histogram, P)
+	keep func(*outSeries, P) // P becomes o's output point
+	rm   func(P) bool        // the RemoveIf predicate (marked)
+}
+
+// guardHistograms guards histograms, exponential histograms and summaries
+// (always cumulative): per-input state for cumulative streams, points of a
+// batch added for delta ones.
+func guardHistograms[P histPoint, S histPoints[P]](g *guard, st *stream, dps S, hk *histKind[P], tick uint32) bool {
 	marks := g.removeBuf(dps.Len())
 	removed := false
 	for i := 0; i < dps.Len(); i++ {
@@ -507,25 +540,25 @@ func (g *guard) histograms(st *stream, dps pmetric.HistogramDataPointSlice, tick
 		attrs := dp.Attributes()
 		full, red, nDrop := st.hash(attrs, st.cumulative)
 		in, o, ovf := g.histRoute(st, full, red)
-		g.cur.ReadExplicit(dp)
-		// Points with other bounds cannot merge: counted, kept untouched as
-		// their own series (original attributes).
-		if o.agg != nil && (st.cumulative || o.gen == g.gen) && !metricstate.SameBounds(&g.cur, o.agg) {
+		hk.read(&g.cur, dp)
+		// Explicit points with other bounds cannot merge: counted, kept
+		// untouched as their own series (original attributes).
+		if hk.kind == metricstate.Explicit && o.agg != nil && (st.cumulative || o.gen == g.gen) && !metricstate.SameBounds(&g.cur, o.agg) {
 			g.counts.mergeErrors++
 			continue
 		}
 		if st.cumulative {
-			inc := g.cumulate(st, in, full, dp.StartTimestamp(), ovf, tick, metricstate.Explicit)
+			inc := g.cumulate(st, in, full, dp.StartTimestamp(), ovf, tick, hk.kind)
 			if o.agg == nil {
 				o.agg, o.start = &metricstate.Histogram{}, dp.StartTimestamp()
 				o.agg.CopyFrom(inc)
 			} else {
-				o.agg.Add(metricstate.Explicit, inc)
+				o.agg.Add(hk.kind, inc)
 			}
 		}
 		first := g.fold(st, o, ovf, nDrop, attrs, dp.StartTimestamp(), dp.Timestamp(), tick)
 		if first {
-			o.hist = dp
+			hk.keep(o, dp)
 		} else {
 			marks[i], removed = true, true
 		}
@@ -536,94 +569,13 @@ func (g *guard) histograms(st *stream, dps pmetric.HistogramDataPointSlice, tick
 				}
 				o.agg.CopyFrom(&g.cur)
 			} else {
-				o.agg.Add(metricstate.Explicit, &g.cur)
+				o.agg.Add(hk.kind, &g.cur)
 			}
 		}
 	}
 	if removed {
 		g.removeIdx = 0
-		dps.RemoveIf(g.rmHist)
-	}
-	return removed
-}
-
-func (g *guard) expHistograms(st *stream, dps pmetric.ExponentialHistogramDataPointSlice, tick uint32) bool {
-	marks := g.removeBuf(dps.Len())
-	removed := false
-	for i := 0; i < dps.Len(); i++ {
-		dp := dps.At(i)
-		if dp.Flags().NoRecordedValue() {
-			marks[i], removed = true, true
-			g.counts.stale++
-			continue
-		}
-		attrs := dp.Attributes()
-		full, red, nDrop := st.hash(attrs, st.cumulative)
-		in, o, ovf := g.histRoute(st, full, red)
-		g.cur.ReadExponential(dp)
-		if st.cumulative {
-			inc := g.cumulate(st, in, full, dp.StartTimestamp(), ovf, tick, metricstate.Exponential)
-			if o.agg == nil {
-				o.agg, o.start = &metricstate.Histogram{}, dp.StartTimestamp()
-				o.agg.CopyFrom(inc)
-			} else {
-				o.agg.Add(metricstate.Exponential, inc)
-			}
-		}
-		first := g.fold(st, o, ovf, nDrop, attrs, dp.StartTimestamp(), dp.Timestamp(), tick)
-		if first {
-			o.exp = dp
-		} else {
-			marks[i], removed = true, true
-		}
-		if !st.cumulative {
-			if first {
-				if o.agg == nil {
-					o.agg = &metricstate.Histogram{}
-				}
-				o.agg.CopyFrom(&g.cur)
-			} else {
-				o.agg.Add(metricstate.Exponential, &g.cur)
-			}
-		}
-	}
-	if removed {
-		g.removeIdx = 0
-		dps.RemoveIf(g.rmExp)
-	}
-	return removed
-}
-
-func (g *guard) summaries(st *stream, dps pmetric.SummaryDataPointSlice, tick uint32) bool {
-	marks := g.removeBuf(dps.Len())
-	removed := false
-	for i := 0; i < dps.Len(); i++ {
-		dp := dps.At(i)
-		if dp.Flags().NoRecordedValue() {
-			marks[i], removed = true, true
-			g.counts.stale++
-			continue
-		}
-		attrs := dp.Attributes()
-		full, red, nDrop := st.hash(attrs, st.cumulative)
-		in, o, ovf := g.histRoute(st, full, red)
-		g.cur.ReadSummary(dp)
-		inc := g.cumulate(st, in, full, dp.StartTimestamp(), ovf, tick, metricstate.Summary)
-		if o.agg == nil {
-			o.agg, o.start = &metricstate.Histogram{}, dp.StartTimestamp()
-			o.agg.CopyFrom(inc)
-		} else {
-			o.agg.Add(metricstate.Summary, inc)
-		}
-		if g.fold(st, o, ovf, nDrop, attrs, dp.StartTimestamp(), dp.Timestamp(), tick) {
-			o.summary = dp
-		} else {
-			marks[i], removed = true, true
-		}
-	}
-	if removed {
-		g.removeIdx = 0
-		dps.RemoveIf(g.rmSummary)
+		dps.RemoveIf(hk.rm)
 	}
 	return removed
 }

@@ -3,7 +3,6 @@ package samplingprocessor // import "github.com/anvil/anvilcol/processor/samplin
 import (
 	"context"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
@@ -37,16 +36,9 @@ func (s logsSampler) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, 
 // cap let through get sampling.capped.
 func (s logsSampler) sampleLog(b *batch, lr plog.LogRecord) bool {
 	attrs := lr.Attributes()
-	ri := b.m.ruleFor(event.LogName(lr), byEventName, attrs)
-	r := &s.rules.rules[ri]
-	if r.limiter == nil {
-		// Rates 1 and 0 need no randomness and leave the record as it is.
-		if r.keepsAll() {
-			return b.count(ri, keep)
-		}
-		if r.threshold == sampling.NeverSampleThreshold {
-			return b.count(ri, dropRate)
-		}
+	ri, r, done, kept := s.pick(b, event.LogName(lr), byEventName, attrs)
+	if done {
+		return kept
 	}
 
 	rnd, explicit := parseRandomness(attrs)

@@ -118,6 +118,23 @@ const (
 // (higher) one applies, as in OpenTelemetry's equalizing sampler, so an item
 // sampled before at a lower rate passes unchanged and a trace's decision is
 // the same in every agent. A kept item then takes a token from the rule's cap.
+// pick finds the rule deciding an item; done is true when the rule decided
+// without randomness (rate 1 or 0 and no cap: the item is left as it is),
+// with the verdict in kept.
+func (s *sampler) pick(b *batch, name string, k nameKind, attrs pcommon.Map) (ri int32, r *rule, done, kept bool) {
+	ri = b.m.ruleFor(name, k, attrs)
+	r = &s.rules.rules[ri]
+	if r.limiter == nil {
+		if r.keepsAll() {
+			return ri, r, true, b.count(ri, keep)
+		}
+		if r.threshold == sampling.NeverSampleThreshold {
+			return ri, r, true, b.count(ri, dropRate)
+		}
+	}
+	return ri, r, false, false
+}
+
 func (s *sampler) decide(b *batch, r *rule, rnd sampling.Randomness, existing sampling.Threshold, hasExisting bool) (verdict, sampling.Threshold) {
 	eff := r.threshold
 	if hasExisting && sampling.ThresholdGreater(existing, eff) {

@@ -43,15 +43,9 @@ func (s tracesSampler) sampleSpan(b *batch, sp ptrace.Span) bool {
 	if sp.Status().Code() == ptrace.StatusCodeError {
 		kind = bySpanError
 	}
-	ri := b.m.ruleFor(event.SpanName(sp), kind, attrs)
-	r := &s.rules.rules[ri]
-	if r.limiter == nil {
-		if r.keepsAll() {
-			return b.count(ri, keep)
-		}
-		if r.threshold == sampling.NeverSampleThreshold {
-			return b.count(ri, dropRate)
-		}
+	ri, r, done, kept := s.pick(b, event.SpanName(sp), kind, attrs)
+	if done {
+		return kept
 	}
 
 	raw := sp.TraceState().AsRaw()
