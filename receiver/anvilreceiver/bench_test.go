@@ -32,7 +32,7 @@ const benchBatchSize = 500
 
 // benchBatch returns a 500-event JSON batch: the sample batch's events
 // cycled, each with its own time.
-func benchBatch(b *testing.B) []byte {
+func benchBatch(b testing.TB) []byte {
 	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "examples", "anvil-events.json"))
 	require.NoError(b, err)
 	var doc struct {

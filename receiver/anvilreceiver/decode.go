@@ -2,6 +2,7 @@ package anvilreceiver // import "github.com/anvil/anvilcol/receiver/anvilreceive
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/anvil/anvilcol/internal/event"
+	"github.com/anvil/anvilcol/internal/jsonscan"
 	"github.com/anvil/anvilcol/internal/timeunit"
 )
 
@@ -28,14 +30,8 @@ const (
 	// maxStringValue is the longest attribute string value kept; longer ones
 	// are truncated (at a UTF-8 boundary) and counted.
 	maxStringValue = 4096
-	// maxJSONNesting bounds JSON nesting anywhere in a body (a syntax limit
-	// that keeps the recursive decoder's stack small).
-	maxJSONNesting = 64
-	// internMaxLen and internSets bound the decoder's string interning of
-	// metadata keys and short values (the same few repeat in every batch):
-	// 2 x internSets strings at most; internSets is a power of two.
-	internMaxLen = 64
-	internSets   = 1024
+	// JSON nesting anywhere in a body is bounded by jsonscan.MaxNesting (a
+	// syntax limit that keeps the recursive decoder's stack small).
 )
 
 // Reasons an event is rejected (the `reason` attribute of
@@ -166,6 +162,34 @@ func (b *batch) reset() {
 	b.truncated = 0
 }
 
+// parser is the protocol state over the JSON scanner (internal/jsonscan):
+// syntax errors are returned; the first semantic error of the current event
+// is kept in sem while the event is still scanned to its end, so the next
+// event can be read.
+type parser struct {
+	jsonscan.Scanner
+	sem       string
+	semReason string
+	truncated int
+	nameBuf   []byte
+	// meas is the arena of the batch's measurements; an event's are
+	// meas[measStart:] while it is read.
+	meas      []measurement
+	measStart int
+}
+
+func (p *parser) reset(b []byte) {
+	p.Scanner.Reset(b)
+	p.sem, p.semReason = "", ""
+	p.truncated = 0
+}
+
+func (p *parser) setSem(reason, format string, args ...any) {
+	if p.sem == "" {
+		p.sem, p.semReason = fmt.Sprintf(format, args...), reason
+	}
+}
+
 // requestError is a whole-request failure: its status and a message naming the
 // problem.
 type requestError struct {
@@ -183,7 +207,7 @@ type decoder struct {
 }
 
 func newDecoder(maxEvents int) *decoder {
-	return &decoder{maxEvents: maxEvents, p: parser{intern: newInternTable()}}
+	return &decoder{maxEvents: maxEvents}
 }
 
 // decodeJSON decodes an application/json body: {"resource": {...}, "events":
@@ -192,12 +216,12 @@ func (d *decoder) decodeJSON(body []byte, out *batch) error {
 	p := &d.p
 	p.meas = p.meas[:0]
 	p.reset(body)
-	p.ws()
-	if p.i >= len(p.b) {
+	p.WS()
+	if p.I >= len(p.B) {
 		return &requestError{http.StatusBadRequest, "empty body: want a JSON object {\"events\": [...]} or an array of events"}
 	}
 	var err error
-	switch p.b[p.i] {
+	switch p.B[p.I] {
 	case '[':
 		err = d.readEvents(out)
 	case '{':
@@ -205,12 +229,17 @@ func (d *decoder) decodeJSON(body []byte, out *batch) error {
 	default:
 		return &requestError{http.StatusBadRequest, "body must be a JSON object {\"events\": [...]} or an array of events"}
 	}
+	if err == nil {
+		if p.WS(); p.I < len(p.B) {
+			err = p.SyntaxErr("unexpected data after the JSON value")
+		}
+	}
+	var se *jsonscan.SyntaxError
+	if errors.As(err, &se) {
+		return &requestError{http.StatusBadRequest, se.Error()}
+	}
 	if err != nil {
 		return err
-	}
-	p.ws()
-	if p.i < len(p.b) {
-		return p.syntaxErr("unexpected data after the JSON value")
 	}
 	out.compact()
 	return nil
@@ -218,30 +247,30 @@ func (d *decoder) decodeJSON(body []byte, out *batch) error {
 
 func (d *decoder) readEnvelope(out *batch) error {
 	p := &d.p
-	p.i++ // {
-	p.ws()
-	if p.consume('}') {
+	p.I++ // {
+	p.WS()
+	if p.Consume('}') {
 		return nil
 	}
 	for {
-		key, err := p.readStringRaw()
+		key, err := p.ReadStringRaw()
 		if err != nil {
 			return err
 		}
-		if err = p.colon(); err != nil {
+		if err = p.Colon(); err != nil {
 			return err
 		}
 		switch string(key) {
 		case "events":
-			if p.i >= len(p.b) || p.b[p.i] != '[' {
-				return &requestError{http.StatusBadRequest, fmt.Sprintf("\"events\" must be an array (byte %d)", p.i)}
+			if p.I >= len(p.B) || p.B[p.I] != '[' {
+				return &requestError{http.StatusBadRequest, fmt.Sprintf("\"events\" must be an array (byte %d)", p.I)}
 			}
 			if err = d.readEvents(out); err != nil {
 				return err
 			}
 		case "resource":
-			if p.i >= len(p.b) || p.b[p.i] != '{' {
-				return &requestError{http.StatusBadRequest, fmt.Sprintf("\"resource\" must be an object (byte %d)", p.i)}
+			if p.I >= len(p.B) || p.B[p.I] != '{' {
+				return &requestError{http.StatusBadRequest, fmt.Sprintf("\"resource\" must be an object (byte %d)", p.I)}
 			}
 			out.resource = pcommon.NewMap()
 			out.hasResource = true
@@ -257,11 +286,11 @@ func (d *decoder) readEnvelope(out *batch) error {
 			out.truncated += p.truncated
 			p.truncated = 0
 		default:
-			if err = p.skipValue(0); err != nil {
+			if err = p.SkipValue(0); err != nil {
 				return err
 			}
 		}
-		more, err := p.next('}')
+		more, err := p.Next('}')
 		if err != nil {
 			return err
 		}
@@ -273,9 +302,9 @@ func (d *decoder) readEnvelope(out *batch) error {
 
 func (d *decoder) readEvents(out *batch) error {
 	p := &d.p
-	p.i++ // [
-	p.ws()
-	if p.consume(']') {
+	p.I++ // [
+	p.WS()
+	if p.Consume(']') {
 		return nil
 	}
 	for {
@@ -292,7 +321,7 @@ func (d *decoder) readEvents(out *batch) error {
 		if !d.finish(out, ev, index) {
 			out.dropLast()
 		}
-		more, err := p.next(']')
+		more, err := p.Next(']')
 		if err != nil {
 			return err
 		}
@@ -315,8 +344,8 @@ func (d *decoder) decodeNDJSON(body []byte, out *batch) error {
 			body = nil
 		}
 		p.reset(line)
-		p.ws()
-		if p.i == len(line) {
+		p.WS()
+		if p.I == len(line) {
 			continue // blank line
 		}
 		if out.total >= d.maxEvents {
@@ -327,9 +356,9 @@ func (d *decoder) decodeNDJSON(body []byte, out *batch) error {
 		ev := out.newEvent()
 		err := p.readEvent(ev)
 		if err == nil {
-			p.ws()
-			if p.i < len(p.b) {
-				err = p.syntaxErr("unexpected data after the event")
+			p.WS()
+			if p.I < len(p.B) {
+				err = p.SyntaxErr("unexpected data after the event")
 			}
 		}
 		if err != nil {
@@ -375,24 +404,24 @@ func (p *parser) readEvent(ev *decodedEvent) error {
 	p.measStart = len(p.meas)
 	p.sem, p.semReason = "", ""
 	p.truncated = 0
-	if p.i >= len(p.b) {
-		return p.syntaxErr("unexpected end of input")
+	if p.I >= len(p.B) {
+		return p.SyntaxErr("unexpected end of input")
 	}
-	if p.b[p.i] != '{' {
+	if p.B[p.I] != '{' {
 		p.setSem(reasonNotObject, "event must be a JSON object")
-		return p.skipValue(0)
+		return p.SkipValue(0)
 	}
-	p.i++
-	p.ws()
-	if p.consume('}') {
+	p.I++
+	p.WS()
+	if p.Consume('}') {
 		return nil
 	}
 	for {
-		key, err := p.readStringRaw()
+		key, err := p.ReadStringRaw()
 		if err != nil {
 			return err
 		}
-		if err = p.colon(); err != nil {
+		if err = p.Colon(); err != nil {
 			return err
 		}
 		switch string(key) {
@@ -409,12 +438,12 @@ func (p *parser) readEvent(ev *decodedEvent) error {
 		case "metadata":
 			err = p.readMetadata(ev)
 		default: // unknown members are ignored (forward compatibility)
-			err = p.skipValue(0)
+			err = p.SkipValue(0)
 		}
 		if err != nil {
 			return err
 		}
-		more, err := p.next('}')
+		more, err := p.Next('}')
 		if err != nil {
 			return err
 		}
@@ -425,13 +454,13 @@ func (p *parser) readEvent(ev *decodedEvent) error {
 }
 
 func (p *parser) readName(ev *decodedEvent) error {
-	switch p.peek() {
+	switch p.Peek() {
 	case '"':
-		raw, err := p.readStringRaw()
+		raw, err := p.ReadStringRaw()
 		if err != nil {
 			return err
 		}
-		name := p.str(raw)
+		name := p.Str(raw)
 		if name == "" {
 			p.setSem(reasonName, "name must not be empty")
 			return nil
@@ -445,19 +474,19 @@ func (p *parser) readName(ev *decodedEvent) error {
 	case '[':
 		// The segments are joined as they are read: one interned string per
 		// name, no per-event allocation.
-		p.i++
-		p.ws()
+		p.I++
+		p.WS()
 		joined := p.nameBuf[:0]
 		n := 0
-		if !p.consume(']') {
+		if !p.Consume(']') {
 			for {
-				if p.peek() != '"' {
+				if p.Peek() != '"' {
 					p.setSem(reasonName, "name segment %d must be a string", n)
-					if err := p.skipValue(1); err != nil {
+					if err := p.SkipValue(1); err != nil {
 						return err
 					}
 				} else {
-					raw, err := p.readStringRaw()
+					raw, err := p.ReadStringRaw()
 					if err != nil {
 						return err
 					}
@@ -470,7 +499,7 @@ func (p *parser) readName(ev *decodedEvent) error {
 					joined = append(joined, raw...)
 				}
 				n++
-				more, err := p.next(']')
+				more, err := p.Next(']')
 				if err != nil {
 					return err
 				}
@@ -484,19 +513,19 @@ func (p *parser) readName(ev *decodedEvent) error {
 			p.setSem(reasonName, "name must not be empty")
 			return nil
 		}
-		ev.name = p.str(joined)
+		ev.name = p.Str(joined)
 		return nil
 	}
 	p.setSem(reasonName, "name must be a string or an array of strings")
-	return p.skipValue(0)
+	return p.SkipValue(0)
 }
 
 func (p *parser) readTime(ev *decodedEvent) error {
-	if p.peek() != '"' {
+	if p.Peek() != '"' {
 		p.setSem(reasonTime, "time must be an RFC 3339 string")
-		return p.skipValue(0)
+		return p.SkipValue(0)
 	}
-	raw, err := p.readStringRaw()
+	raw, err := p.ReadStringRaw()
 	if err != nil {
 		return err
 	}
@@ -519,22 +548,22 @@ func (p *parser) readTime(ev *decodedEvent) error {
 
 func (p *parser) readTimeUnixNano(ev *decodedEvent) error {
 	var lit []byte
-	switch c := p.peek(); {
+	switch c := p.Peek(); {
 	case c == '"':
-		raw, err := p.readStringRaw()
+		raw, err := p.ReadStringRaw()
 		if err != nil {
 			return err
 		}
 		lit = raw
 	case c == '-' || (c >= '0' && c <= '9'):
-		start := p.i
-		if _, _, _, err := p.readNumber(); err != nil {
+		start := p.I
+		if _, _, _, err := p.ReadNumber(); err != nil {
 			return err
 		}
-		lit = p.b[start:p.i]
+		lit = p.B[start:p.I]
 	default:
 		p.setSem(reasonTime, "time_unix_nano must be an integer")
-		return p.skipValue(0)
+		return p.SkipValue(0)
 	}
 	n, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(lit), len(lit)), 10, 64)
 	if err != nil || n <= 0 {
@@ -546,11 +575,11 @@ func (p *parser) readTimeUnixNano(ev *decodedEvent) error {
 }
 
 func (p *parser) readTimeUnit(ev *decodedEvent) error {
-	if p.peek() != '"' {
+	if p.Peek() != '"' {
 		p.setSem(reasonTimeUnit, "time_unit must be a string")
-		return p.skipValue(0)
+		return p.SkipValue(0)
 	}
-	raw, err := p.readStringRaw()
+	raw, err := p.ReadStringRaw()
 	if err != nil {
 		return err
 	}
@@ -564,26 +593,26 @@ func (p *parser) readTimeUnit(ev *decodedEvent) error {
 }
 
 func (p *parser) readMeasurements(ev *decodedEvent) error {
-	if p.peek() != '{' {
+	if p.Peek() != '{' {
 		p.setSem(reasonMeasurements, "measurements must be an object of numbers")
-		return p.skipValue(0)
+		return p.SkipValue(0)
 	}
-	p.i++
-	p.ws()
-	if p.consume('}') {
+	p.I++
+	p.WS()
+	if p.Consume('}') {
 		return nil
 	}
 	for {
-		raw, err := p.readStringRaw()
+		raw, err := p.ReadStringRaw()
 		if err != nil {
 			return err
 		}
-		key := p.str(raw)
-		if err = p.colon(); err != nil {
+		key := p.Str(raw)
+		if err = p.Colon(); err != nil {
 			return err
 		}
-		if c := p.peek(); c == '-' || (c >= '0' && c <= '9') {
-			f, iv, isInt, err := p.readNumber()
+		if c := p.Peek(); c == '-' || (c >= '0' && c <= '9') {
+			f, iv, isInt, err := p.ReadNumber()
 			if err != nil {
 				return err
 			}
@@ -595,11 +624,11 @@ func (p *parser) readMeasurements(ev *decodedEvent) error {
 			}
 		} else {
 			p.setSem(reasonMeasurements, "measurements.%s must be a number", key)
-			if err = p.skipValue(1); err != nil {
+			if err = p.SkipValue(1); err != nil {
 				return err
 			}
 		}
-		more, err := p.next('}')
+		more, err := p.Next('}')
 		if err != nil {
 			return err
 		}
@@ -610,29 +639,29 @@ func (p *parser) readMeasurements(ev *decodedEvent) error {
 }
 
 func (p *parser) readMetadata(ev *decodedEvent) error {
-	if p.peek() != '{' {
+	if p.Peek() != '{' {
 		p.setSem(reasonMetadata, "metadata must be an object")
-		return p.skipValue(0)
+		return p.SkipValue(0)
 	}
-	p.i++
-	p.ws()
-	if p.consume('}') {
+	p.I++
+	p.WS()
+	if p.Consume('}') {
 		return nil
 	}
 	// Size the map once, exactly: a quick count of the members, plus room
 	// for the exception attributes of an exception event named before its metadata.
-	size := min(countMembers(p.b, p.i), maxMetadataKeys)
+	size := min(jsonscan.CountMembers(p.B, p.I), maxMetadataKeys)
 	if ev.name != "" && event.IsException(ev.name) {
 		size += 3
 	}
 	ev.attrs.EnsureCapacity(size)
 	n := 0
 	for {
-		raw, err := p.readStringRaw()
+		raw, err := p.ReadStringRaw()
 		if err != nil {
 			return err
 		}
-		if err = p.colon(); err != nil {
+		if err = p.Colon(); err != nil {
 			return err
 		}
 		n++
@@ -640,9 +669,9 @@ func (p *parser) readMetadata(ev *decodedEvent) error {
 			p.setSem(reasonMetadata, "metadata has more than %d keys", maxMetadataKeys)
 		}
 		if p.sem != "" {
-			err = p.skipValue(1)
+			err = p.SkipValue(1)
 		} else {
-			key := p.str(raw)
+			key := p.Str(raw)
 			switch key {
 			case attrTraceparent, attrTraceID, attrSpanID, attrParentSpanID:
 				ev.traceKeys = true
@@ -652,7 +681,7 @@ func (p *parser) readMetadata(ev *decodedEvent) error {
 		if err != nil {
 			return err
 		}
-		more, err := p.next('}')
+		more, err := p.Next('}')
 		if err != nil {
 			return err
 		}
@@ -665,7 +694,7 @@ func (p *parser) readMetadata(ev *decodedEvent) error {
 // readStrValue reads a JSON string value, truncated to maxStringValue bytes
 // (at a UTF-8 boundary, counted).
 func (p *parser) readStrValue() (string, error) {
-	raw, err := p.readStringRaw()
+	raw, err := p.ReadStringRaw()
 	if err != nil {
 		return "", err
 	}
@@ -677,13 +706,13 @@ func (p *parser) readStrValue() (string, error) {
 		raw = raw[:n]
 		p.truncated++
 	}
-	return p.str(raw), nil
+	return p.Str(raw), nil
 }
 
 // putValue reads any JSON value into m[key]; depth is the nesting level of
 // m. Strings and integers, the common metadata values, are put directly.
 func (p *parser) putValue(m pcommon.Map, key string, depth int) error {
-	switch c := p.peek(); {
+	switch c := p.Peek(); {
 	case c == '"':
 		sv, err := p.readStrValue()
 		if err != nil {
@@ -692,7 +721,7 @@ func (p *parser) putValue(m pcommon.Map, key string, depth int) error {
 		m.PutStr(key, sv)
 		return nil
 	case c == '-' || (c >= '0' && c <= '9'):
-		f, iv, isInt, err := p.readNumber()
+		f, iv, isInt, err := p.ReadNumber()
 		if err != nil {
 			return err
 		}
@@ -713,7 +742,7 @@ func (p *parser) putValue(m pcommon.Map, key string, depth int) error {
 // readValue reads any JSON value into v; depth is the nesting level of the
 // container v sits in (metadata = 1).
 func (p *parser) readValue(v pcommon.Value, depth int) error {
-	switch c := p.peek(); {
+	switch c := p.Peek(); {
 	case c == '"':
 		sv, err := p.readStrValue()
 		if err != nil {
@@ -721,7 +750,7 @@ func (p *parser) readValue(v pcommon.Value, depth int) error {
 		}
 		v.SetStr(sv)
 	case c == '-' || (c >= '0' && c <= '9'):
-		f, iv, isInt, err := p.readNumber()
+		f, iv, isInt, err := p.ReadNumber()
 		if err != nil {
 			return err
 		}
@@ -734,60 +763,60 @@ func (p *parser) readValue(v pcommon.Value, depth int) error {
 			v.SetDouble(f)
 		}
 	case c == 't':
-		if err := p.literal("true"); err != nil {
+		if err := p.Literal("true"); err != nil {
 			return err
 		}
 		v.SetBool(true)
 	case c == 'f':
-		if err := p.literal("false"); err != nil {
+		if err := p.Literal("false"); err != nil {
 			return err
 		}
 		v.SetBool(false)
 	case c == 'n':
-		return p.literal("null") // an empty value
+		return p.Literal("null") // an empty value
 	case c == '{', c == '[':
 		if depth >= maxMetadataDepth {
 			p.setSem(reasonMetadata, "metadata is nested deeper than %d levels", maxMetadataDepth)
 		}
 		if p.sem != "" {
-			return p.skipValue(depth)
+			return p.SkipValue(depth)
 		}
 		if c == '{' {
 			return p.readObjectInto(v.SetEmptyMap(), depth+1)
 		}
 		return p.readArrayInto(v.SetEmptySlice(), depth+1)
 	default:
-		if p.i >= len(p.b) {
-			return p.syntaxErr("unexpected end of input")
+		if p.I >= len(p.B) {
+			return p.SyntaxErr("unexpected end of input")
 		}
-		return p.syntaxErr(fmt.Sprintf("unexpected character %q", c))
+		return p.SyntaxErr(fmt.Sprintf("unexpected character %q", c))
 	}
 	return nil
 }
 
 func (p *parser) readObjectInto(m pcommon.Map, depth int) error {
-	p.i++ // {
-	p.ws()
-	if p.consume('}') {
+	p.I++ // {
+	p.WS()
+	if p.Consume('}') {
 		return nil
 	}
 	for {
-		raw, err := p.readStringRaw()
+		raw, err := p.ReadStringRaw()
 		if err != nil {
 			return err
 		}
-		if err = p.colon(); err != nil {
+		if err = p.Colon(); err != nil {
 			return err
 		}
 		if p.sem != "" {
-			err = p.skipValue(depth)
+			err = p.SkipValue(depth)
 		} else {
-			err = p.putValue(m, p.str(raw), depth)
+			err = p.putValue(m, p.Str(raw), depth)
 		}
 		if err != nil {
 			return err
 		}
-		more, err := p.next('}')
+		more, err := p.Next('}')
 		if err != nil {
 			return err
 		}
@@ -798,22 +827,22 @@ func (p *parser) readObjectInto(m pcommon.Map, depth int) error {
 }
 
 func (p *parser) readArrayInto(s pcommon.Slice, depth int) error {
-	p.i++ // [
-	p.ws()
-	if p.consume(']') {
+	p.I++ // [
+	p.WS()
+	if p.Consume(']') {
 		return nil
 	}
 	for {
 		var err error
 		if p.sem != "" {
-			err = p.skipValue(depth)
+			err = p.SkipValue(depth)
 		} else {
 			err = p.readValue(s.AppendEmpty(), depth)
 		}
 		if err != nil {
 			return err
 		}
-		more, err := p.next(']')
+		more, err := p.Next(']')
 		if err != nil {
 			return err
 		}

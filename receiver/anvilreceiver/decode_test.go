@@ -1,10 +1,8 @@
 package anvilreceiver
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -187,75 +185,5 @@ func TestFastTimeParseAgreesWithTimeParse(t *testing.T) {
 	for _, s := range []string{"2026-02-30T12:00:00Z", "2100-02-29T00:00:00Z", "1969-12-31T23:59:59Z", "2026-05-01T12:00:00.Z", "2026-05-01T25:00:00Z", "2026-05-01T12:00:00+02:00", "2026-05-01T12:00:00.1234567891Z"} {
 		_, ok := parseUTCTime([]byte(s))
 		assert.False(t, ok, s)
-	}
-}
-
-func TestStringScanWordAtATimeFindsEverySpecialByte(t *testing.T) {
-	for c := range 256 {
-		for pos := range 8 {
-			w := []byte("aaaaaaaa")
-			w[pos] = byte(c)
-			v := uint64(0)
-			for i := 7; i >= 0; i-- {
-				v = v<<8 | uint64(w[i])
-			}
-			if stringSpecial[c] {
-				require.Truef(t, swarSpecial(v), "byte %#x at %d", c, pos)
-			}
-		}
-	}
-	require.False(t, swarSpecial(0x6161616161616161))
-	require.False(t, swarSpecial(0xc3a9c3a9c3a9c3a9)) // "éééé": UTF-8 is not special
-}
-
-func TestStringsDecodeAtEveryOffset(t *testing.T) {
-	for _, tail := range []string{`\n`, `\"`, `é`, "\xff", `\u00e9`, `"`} {
-		for n := range 20 {
-			lit := `"` + strings.Repeat("x", n) + tail + strings.Repeat("y", 9) + `"`
-			if tail == `"` {
-				lit = `"` + strings.Repeat("x", n) + `"`
-			}
-			p := &parser{intern: newInternTable()}
-			p.reset([]byte(lit))
-			raw, err := p.readStringRaw()
-			require.NoError(t, err, lit)
-			var want string
-			require.NoError(t, json.Unmarshal([]byte(lit), &want), lit)
-			require.Equal(t, want, string(raw), lit)
-			require.Equal(t, len(lit), p.i, lit)
-		}
-	}
-}
-
-func TestMetadataMapSizedByItsMembers(t *testing.T) {
-	for body, want := range map[string]int{
-		`{}`:       0,
-		`{"a": 1}`: 1,
-		`{"a": "x:y", "b": {"c": 1, "d": [1, {"e": 2}]}, "f": 3}`:                                    3,
-		`{"long key with \" and : inside": "a value longer than eight bytes, with : and {", "k": 1}`: 2,
-		`{"a": 1, `: 1, // malformed: only a hint
-	} {
-		require.Equal(t, want, countMembers([]byte(body), 1), body)
-	}
-}
-
-func TestNumbersDecodeLikeStrconv(t *testing.T) {
-	for _, lit := range []string{"0", "-0", "7", "-7", "123456789012345678", "-123456789012345678",
-		"1234567890123456789", "-9223372036854775808", "9223372036854775807", "9223372036854775808",
-		"99999999999999999999", "1.5", "-2e3", "1E2", "0.000001"} {
-		p := &parser{}
-		p.reset([]byte(lit))
-		f, iv, isInt, err := p.readNumber()
-		require.NoError(t, err, lit)
-		require.Equal(t, len(lit), p.i, lit)
-		if n, perr := strconv.ParseInt(lit, 10, 64); perr == nil {
-			require.True(t, isInt, lit)
-			require.Equal(t, n, iv, lit)
-			require.Equal(t, float64(n), f, lit)
-			continue
-		}
-		require.False(t, isInt, lit)
-		want, _ := strconv.ParseFloat(lit, 64)
-		require.Equal(t, want, f, lit)
 	}
 }
