@@ -83,6 +83,16 @@ func (p *Scanner) Consume(c byte) bool {
 	return false
 }
 
+// Key reads an object member's key and the colon after it; the key's bytes
+// are valid until the next string is read.
+func (p *Scanner) Key() ([]byte, error) {
+	key, err := p.ReadStringRaw()
+	if err == nil {
+		err = p.Colon()
+	}
+	return key, err
+}
+
 // Colon reads the colon after an object key.
 func (p *Scanner) Colon() error {
 	p.WS()
@@ -145,21 +155,14 @@ func (p *Scanner) SkipValue(nesting int) error {
 			return nil
 		}
 		for {
-			if _, err := p.ReadStringRaw(); err != nil {
-				return err
-			}
-			if err := p.Colon(); err != nil {
+			if _, err := p.Key(); err != nil {
 				return err
 			}
 			if err := p.SkipValue(nesting + 1); err != nil {
 				return err
 			}
-			more, err := p.Next('}')
-			if err != nil {
+			if more, err := p.Next('}'); !more || err != nil {
 				return err
-			}
-			if !more {
-				return nil
 			}
 		}
 	case c == '[':
@@ -172,12 +175,8 @@ func (p *Scanner) SkipValue(nesting int) error {
 			if err := p.SkipValue(nesting + 1); err != nil {
 				return err
 			}
-			more, err := p.Next(']')
-			if err != nil {
+			if more, err := p.Next(']'); !more || err != nil {
 				return err
-			}
-			if !more {
-				return nil
 			}
 		}
 	}

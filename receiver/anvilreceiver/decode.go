@@ -253,11 +253,8 @@ func (d *decoder) readEnvelope(out *batch) error {
 		return nil
 	}
 	for {
-		key, err := p.ReadStringRaw()
+		key, err := p.Key()
 		if err != nil {
-			return err
-		}
-		if err = p.Colon(); err != nil {
 			return err
 		}
 		switch string(key) {
@@ -290,12 +287,8 @@ func (d *decoder) readEnvelope(out *batch) error {
 				return err
 			}
 		}
-		more, err := p.Next('}')
-		if err != nil {
+		if more, err := p.Next('}'); !more || err != nil {
 			return err
-		}
-		if !more {
-			return nil
 		}
 	}
 }
@@ -321,12 +314,8 @@ func (d *decoder) readEvents(out *batch) error {
 		if !d.finish(out, ev, index) {
 			out.dropLast()
 		}
-		more, err := p.Next(']')
-		if err != nil {
+		if more, err := p.Next(']'); !more || err != nil {
 			return err
-		}
-		if !more {
-			return nil
 		}
 	}
 }
@@ -417,11 +406,8 @@ func (p *parser) readEvent(ev *decodedEvent) error {
 		return nil
 	}
 	for {
-		key, err := p.ReadStringRaw()
+		key, err := p.Key()
 		if err != nil {
-			return err
-		}
-		if err = p.Colon(); err != nil {
 			return err
 		}
 		switch string(key) {
@@ -443,12 +429,8 @@ func (p *parser) readEvent(ev *decodedEvent) error {
 		if err != nil {
 			return err
 		}
-		more, err := p.Next('}')
-		if err != nil {
+		if more, err := p.Next('}'); !more || err != nil {
 			return err
-		}
-		if !more {
-			return nil
 		}
 	}
 }
@@ -603,14 +585,11 @@ func (p *parser) readMeasurements(ev *decodedEvent) error {
 		return nil
 	}
 	for {
-		raw, err := p.ReadStringRaw()
+		raw, err := p.Key()
 		if err != nil {
 			return err
 		}
 		key := p.Str(raw)
-		if err = p.Colon(); err != nil {
-			return err
-		}
 		if c := p.Peek(); c == '-' || (c >= '0' && c <= '9') {
 			f, iv, isInt, err := p.ReadNumber()
 			if err != nil {
@@ -628,12 +607,8 @@ func (p *parser) readMeasurements(ev *decodedEvent) error {
 				return err
 			}
 		}
-		more, err := p.Next('}')
-		if err != nil {
+		if more, err := p.Next('}'); !more || err != nil {
 			return err
-		}
-		if !more {
-			return nil
 		}
 	}
 }
@@ -657,11 +632,8 @@ func (p *parser) readMetadata(ev *decodedEvent) error {
 	ev.attrs.EnsureCapacity(size)
 	n := 0
 	for {
-		raw, err := p.ReadStringRaw()
+		raw, err := p.Key()
 		if err != nil {
-			return err
-		}
-		if err = p.Colon(); err != nil {
 			return err
 		}
 		n++
@@ -681,12 +653,8 @@ func (p *parser) readMetadata(ev *decodedEvent) error {
 		if err != nil {
 			return err
 		}
-		more, err := p.Next('}')
-		if err != nil {
+		if more, err := p.Next('}'); !more || err != nil {
 			return err
-		}
-		if !more {
-			return nil
 		}
 	}
 }
@@ -801,11 +769,8 @@ func (p *parser) readObjectInto(m pcommon.Map, depth int) error {
 		return nil
 	}
 	for {
-		raw, err := p.ReadStringRaw()
+		raw, err := p.Key()
 		if err != nil {
-			return err
-		}
-		if err = p.Colon(); err != nil {
 			return err
 		}
 		if p.sem != "" {
@@ -816,12 +781,8 @@ func (p *parser) readObjectInto(m pcommon.Map, depth int) error {
 		if err != nil {
 			return err
 		}
-		more, err := p.Next('}')
-		if err != nil {
+		if more, err := p.Next('}'); !more || err != nil {
 			return err
-		}
-		if !more {
-			return nil
 		}
 	}
 }
@@ -842,12 +803,8 @@ func (p *parser) readArrayInto(s pcommon.Slice, depth int) error {
 		if err != nil {
 			return err
 		}
-		more, err := p.Next(']')
-		if err != nil {
+		if more, err := p.Next(']'); !more || err != nil {
 			return err
-		}
-		if !more {
-			return nil
 		}
 	}
 }
