@@ -83,6 +83,15 @@ func (p *Scanner) Consume(c byte) bool {
 	return false
 }
 
+// Open reads the '{' or '[' at the current position and the white space
+// after it, and reports whether the object or array is empty (then its
+// closing byte is read too).
+func (p *Scanner) Open(closing byte) bool {
+	p.I++
+	p.WS()
+	return p.Consume(closing)
+}
+
 // Key reads an object member's key and the colon after it; the key's bytes
 // are valid until the next string is read.
 func (p *Scanner) Key() ([]byte, error) {
@@ -149,9 +158,7 @@ func (p *Scanner) SkipValue(nesting int) error {
 	case c == 'n':
 		return p.Literal("null")
 	case c == '{':
-		p.I++
-		p.WS()
-		if p.Consume('}') {
+		if p.Open('}') {
 			return nil
 		}
 		for {
@@ -166,9 +173,7 @@ func (p *Scanner) SkipValue(nesting int) error {
 			}
 		}
 	case c == '[':
-		p.I++
-		p.WS()
-		if p.Consume(']') {
+		if p.Open(']') {
 			return nil
 		}
 		for {

@@ -247,9 +247,7 @@ func (d *decoder) decodeJSON(body []byte, out *batch) error {
 
 func (d *decoder) readEnvelope(out *batch) error {
 	p := &d.p
-	p.I++ // {
-	p.WS()
-	if p.Consume('}') {
+	if p.Open('}') {
 		return nil
 	}
 	for {
@@ -295,9 +293,7 @@ func (d *decoder) readEnvelope(out *batch) error {
 
 func (d *decoder) readEvents(out *batch) error {
 	p := &d.p
-	p.I++ // [
-	p.WS()
-	if p.Consume(']') {
+	if p.Open(']') {
 		return nil
 	}
 	for {
@@ -400,9 +396,7 @@ func (p *parser) readEvent(ev *decodedEvent) error {
 		p.setSem(reasonNotObject, "event must be a JSON object")
 		return p.SkipValue(0)
 	}
-	p.I++
-	p.WS()
-	if p.Consume('}') {
+	if p.Open('}') {
 		return nil
 	}
 	for {
@@ -579,9 +573,7 @@ func (p *parser) readMeasurements(ev *decodedEvent) error {
 		p.setSem(reasonMeasurements, "measurements must be an object of numbers")
 		return p.SkipValue(0)
 	}
-	p.I++
-	p.WS()
-	if p.Consume('}') {
+	if p.Open('}') {
 		return nil
 	}
 	for {
@@ -618,9 +610,7 @@ func (p *parser) readMetadata(ev *decodedEvent) error {
 		p.setSem(reasonMetadata, "metadata must be an object")
 		return p.SkipValue(0)
 	}
-	p.I++
-	p.WS()
-	if p.Consume('}') {
+	if p.Open('}') {
 		return nil
 	}
 	// Size the map once, exactly: a quick count of the members, plus room
@@ -763,9 +753,7 @@ func (p *parser) readValue(v pcommon.Value, depth int) error {
 }
 
 func (p *parser) readObjectInto(m pcommon.Map, depth int) error {
-	p.I++ // {
-	p.WS()
-	if p.Consume('}') {
+	if p.Open('}') {
 		return nil
 	}
 	for {
@@ -788,9 +776,7 @@ func (p *parser) readObjectInto(m pcommon.Map, depth int) error {
 }
 
 func (p *parser) readArrayInto(s pcommon.Slice, depth int) error {
-	p.I++ // [
-	p.WS()
-	if p.Consume(']') {
+	if p.Open(']') {
 		return nil
 	}
 	for {
