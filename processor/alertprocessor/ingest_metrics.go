@@ -125,14 +125,21 @@ func (e *engine) cumulativeDelta(key uint64, k metricstate.Kind, start pcommon.T
 	return inc
 }
 
+// increase is the point in e.cur as an increase: itself for delta
+// temporality, else differenced (nil for a baseline).
+func (e *engine) increase(key uint64, k metricstate.Kind, start pcommon.Timestamp, cumulative bool, now time.Time) *metricstate.Histogram {
+	if !cumulative {
+		return &e.cur
+	}
+	return e.cumulativeDelta(key, k, start, now)
+}
+
 // histogramObs differences an explicit-bounds histogram point.
 func (e *engine) histogramObs(key uint64, dp pmetric.HistogramDataPoint, cumulative bool, now time.Time) obs {
 	e.cur.ReadExplicit(dp)
-	h := &e.cur
-	if cumulative {
-		if h = e.cumulativeDelta(key, metricstate.Explicit, dp.StartTimestamp(), now); h == nil {
-			return obs{kind: kindHistogram}
-		}
+	h := e.increase(key, metricstate.Explicit, dp.StartTimestamp(), cumulative, now)
+	if h == nil {
+		return obs{kind: kindHistogram}
 	}
 	o := histObs(h, cumulative, e.scratch[:0])
 	for i, c := range h.Buckets {
@@ -167,11 +174,9 @@ func histObs(h *metricstate.Histogram, cumulative bool, buckets []bucket) obs {
 // buckets below it are empty.
 func (e *engine) expHistogramObs(key uint64, dp pmetric.ExponentialHistogramDataPoint, cumulative bool, now time.Time) obs {
 	e.cur.ReadExponential(dp)
-	h := &e.cur
-	if cumulative {
-		if h = e.cumulativeDelta(key, metricstate.Exponential, dp.StartTimestamp(), now); h == nil {
-			return obs{kind: kindHistogram}
-		}
+	h := e.increase(key, metricstate.Exponential, dp.StartTimestamp(), cumulative, now)
+	if h == nil {
+		return obs{kind: kindHistogram}
 	}
 	o := histObs(h, cumulative, e.scratch[:0])
 	s := h.Scale

@@ -355,6 +355,16 @@ func (g *guard) foldFirst(st *stream, o *outSeries, ovf bool, nDrop int, attrs p
 	return true
 }
 
+// stale marks a staleness marker (no recorded value) for removal, counted.
+func (g *guard) stale(marks []bool, i int, f pmetric.DataPointFlags) bool {
+	if !f.NoRecordedValue() {
+		return false
+	}
+	marks[i] = true
+	g.counts.stale++
+	return true
+}
+
 func (g *guard) removeBuf(n int) []bool {
 	if cap(g.remove) < n {
 		g.remove = make([]bool, n)
@@ -398,9 +408,8 @@ func (g *guard) numbers(st *stream, dps pmetric.NumberDataPointSlice, gauge bool
 	cumulative := st.cumulative && !gauge
 	for i := 0; i < dps.Len(); i++ {
 		dp := dps.At(i)
-		if dp.Flags().NoRecordedValue() {
-			marks[i], removed = true, true
-			g.counts.stale++
+		if g.stale(marks, i, dp.Flags()) {
+			removed = true
 			continue
 		}
 		attrs := dp.Attributes()
@@ -532,9 +541,8 @@ func guardHistograms[P histPoint, S histPoints[P]](g *guard, st *stream, dps S, 
 	removed := false
 	for i := 0; i < dps.Len(); i++ {
 		dp := dps.At(i)
-		if dp.Flags().NoRecordedValue() {
-			marks[i], removed = true, true
-			g.counts.stale++
+		if g.stale(marks, i, dp.Flags()) {
+			removed = true
 			continue
 		}
 		attrs := dp.Attributes()
