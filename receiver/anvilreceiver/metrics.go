@@ -408,27 +408,13 @@ func (a *aggregator) newMetric(sm pmetric.ScopeMetrics, d *metricDef) pmetric.Me
 func (a *aggregator) point(d *metricDef, m pmetric.Metric, s *series, start, ts pcommon.Timestamp) {
 	switch d.typ {
 	case TypeCounter:
-		dp := m.Sum().DataPoints().AppendEmpty()
-		s.attrs.CopyTo(dp.Attributes())
-		dp.SetStartTimestamp(start)
-		dp.SetTimestamp(ts)
-		dp.SetIntValue(int64(s.count))
+		newPoint(m.Sum().DataPoints(), s, start, ts).SetIntValue(int64(s.count))
 	case TypeSum:
-		dp := m.Sum().DataPoints().AppendEmpty()
-		s.attrs.CopyTo(dp.Attributes())
-		dp.SetStartTimestamp(start)
-		dp.SetTimestamp(ts)
-		dp.SetDoubleValue(s.sum)
+		newPoint(m.Sum().DataPoints(), s, start, ts).SetDoubleValue(s.sum)
 	case TypeLastValue:
-		dp := m.Gauge().DataPoints().AppendEmpty()
-		s.attrs.CopyTo(dp.Attributes())
-		dp.SetTimestamp(ts)
-		dp.SetDoubleValue(s.last)
+		newPoint(m.Gauge().DataPoints(), s, 0, ts).SetDoubleValue(s.last) // a gauge has no start
 	case TypeSummary:
-		dp := m.Summary().DataPoints().AppendEmpty()
-		s.attrs.CopyTo(dp.Attributes())
-		dp.SetStartTimestamp(start)
-		dp.SetTimestamp(ts)
+		dp := newPoint(m.Summary().DataPoints(), s, start, ts)
 		dp.SetCount(s.count)
 		dp.SetSum(s.sum)
 		if len(s.samples) > 0 {
@@ -441,19 +427,27 @@ func (a *aggregator) point(d *metricDef, m pmetric.Metric, s *series, start, ts 
 		}
 	case TypeDistribution:
 		if d.expo {
-			dp := m.ExponentialHistogram().DataPoints().AppendEmpty()
-			s.attrs.CopyTo(dp.Attributes())
-			dp.SetStartTimestamp(start)
-			dp.SetTimestamp(ts)
-			s.hist.WriteExponential(dp)
-			return
+			s.hist.WriteExponential(newPoint(m.ExponentialHistogram().DataPoints(), s, start, ts))
+		} else {
+			s.hist.WriteExplicit(newPoint(m.Histogram().DataPoints(), s, start, ts))
 		}
-		dp := m.Histogram().DataPoints().AppendEmpty()
-		s.attrs.CopyTo(dp.Attributes())
-		dp.SetStartTimestamp(start)
-		dp.SetTimestamp(ts)
-		s.hist.WriteExplicit(dp)
 	}
+}
+
+// timedPoint is a data point: attributes and times.
+type timedPoint interface {
+	Attributes() pcommon.Map
+	SetStartTimestamp(pcommon.Timestamp)
+	SetTimestamp(pcommon.Timestamp)
+}
+
+// newPoint appends a point of series s to dps.
+func newPoint[P timedPoint, S interface{ AppendEmpty() P }](dps S, s *series, start, ts pcommon.Timestamp) P {
+	dp := dps.AppendEmpty()
+	s.attrs.CopyTo(dp.Attributes())
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	return dp
 }
 
 // resetInterval ends a flush interval for a series: summary samples always
