@@ -6,9 +6,11 @@
 //     keep key hashes), and a 32-bit form of a start time (HashStart);
 //   - cumulative-to-delta: Restarted (start-time resets) and SumDelta for sums,
 //     Histogram.Delta for histograms, exponential histograms and summaries;
-//   - histogram arithmetic (Histogram): explicit-bucket add/subtract,
-//     exponential add at a common scale, subtract, downscale and recording of
-//     values (positive and negative ranges, zero bucket), summary count/sum.
+//   - histogram arithmetic (Histogram): explicit-bucket recording, add and
+//     subtract, exponential add at a common scale, subtract and downscale
+//     (positive and negative ranges, zero bucket), summary count/sum;
+//   - recording values into an exponential histogram (Recorder: the SDKs'
+//     lightstep/go-expohisto, which measured faster than our own).
 //
 // Exponential bucket i at scale s covers (base^i, base^(i+1)] with
 // base = 2^(2^-s); the negative range mirrors it (bucket i of Neg covers

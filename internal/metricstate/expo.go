@@ -2,9 +2,7 @@ package metricstate // import "github.com/anvil/anvilcol/internal/metricstate"
 
 import "math"
 
-// MaxScale is the scale a recorded exponential histogram starts at; it only
-// ever decreases, as the OpenTelemetry SDKs do, to keep at most maxSize
-// buckets per range.
+// MaxScale is the highest exponential scale (the scale a Recorder starts at).
 const MaxScale = 20
 
 // Boundary returns base^index at scale: the lower boundary of bucket index
@@ -106,41 +104,6 @@ func (b *Buckets) sub(cur, last *Buckets) bool {
 		b.Counts[j] -= c
 	}
 	return true
-}
-
-// incr adds one observation to bucket idx.
-func (b *Buckets) incr(idx int32) {
-	switch {
-	case len(b.Counts) == 0:
-		b.Offset = idx
-		b.Counts = append(b.Counts[:0], 1)
-	case idx < b.Offset:
-		grow := int(b.Offset - idx)
-		counts := make([]uint64, grow+len(b.Counts))
-		copy(counts[grow:], b.Counts)
-		counts[0] = 1
-		b.Offset, b.Counts = idx, counts
-	default:
-		j := int(idx - b.Offset)
-		for len(b.Counts) <= j {
-			b.Counts = append(b.Counts, 0)
-		}
-		b.Counts[j]++
-	}
-}
-
-// downscaleFor is by how much the scale must drop for idx to fit in maxSize
-// buckets together with b.
-func (b *Buckets) downscaleFor(idx int32, maxSize int) int32 {
-	if len(b.Counts) == 0 {
-		return 0
-	}
-	lo, hi := min(b.Offset, idx), max(b.Offset+int32(len(b.Counts))-1, idx)
-	var d int32
-	for int(hi>>d)-int(lo>>d)+1 > maxSize {
-		d++
-	}
-	return d
 }
 
 // Each calls f for every non-empty bucket: its index and count.

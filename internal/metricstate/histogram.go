@@ -104,36 +104,11 @@ func NewExplicit(bounds []float64) *Histogram {
 	return &Histogram{Bounds: bounds, Buckets: make([]uint64, len(bounds)+1)}
 }
 
-// NewExponential returns an empty exponential histogram at MaxScale.
-func NewExponential() *Histogram { return &Histogram{Scale: MaxScale} }
-
 // RecordExplicit adds one value: bucket i holds (Bounds[i-1], Bounds[i]],
 // the last (Bounds[n-1], +Inf).
 func (h *Histogram) RecordExplicit(v float64) {
 	h.observe(v)
 	h.Buckets[sort.SearchFloat64s(h.Bounds, v)]++
-}
-
-// RecordExponential adds one value, lowering the scale when a range would
-// need more than maxSize buckets. 0 goes to the zero bucket.
-func (h *Histogram) RecordExponential(v float64, maxSize int) {
-	h.observe(v)
-	if v == 0 {
-		h.ZeroCount++
-		return
-	}
-	b := &h.Pos
-	if v < 0 {
-		b, v = &h.Neg, -v
-	}
-	idx := Index(v, h.Scale)
-	if d := b.downscaleFor(idx, maxSize); d > 0 {
-		h.Pos.Downscale(d)
-		h.Neg.Downscale(d)
-		h.Scale -= d
-		idx = Index(v, h.Scale)
-	}
-	b.incr(idx)
 }
 
 // ---- reading and writing data points ----
@@ -282,6 +257,9 @@ func (h *Histogram) Delta(k Kind, cur, last *Histogram) bool {
 		}
 		h.Bounds = append(h.Bounds[:0], cur.Bounds...)
 	case Exponential:
+		if len(last.Pos.Counts)+len(last.Neg.Counts) == 0 {
+			last.Scale = cur.Scale // no buckets (empty, or zeros only): any scale
+		}
 		if cur.ZeroCount < last.ZeroCount || cur.Scale > last.Scale {
 			return false
 		}
@@ -302,7 +280,15 @@ func (h *Histogram) Delta(k Kind, cur, last *Histogram) bool {
 // commonScale is the highest scale <= min(a, b) at which both histograms'
 // ranges, merged, fit maxBuckets.
 func commonScale(a, b *Histogram, maxBuckets int32) int32 {
+	// A histogram without buckets (empty, or zeros only) does not lower the
+	// other's scale.
 	s := min(a.Scale, b.Scale)
+	switch {
+	case len(a.Pos.Counts)+len(a.Neg.Counts) == 0:
+		s = b.Scale
+	case len(b.Pos.Counts)+len(b.Neg.Counts) == 0:
+		s = a.Scale
+	}
 	for _, pair := range [2][2]*Buckets{{&a.Pos, &b.Pos}, {&a.Neg, &b.Neg}} {
 		for {
 			lo1, hi1, ok1 := pair[0].Range(a.Scale - s)

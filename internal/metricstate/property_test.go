@@ -54,15 +54,12 @@ func TestRecordExponentialKeepsEveryValueInItsBucket(t *testing.T) {
 	for trial := range 200 {
 		maxSize := 4 + r.IntN(160)
 		vs := randomValues(r, 1+r.IntN(500))
-		h := NewExponential()
+		h := recorded(vs, maxSize)
 		want := map[bucketKey]uint64{}
 		var zero uint64
 		var sum float64
 		for _, v := range vs {
-			h.RecordExponential(v, maxSize)
 			sum += v
-		}
-		for _, v := range vs {
 			switch {
 			case v == 0:
 				zero++
@@ -87,23 +84,18 @@ func TestRecordExponentialKeepsEveryValueInItsBucket(t *testing.T) {
 func TestAddEqualsRecordingTogether(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for trial := range 200 {
-		all := NewExponential()
-		sum := NewExponential()
-		sum.Count = 0
-		first := true
-		for range 1 + r.IntN(6) {
-			part := NewExponential()
-			for _, v := range randomValues(r, r.IntN(200)) {
-				part.RecordExponential(v, DefaultMaxBuckets)
-				all.RecordExponential(v, DefaultMaxBuckets)
-			}
-			if first {
-				sum.CopyFrom(part)
-				first = false
+		var vs []float64
+		sum := &Histogram{}
+		for i := range 1 + r.IntN(6) {
+			part := randomValues(r, r.IntN(200))
+			vs = append(vs, part...)
+			if i == 0 {
+				sum.CopyFrom(recorded(part, DefaultMaxBuckets))
 				continue
 			}
-			sum.Add(Exponential, part)
+			sum.Add(Exponential, recorded(part, DefaultMaxBuckets))
 		}
+		all := recorded(vs, DefaultMaxBuckets)
 		s := min(sum.Scale, all.Scale)
 		require.Equal(t, expoAt(all, s), expoAt(sum, s), "trial %d", trial)
 		require.Equal(t, all.Count, sum.Count)
@@ -125,23 +117,25 @@ func TestDeltaRecoversEveryIncrease(t *testing.T) {
 	for _, k := range []Kind{Explicit, Exponential, Summary} {
 		r := rand.New(rand.NewPCG(7, uint64(k)))
 		for trial := range 100 {
-			record := func(h *Histogram, vs []float64) {
-				for _, v := range vs {
-					switch k {
-					case Explicit:
-						h.RecordExplicit(v)
-					case Exponential:
-						h.RecordExponential(v, 40)
-					case Summary:
-						h.observe(v)
-					}
-				}
-			}
 			fresh := func() *Histogram {
 				if k == Explicit {
 					return NewExplicit(bounds)
 				}
-				return NewExponential()
+				return &Histogram{Scale: MaxScale}
+			}
+			increase := func(vs []float64) *Histogram {
+				if k == Exponential {
+					return recorded(vs, 40)
+				}
+				h := fresh()
+				for _, v := range vs {
+					if k == Explicit {
+						h.RecordExplicit(v)
+					} else {
+						h.observe(v)
+					}
+				}
+				return h
 			}
 			cum, last := fresh(), fresh()
 			var start uint32 = 1
@@ -149,8 +143,7 @@ func TestDeltaRecoversEveryIncrease(t *testing.T) {
 			inSum, outSum := fresh(), fresh()
 			var inCount, outCount uint64
 			for step := range 30 {
-				inc := fresh()
-				record(inc, randomValues(r, r.IntN(50)))
+				inc := increase(randomValues(r, r.IntN(50)))
 				if r.IntN(8) == 0 {
 					cum, start = fresh(), start+1 // the writer restarted
 				}
@@ -187,6 +180,17 @@ func TestDeltaRecoversEveryIncrease(t *testing.T) {
 	}
 }
 
+// recorded is the histogram of vs as a Recorder of maxSize records it.
+func recorded(vs []float64, maxSize int) *Histogram {
+	r := NewRecorder(maxSize)
+	for _, v := range vs {
+		r.Record(v)
+	}
+	h := &Histogram{}
+	r.Into(h)
+	return h
+}
+
 func copyOf(h *Histogram) *Histogram {
 	c := &Histogram{}
 	c.CopyFrom(h)
@@ -207,10 +211,7 @@ func TestDeltaDetectsResets(t *testing.T) {
 	}
 	assert.False(t, (&Histogram{}).Delta(Explicit, c, a), "other bounds")
 
-	e, f := NewExponential(), NewExponential()
-	e.RecordExponential(-0.3, 160)
-	f.RecordExponential(0.3, 160)
-	f.RecordExponential(0.4, 160)
+	e, f := recorded([]float64{-0.3}, 160), recorded([]float64{0.3, 0.4}, 160)
 	assert.False(t, (&Histogram{}).Delta(Exponential, f, e), "the negative bucket is gone")
 	f.Scale++
 	assert.False(t, (&Histogram{}).Delta(Exponential, f, e), "a higher scale")

@@ -119,6 +119,7 @@ type aggregator struct {
 	resources map[uint64]*resourceState // by metricstate.HashAttributes of the resource; 0: the configured one
 	series    []int                     // live series per metric definition (over all resources)
 	lastFlush time.Time
+	scratch   metricstate.Histogram // flush: an exponential point being written
 }
 
 type resourceState struct {
@@ -142,7 +143,8 @@ type series struct {
 	min     float64
 	max     float64
 	last    float64
-	hist    *metricstate.Histogram // distributions
+	hist    *metricstate.Histogram // explicit-bucket distributions
+	expo    *metricstate.Recorder  // exponential distributions
 	samples []float64
 	seen    uint64 // samples offered this interval (reservoir sampling)
 }
@@ -239,7 +241,7 @@ func (a *aggregator) newSeries(d *metricDef, now time.Time) *series {
 	s := &series{attrs: pcommon.NewMap(), start: now}
 	if d.typ == TypeDistribution {
 		if d.expo {
-			s.hist = metricstate.NewExponential()
+			s.expo = metricstate.NewRecorder(d.maxSize)
 		} else {
 			s.hist = metricstate.NewExplicit(d.buckets)
 		}
@@ -279,7 +281,7 @@ func (a *aggregator) record(d *metricDef, s *series, v float64, now time.Time) {
 	switch d.typ {
 	case TypeDistribution:
 		if d.expo {
-			s.hist.RecordExponential(v, d.maxSize)
+			s.expo.Record(v)
 		} else {
 			s.hist.RecordExplicit(v)
 		}
@@ -427,7 +429,7 @@ func (a *aggregator) point(d *metricDef, m pmetric.Metric, s *series, start, ts 
 		}
 	case TypeDistribution:
 		if d.expo {
-			s.hist.WriteExponential(newPoint(m.ExponentialHistogram().DataPoints(), s, start, ts))
+			s.expo.WriteTo(newPoint(m.ExponentialHistogram().DataPoints(), s, start, ts), &a.scratch)
 		} else {
 			s.hist.WriteExplicit(newPoint(m.Histogram().DataPoints(), s, start, ts))
 		}
@@ -464,6 +466,9 @@ func (a *aggregator) resetInterval(d *metricDef, s *series, now time.Time) {
 	s.min, s.max = 0, 0
 	if s.hist != nil {
 		s.hist.Reset()
+	}
+	if s.expo != nil {
+		s.expo.Reset()
 	}
 }
 
