@@ -14,23 +14,6 @@ func Boundary(scale int32, index int32) float64 {
 	return math.Exp2(float64(index) / float64(int64(1)<<uint(scale)))
 }
 
-// Index maps a magnitude v > 0 to its bucket index at scale: bucket i holds
-// (base^i, base^(i+1)].
-func Index(v float64, scale int32) int32 {
-	frac, exp := math.Frexp(v) // v = frac * 2^exp, frac in [0.5, 1)
-	if scale <= 0 {
-		e := exp - 1
-		if frac == 0.5 { // exact power of two: upper bound of the bucket below
-			e--
-		}
-		return int32(e) >> -scale
-	}
-	if frac == 0.5 {
-		return int32((exp-1)<<scale) - 1
-	}
-	return int32(math.Ceil(math.Log2(v)*math.Ldexp(1, int(scale)))) - 1
-}
-
 // Buckets is one range (positive or negative) of an exponential histogram:
 // the counts of consecutive bucket indexes from Offset.
 type Buckets struct {
@@ -104,13 +87,4 @@ func (b *Buckets) sub(cur, last *Buckets) bool {
 		b.Counts[j] -= c
 	}
 	return true
-}
-
-// Each calls f for every non-empty bucket: its index and count.
-func (b *Buckets) Each(f func(idx int32, count uint64)) {
-	for i, c := range b.Counts {
-		if c != 0 {
-			f(b.Offset+int32(i), c)
-		}
-	}
 }
