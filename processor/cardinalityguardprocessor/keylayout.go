@@ -52,7 +52,7 @@ func (st *stream) hash(attrs pcommon.Map, needFull bool) (full, reduced uint64, 
 	for key, v := range attrs.All() {
 		var kh uint64
 		var keep bool
-		if i < len(layout) && layout[i].key == key {
+		if i < len(layout) && sameKey(layout[i].key, key) {
 			kh, keep = layout[i].hash, layout[i].keep
 		} else {
 			kh, keep = st.learnKey(key)
@@ -82,4 +82,24 @@ func (st *stream) hash(attrs pcommon.Map, needFull bool) (full, reduced uint64, 
 		full = metricstate.SetHash(f, i)
 	}
 	return full, metricstate.SetHash(k, n), dropped
+}
+
+// sameKey is a == b without a call into the runtime for keys of 8 to 16
+// bytes (most attribute keys): two overlapping 8-byte loads cover every byte.
+func sameKey(a, b string) bool {
+	n := len(a)
+	if n != len(b) {
+		return false
+	}
+	if n < 8 || n > 16 {
+		return a == b
+	}
+	return le64(a) == le64(b) && le64(a[n-8:]) == le64(b[n-8:])
+}
+
+// le64 reads 8 bytes little-endian (the compiler merges the loads).
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
