@@ -27,63 +27,8 @@ func Mix(x uint64) uint64 {
 	return x
 }
 
-// HashString is xxhash64 (seed 0) of s. Attribute keys and values are
-// mostly shorter than 32 bytes: those take xxhash64's short-input path in Go
-// here, which spares the call into the library's assembly (most of the cost
-// per attribute); longer strings go to the library. Same result either way.
-func HashString(s string) uint64 {
-	n := len(s)
-	if n >= 32 {
-		return xxhash.Sum64String(s)
-	}
-	h := xxPrime5 + uint64(n)
-	i := 0
-	for ; i+8 <= n; i += 8 {
-		h ^= xxRound(0, le64(s[i:]))
-		h = bits.RotateLeft64(h, 27)*xxPrime1 + xxPrime4
-	}
-	if i+4 <= n {
-		h ^= uint64(le32(s[i:])) * xxPrime1
-		h = bits.RotateLeft64(h, 23)*xxPrime2 + xxPrime3
-		i += 4
-	}
-	for ; i < n; i++ {
-		h ^= uint64(s[i]) * xxPrime5
-		h = bits.RotateLeft64(h, 11) * xxPrime1
-	}
-	h ^= h >> 33
-	h *= xxPrime2
-	h ^= h >> 29
-	h *= xxPrime3
-	h ^= h >> 32
-	return h
-}
-
-// xxhash64 primes.
-const (
-	xxPrime1 uint64 = 11400714785074694791
-	xxPrime2 uint64 = 14029467366897019727
-	xxPrime3 uint64 = 1609587929392839161
-	xxPrime4 uint64 = 9650029242287828579
-	xxPrime5 uint64 = 2870177450012600261
-)
-
-func xxRound(acc, input uint64) uint64 {
-	acc += input * xxPrime2
-	return bits.RotateLeft64(acc, 31) * xxPrime1
-}
-
-// le64 and le32 read little-endian words (the compiler merges the loads).
-func le64(s string) uint64 {
-	_ = s[7]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
-func le32(s string) uint32 {
-	_ = s[3]
-	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
-}
+// HashString is xxhash64 of s.
+func HashString(s string) uint64 { return xxhash.Sum64String(s) }
 
 // HashKey is the key half of an attribute's hash; a caller that meets the
 // same keys again may keep it and pass it to HashPair.

@@ -1,11 +1,11 @@
 package metricstate // import "github.com/anvil/anvilcol/internal/metricstate"
 
 import (
-	"iter"
 	"math"
 	"slices"
 	"sort"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
@@ -117,8 +117,8 @@ func (h *Histogram) RecordExplicit(v float64) {
 func (h *Histogram) ReadExplicit(dp pmetric.HistogramDataPoint) {
 	h.Count, h.Sum, h.HasSum = dp.Count(), dp.Sum(), dp.HasSum()
 	h.setMinMax(dp.HasMin(), dp.Min(), dp.HasMax(), dp.Max())
-	h.Bounds = appendAll(h.Bounds[:0], dp.ExplicitBounds().All())
-	h.Buckets = appendAll(h.Buckets[:0], dp.BucketCounts().All())
+	h.Bounds = appendFloats(h.Bounds[:0], dp.ExplicitBounds())
+	h.Buckets = appendCounts(h.Buckets[:0], dp.BucketCounts())
 }
 
 // WriteExplicit sets an explicit-bucket histogram point's value from h.
@@ -165,9 +165,9 @@ func (h *Histogram) ReadExponential(dp pmetric.ExponentialHistogramDataPoint) {
 	h.setMinMax(dp.HasMin(), dp.Min(), dp.HasMax(), dp.Max())
 	h.Scale, h.ZeroCount, h.ZeroThreshold = dp.Scale(), dp.ZeroCount(), dp.ZeroThreshold()
 	h.Pos.Offset = dp.Positive().Offset()
-	h.Pos.Counts = appendAll(h.Pos.Counts[:0], dp.Positive().BucketCounts().All())
+	h.Pos.Counts = appendCounts(h.Pos.Counts[:0], dp.Positive().BucketCounts())
 	h.Neg.Offset = dp.Negative().Offset()
-	h.Neg.Counts = appendAll(h.Neg.Counts[:0], dp.Negative().BucketCounts().All())
+	h.Neg.Counts = appendCounts(h.Neg.Counts[:0], dp.Negative().BucketCounts())
 }
 
 // WriteExponential sets an exponential histogram point's value from h.
@@ -182,10 +182,19 @@ func (h *Histogram) WriteExponential(dp pmetric.ExponentialHistogramDataPoint) {
 	dp.Negative().BucketCounts().FromRaw(h.Neg.Counts)
 }
 
-// appendAll appends a pdata slice's values to s without the copy AsRaw makes.
-func appendAll[T any](s []T, all iter.Seq2[int, T]) []T {
-	for _, v := range all {
-		s = append(s, v)
+// appendFloats and appendCounts append a pdata slice's values without the
+// copy AsRaw makes (and without generics: a method call through a type
+// parameter is an indirect call per element).
+func appendFloats(s []float64, p pcommon.Float64Slice) []float64 {
+	for i := range p.Len() {
+		s = append(s, p.At(i))
+	}
+	return s
+}
+
+func appendCounts(s []uint64, p pcommon.UInt64Slice) []uint64 {
+	for i := range p.Len() {
+		s = append(s, p.At(i))
 	}
 	return s
 }

@@ -120,7 +120,12 @@ func (e *engine) cumulativeDelta(key uint64, k metricstate.Kind, start pcommon.T
 	case ok && !metricstate.Restarted(st.start, start) && e.inc.Delta(k, &e.cur, &st.hist):
 		inc = &e.inc
 	}
-	st.hist.CopyFrom(&e.cur)
+	// The point becomes the series' last one by a swap, not a copy: e.cur
+	// keeps the old buffers for the next point.
+	st.hist, e.cur = e.cur, st.hist
+	if inc == &e.cur {
+		inc = &st.hist
+	}
 	st.start, st.seen = start, now
 	return inc
 }
@@ -289,34 +294,37 @@ func (e *engine) consumeMetrics(md pmetric.Metrics) {
 }
 
 func (e *engine) consumeMetric(m pmetric.Metric, rules []*rule, res pcommon.Map, resHash uint64, now time.Time) {
+	// Loops per point type, not one generic loop: a method call through a
+	// type parameter is an indirect call per point.
 	p := pointIngest{e: e, rules: rules, res: res, mh: resHash ^ metricstate.HashString(m.Name()), now: now}
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
-		observeAll(p, m.Gauge().DataPoints(), func(key uint64, dp pmetric.NumberDataPoint) (obs, bool) {
-			return e.numberObs(key, dp, kindGauge, true, false, now)
-		})
+		p.numbers(m.Gauge().DataPoints(), kindGauge, true, false)
 	case pmetric.MetricTypeSum:
 		s := m.Sum()
-		cumulative := s.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-		observeAll(p, s.DataPoints(), func(key uint64, dp pmetric.NumberDataPoint) (obs, bool) {
-			return e.numberObs(key, dp, kindSum, cumulative, s.IsMonotonic(), now)
-		})
+		p.numbers(s.DataPoints(), kindSum, s.AggregationTemporality() == pmetric.AggregationTemporalityCumulative, s.IsMonotonic())
 	case pmetric.MetricTypeHistogram:
 		h := m.Histogram()
 		cumulative := h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-		observeAll(p, h.DataPoints(), func(key uint64, dp pmetric.HistogramDataPoint) (obs, bool) {
-			return e.histogramObs(key, dp, cumulative, now), true
-		})
+		for i := 0; i < h.DataPoints().Len(); i++ {
+			if dp := h.DataPoints().At(i); !dp.Flags().NoRecordedValue() {
+				p.observe(e.histogramObs(p.key(dp.Attributes()), dp, cumulative, now), dp.Attributes())
+			}
+		}
 	case pmetric.MetricTypeExponentialHistogram:
 		h := m.ExponentialHistogram()
 		cumulative := h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-		observeAll(p, h.DataPoints(), func(key uint64, dp pmetric.ExponentialHistogramDataPoint) (obs, bool) {
-			return e.expHistogramObs(key, dp, cumulative, now), true
-		})
+		for i := 0; i < h.DataPoints().Len(); i++ {
+			if dp := h.DataPoints().At(i); !dp.Flags().NoRecordedValue() {
+				p.observe(e.expHistogramObs(p.key(dp.Attributes()), dp, cumulative, now), dp.Attributes())
+			}
+		}
 	case pmetric.MetricTypeSummary:
-		observeAll(p, m.Summary().DataPoints(), func(key uint64, dp pmetric.SummaryDataPoint) (obs, bool) {
-			return e.summaryObs(key, dp, now), true
-		})
+		for i := 0; i < m.Summary().DataPoints().Len(); i++ {
+			if dp := m.Summary().DataPoints().At(i); !dp.Flags().NoRecordedValue() {
+				p.observe(e.summaryObs(p.key(dp.Attributes()), dp, now), dp.Attributes())
+			}
+		}
 	}
 }
 
@@ -329,27 +337,23 @@ type pointIngest struct {
 	now   time.Time
 }
 
-type dataPoint interface {
-	Flags() pmetric.DataPointFlags
-	Attributes() pcommon.Map
+func (p *pointIngest) key(attrs pcommon.Map) uint64 { return seriesKey(p.mh, attrs) }
+
+func (p *pointIngest) observe(o obs, attrs pcommon.Map) {
+	p.e.observe(p.rules, &o, attrs, p.res, p.now)
 }
 
-// observeAll differences every point that carries a value (staleness markers
-// carry none; obsOf says false for NaN) and adds it to the rules' windows.
-func observeAll[P dataPoint, S interface {
-	Len() int
-	At(int) P
-}](p pointIngest, dps S, obsOf func(key uint64, dp P) (obs, bool)) {
+// numbers observes gauge and sum points that carry a value (staleness
+// markers and NaN carry none).
+func (p *pointIngest) numbers(dps pmetric.NumberDataPointSlice, kind obsKind, cumulative, monotonic bool) {
 	for i := 0; i < dps.Len(); i++ {
 		dp := dps.At(i)
 		if dp.Flags().NoRecordedValue() {
 			continue
 		}
-		o, ok := obsOf(seriesKey(p.mh, dp.Attributes()), dp)
-		if !ok {
-			continue
+		if o, ok := p.e.numberObs(p.key(dp.Attributes()), dp, kind, cumulative, monotonic, p.now); ok {
+			p.observe(o, dp.Attributes())
 		}
-		p.e.observe(p.rules, &o, dp.Attributes(), p.res, p.now)
 	}
 }
 
