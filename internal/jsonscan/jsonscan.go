@@ -241,15 +241,12 @@ func (p *Scanner) ReadNumber() (f float64, iv int64, isInt bool, err error) {
 	integer := true
 	if i < len(b) && b[i] == '.' {
 		integer = false
-		i++
-		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
-			p.I = i
+		j := skipDigits(b, i+1)
+		if j == i+1 {
+			p.I = j
 			return 0, 0, false, p.SyntaxErr("invalid number: digits expected after '.'")
 		}
+		i = j
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		integer = false
@@ -257,14 +254,12 @@ func (p *Scanner) ReadNumber() (f float64, iv int64, isInt bool, err error) {
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
+		j := skipDigits(b, i)
+		if j == i {
 			p.I = i
 			return 0, 0, false, p.SyntaxErr("invalid number: digits expected in the exponent")
 		}
+		i = j
 	}
 	p.I = i
 	lit := unsafe.String(&b[start], i-start)
@@ -278,6 +273,14 @@ func (p *Scanner) ReadNumber() (f float64, iv int64, isInt bool, err error) {
 		return 0, 0, false, p.SyntaxErr("invalid number")
 	}
 	return f, 0, false, nil
+}
+
+// skipDigits returns the index after the decimal digits from b[i].
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // ReadStringRaw reads a JSON string and returns its decoded bytes; they alias
