@@ -3,7 +3,8 @@ package main
 import (
 	"math"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/anvil/anvilcol/internal/jsonenc"
 )
 
 // kind is the type of a metadata or measurement value.
@@ -100,7 +101,7 @@ func formatValue(v value) string {
 // appendJSON appends the event as the anvil receiver's JSON event object.
 func (e *Event) appendJSON(b []byte) []byte {
 	b = append(b, `{"name":`...)
-	b = appendJSONString(b, e.Name)
+	b = jsonenc.AppendString(b, e.Name)
 	b = append(b, `,"time_unix_nano":`...)
 	b = strconv.AppendInt(b, e.TimeUnixNano, 10)
 	b = append(b, `,"measurements":`...)
@@ -116,7 +117,7 @@ func appendObject(b []byte, kvs []kv) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, m.key)
+		b = jsonenc.AppendString(b, m.key)
 		b = append(b, ':')
 		b = appendJSONValue(b, m.val)
 	}
@@ -135,50 +136,7 @@ func appendJSONValue(b []byte, v value) []byte {
 	case kindBool:
 		return strconv.AppendBool(b, v.b)
 	}
-	return appendJSONString(b, v.s)
+	return jsonenc.AppendString(b, v.s)
 }
 
 const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string (escaping quotes, backslashes
-// and control characters; invalid UTF-8 becomes U+FFFD).
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}

@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/anvil/anvilcol/internal/jsonenc"
 )
 
 // anvilSender posts events to the anvil receiver as AnvilCol.Forwarder does:
@@ -53,7 +55,7 @@ func encodeAnvil(b []byte, nodeID string, events []Event, ndjson bool) []byte {
 		return b
 	}
 	b = append(b, `{"resource":{"service.instance.id":`...)
-	b = appendJSONString(b, nodeID)
+	b = jsonenc.AppendString(b, nodeID)
 	b = append(b, `},"events":[`...)
 	for i := range events {
 		if i > 0 {

@@ -4,11 +4,11 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/anvil/anvilcol/internal/jsonenc"
 	"github.com/anvil/anvilcol/internal/metricstate"
 )
 
@@ -461,58 +461,17 @@ func appendFloat(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
 
-const hex = "0123456789abcdef"
-
 // appendString writes s as a JSON string; invalid UTF-8 becomes U+FFFD.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
-	b = appendEscaped(b, s)
+	b = jsonenc.AppendEscaped(b, s)
 	return append(b, '"')
 }
 
 // appendString2 writes the concatenation a+b as one JSON string.
 func appendString2(b []byte, s1, s2 string) []byte {
 	b = append(b, '"')
-	b = appendEscaped(b, s1)
-	b = appendEscaped(b, s2)
+	b = jsonenc.AppendEscaped(b, s1)
+	b = jsonenc.AppendEscaped(b, s2)
 	return append(b, '"')
-}
-
-func appendEscaped(b []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(b, s[start:]...)
 }
