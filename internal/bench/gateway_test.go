@@ -169,6 +169,7 @@ type sinkMetrics struct {
 func (s *sinkMetrics) Export(_ context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
 	s.g.mu.Lock()
 	defer s.g.mu.Unlock()
+	s.g.metricPts += int64(req.Metrics().DataPointCount())
 	rms := req.Metrics().ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
@@ -181,7 +182,6 @@ func (s *sinkMetrics) Export(_ context.Context, req pmetricotlp.ExportRequest) (
 			ms := sms.At(j).Metrics()
 			for k := 0; k < ms.Len(); k++ {
 				m := ms.At(k)
-				s.g.metricPts += int64(pointCount(m))
 				if m.Name() != "anvil.label.submit.count" || m.Type() != pmetric.MetricTypeSum {
 					continue
 				}
@@ -201,20 +201,4 @@ func (s *sinkMetrics) Export(_ context.Context, req pmetricotlp.ExportRequest) (
 		}
 	}
 	return pmetricotlp.NewExportResponse(), nil
-}
-
-func pointCount(m pmetric.Metric) int {
-	switch m.Type() {
-	case pmetric.MetricTypeSum:
-		return m.Sum().DataPoints().Len()
-	case pmetric.MetricTypeGauge:
-		return m.Gauge().DataPoints().Len()
-	case pmetric.MetricTypeHistogram:
-		return m.Histogram().DataPoints().Len()
-	case pmetric.MetricTypeExponentialHistogram:
-		return m.ExponentialHistogram().DataPoints().Len()
-	case pmetric.MetricTypeSummary:
-		return m.Summary().DataPoints().Len()
-	}
-	return 0
 }

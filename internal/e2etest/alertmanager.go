@@ -16,23 +16,28 @@ import (
 // installs Alertmanager (.ci/run installs it).
 const AlertmanagerBinary = "/usr/bin/prometheus-alertmanager"
 
+// alertmanagerBinary finds Alertmanager or fails the test with the install
+// command: the tests that need it never skip.
+func alertmanagerBinary(t testing.TB) string {
+	t.Helper()
+	if _, err := os.Stat(AlertmanagerBinary); err == nil {
+		return AlertmanagerBinary
+	}
+	p, err := exec.LookPath("prometheus-alertmanager")
+	if err != nil {
+		t.Fatalf("%s not installed: apt-get install -y prometheus-alertmanager", AlertmanagerBinary)
+	}
+	return p
+}
+
 // StartAlertmanager runs a real Alertmanager on a free loopback port, with
 // clustering off, storage in a temp dir and a minimal config (one receiver
 // that sends nowhere, group_wait 0s), and returns its base URL. It is
-// stopped at the end of the test. Without the binary the test is skipped,
-// unless $CI is set (then it fails with the install command).
+// stopped at the end of the test; without the binary the test fails with the
+// install command.
 func StartAlertmanager(t testing.TB) string {
 	t.Helper()
-	bin := AlertmanagerBinary
-	if _, err := os.Stat(bin); err != nil {
-		if p, lerr := exec.LookPath("prometheus-alertmanager"); lerr == nil {
-			bin = p
-		} else if os.Getenv("CI") == "" {
-			t.Skipf("%s not installed (apt-get install -y prometheus-alertmanager); this test needs a real Alertmanager", AlertmanagerBinary)
-		} else {
-			t.Fatalf("%s not installed: apt-get install -y prometheus-alertmanager", AlertmanagerBinary)
-		}
-	}
+	bin := alertmanagerBinary(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "alertmanager.yml")
 	if err := os.WriteFile(conf, []byte(`route:
@@ -45,38 +50,7 @@ receivers:
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := FreePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
-	cmd := exec.CommandContext(ctx, bin,
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
-		"--cluster.listen-address=",
-		"--storage.path="+filepath.Join(dir, "data"),
-		"--config.file="+conf,
-	)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("e2etest: start %s: %v", bin, err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("alertmanager output:\n%s", out.String())
-		}
-	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	client := &http.Client{Timeout: time.Second}
-	Eventually(t, 20*time.Second, func() bool {
-		resp, err := client.Get(base + "/-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, "alertmanager on %s not ready:\n%s", base, out)
-	return base
+	return startAlertmanagerProcess(t, bin, dir, conf, "--cluster.listen-address=")
 }
 
 // AlertmanagerCluster is a cluster of real Alertmanagers gossiping on loopback.
@@ -97,14 +71,7 @@ type AlertmanagerCluster struct {
 // It fails the test if the binary is missing.
 func StartAlertmanagerCluster(t testing.TB, n int, webhookURL string) *AlertmanagerCluster {
 	t.Helper()
-	bin := AlertmanagerBinary
-	if _, err := os.Stat(bin); err != nil {
-		p, lerr := exec.LookPath("prometheus-alertmanager")
-		if lerr != nil {
-			t.Fatalf("%s not installed: apt-get install -y prometheus-alertmanager", AlertmanagerBinary)
-		}
-		bin = p
-	}
+	bin := alertmanagerBinary(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "alertmanager.yml")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`route:
