@@ -7,10 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/anvil/anvilcol/internal/e2etest"
 )
@@ -32,11 +29,7 @@ func TestRealAlertmanagerReceivesAndResolves(t *testing.T) {
 	cfg.Notifiers = []NotifierConfig{nc}
 	require.NoError(t, cfg.Validate())
 
-	f := NewFactory()
-	set := processortest.NewNopSettings(f.Type())
-	set.ID = component.MustNewIDWithName("alert", t.Name())
-	p, err := f.CreateLogs(context.Background(), set, cfg, consumertest.NewNop())
-	require.NoError(t, err)
+	p := newTestLogs(t, cfg)
 	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
 

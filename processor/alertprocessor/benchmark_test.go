@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -15,7 +14,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
-	"go.opentelemetry.io/collector/processor/processortest"
 )
 
 // adrRules are the four ADR-008 rules of config/gateway.yaml.
@@ -103,9 +101,7 @@ func benchLogs() plog.Logs {
 
 func benchProcessors(b *testing.B) (alertM processor.Metrics, passM processor.Metrics, alertL processor.Logs, passL processor.Logs) {
 	ctx := context.Background()
-	f := NewFactory()
-	set := processortest.NewNopSettings(f.Type())
-	set.ID = component.MustNewIDWithName("alert", b.Name())
+	f, set := NewFactory(), testSettings(b)
 	cfg := testConfig(adrRules()...)
 	cfg.EvaluationInterval = 15 * time.Second
 	require.NoError(b, cfg.Validate())

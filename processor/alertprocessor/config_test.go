@@ -9,10 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.uber.org/zap"
 
 	"github.com/anvil/anvilcol/internal/componenttesthelp"
-	"github.com/anvil/anvilcol/internal/ratelog"
 	"github.com/anvil/anvilcol/processor/alertprocessor/internal/metadata"
 )
 
@@ -129,7 +127,7 @@ func TestDisabledNotifierIsNeitherCheckedNorBuilt(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 	tb, err := metadata.NewTelemetryBuilder(componenttest.NewNopTelemetrySettings())
 	require.NoError(t, err)
-	ws, err := buildWorkers(context.Background(), cfg, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings(), tb, ratelog.New(zap.NewNop(), time.Minute))
+	ws, err := buildWorkers(context.Background(), cfg, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings(), tb, nopErrLog(), wallClock{})
 	require.NoError(t, err)
 	require.Len(t, ws, 1)
 	assert.Equal(t, "log", ws[0].typ)

@@ -76,7 +76,8 @@ type engine struct {
 	tb     *metadata.TelemetryBuilder
 	set    component.TelemetrySettings
 
-	now     func() time.Time
+	clk     clock
+	now     func() time.Time // clk.Now
 	started time.Time
 
 	mu          sync.Mutex
@@ -100,7 +101,7 @@ type engine struct {
 	done chan struct{}
 }
 
-func newEngine(cfg *Config, set component.TelemetrySettings, now func() time.Time) (*engine, error) {
+func newEngine(cfg *Config, set component.TelemetrySettings, clk clock) (*engine, error) {
 	tb, err := metadata.NewTelemetryBuilder(set)
 	if err != nil {
 		return nil, err
@@ -111,12 +112,13 @@ func newEngine(cfg *Config, set component.TelemetrySettings, now func() time.Tim
 		errLog:      ratelog.New(set.Logger, ratelog.DefaultInterval),
 		tb:          tb,
 		set:         set,
-		now:         now,
+		clk:         clk,
+		now:         clk.Now,
 		series:      map[uint64]*seriesState{},
 		metricCache: map[string][]*rule{},
 		eventCache:  map[string][]*rule{},
 	}
-	e.started = now()
+	e.started = clk.Now()
 	for _, rc := range cfg.Rules {
 		r, err := compileRule(rc, cfg.EvaluationInterval)
 		if err != nil {

@@ -316,7 +316,7 @@ func TestSendResolvedFalseStillResolvesState(t *testing.T) {
 	cfg.SendResolved = false
 	e, clk, _ := newTestEngine(t, cfg)
 	rec := &recordingSender{}
-	w := newWorker(NewNotifierConfig(notifierWebhook), rec, e.tb, e.errLog)
+	w := newWorker(NewNotifierConfig(notifierWebhook), rec, e.tb, e.errLog, e.clk)
 	e.start([]*worker{w})
 	t.Cleanup(func() { _ = e.shutdown(t.Context()) })
 	e.consumeMetrics(gaugeMetrics("m", nil, 1))
@@ -497,21 +497,7 @@ func TestCumulativeExponentialHistogramDelta(t *testing.T) {
 	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "x", Metric: "x", Stat: "p50", Window: time.Minute, Op: ">", Threshold: 0}))
 	start := pcommon.NewTimestampFromTime(clk.Now().Add(-time.Hour))
 	mk := func(counts []uint64) pmetric.Metrics {
-		md := pmetric.NewMetrics()
-		m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-		m.SetName("x")
-		h := m.SetEmptyExponentialHistogram()
-		h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-		dp := h.DataPoints().AppendEmpty()
-		dp.SetStartTimestamp(start)
-		dp.Positive().SetOffset(3)
-		dp.Positive().BucketCounts().FromRaw(counts)
-		var n uint64
-		for _, c := range counts {
-			n += c
-		}
-		dp.SetCount(n)
-		return md
+		return expHistMetrics("x", pmetric.AggregationTemporalityCumulative, start, false, 3, counts)
 	}
 	e.consumeMetrics(mk([]uint64{100, 0})) // baseline: all in (8,16]
 	e.consumeMetrics(mk([]uint64{100, 4})) // the window only saw 4 in (16,32]
@@ -579,22 +565,8 @@ func TestStalenessMarkersAndNaNAreSkipped(t *testing.T) {
 // both temporalities.
 func TestExponentialHistogramNegativeBucketsBelowOne(t *testing.T) {
 	mk := func(temp pmetric.AggregationTemporality, start pcommon.Timestamp, counts []uint64) pmetric.Metrics {
-		md := pmetric.NewMetrics()
-		m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-		m.SetName("x")
-		h := m.SetEmptyExponentialHistogram()
-		h.SetAggregationTemporality(temp)
-		dp := h.DataPoints().AppendEmpty()
-		dp.SetStartTimestamp(start)
-		dp.SetScale(0) // negative bucket -2 holds [-0.5, -0.25), bucket -1 holds [-1, -0.5)
-		dp.Negative().SetOffset(-2)
-		dp.Negative().BucketCounts().FromRaw(counts)
-		var n uint64
-		for _, c := range counts {
-			n += c
-		}
-		dp.SetCount(n)
-		return md
+		// Scale 0: negative bucket -2 holds [-0.5, -0.25), bucket -1 holds [-1, -0.5).
+		return expHistMetrics("x", temp, start, true, -2, counts)
 	}
 	for _, stat := range []string{"p50", "p99"} {
 		t.Run("delta "+stat, func(t *testing.T) {
@@ -618,4 +590,29 @@ func TestExponentialHistogramNegativeBucketsBelowOne(t *testing.T) {
 			assert.LessOrEqual(t, v, -0.5)
 		})
 	}
+}
+
+// expHistMetrics is metric name with one scale-0 exponential-histogram
+// point: counts from bucket offset of the positive range (the negative one
+// when neg); its count is their sum.
+func expHistMetrics(name string, temp pmetric.AggregationTemporality, start pcommon.Timestamp, neg bool, offset int32, counts []uint64) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName(name)
+	h := m.SetEmptyExponentialHistogram()
+	h.SetAggregationTemporality(temp)
+	dp := h.DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	buckets := dp.Positive()
+	if neg {
+		buckets = dp.Negative()
+	}
+	buckets.SetOffset(offset)
+	buckets.BucketCounts().FromRaw(counts)
+	var n uint64
+	for _, c := range counts {
+		n += c
+	}
+	dp.SetCount(n)
+	return md
 }

@@ -35,7 +35,7 @@ func createDefaultConfig() component.Config {
 var passThrough = processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: false})
 
 func createMetrics(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
-	p, err := acquire(set, cfg.(*Config), time.Now)
+	p, err := acquire(set, cfg.(*Config), wallClock{})
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +44,7 @@ func createMetrics(ctx context.Context, set processor.Settings, cfg component.Co
 }
 
 func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
-	p, err := acquire(set, cfg.(*Config), time.Now)
+	p, err := acquire(set, cfg.(*Config), wallClock{})
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func createLogs(ctx context.Context, set processor.Settings, cfg component.Confi
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
-	p, err := acquire(set, cfg.(*Config), time.Now)
+	p, err := acquire(set, cfg.(*Config), wallClock{})
 	if err != nil {
 		return nil, err
 	}

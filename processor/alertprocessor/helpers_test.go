@@ -1,23 +1,37 @@
 package alertprocessor
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/anvil/anvilcol/processor/alertprocessor/internal/metadata"
 )
 
-// fakeClock is the controllable clock of the engine tests.
+// fakeClock is the controllable clock of the engine and notifier tests:
+// time moves only by Advance, which fires the After channels it reaches.
 type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu      sync.Mutex
+	t       time.Time
+	waiters []fakeWaiter
+}
+
+type fakeWaiter struct {
+	at time.Time
+	c  chan time.Time
 }
 
 func newFakeClock() *fakeClock {
@@ -30,10 +44,62 @@ func (c *fakeClock) Now() time.Time {
 	return c.t
 }
 
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d <= 0 {
+		ch <- c.t
+		return ch
+	}
+	c.waiters = append(c.waiters, fakeWaiter{at: c.t.Add(d), c: ch})
+	return ch
+}
+
 func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.at.After(c.t) {
+			kept = append(kept, w)
+			continue
+		}
+		w.c <- c.t
+	}
+	c.waiters = kept
+}
+
+// nextWait is the earliest time an After channel waits for, if any.
+func (c *fakeClock) nextWait() (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var at time.Time
+	for _, w := range c.waiters {
+		if at.IsZero() || w.at.Before(at) {
+			at = w.at
+		}
+	}
+	return at, !at.IsZero()
+}
+
+// runClock moves clk to each time something waits for until done holds: the
+// code under test either works (done or a wait comes) or waits on clk, so
+// no real time passes in its waits.
+func runClock(t *testing.T, clk *fakeClock, done func() bool) {
+	t.Helper()
+	for !done() {
+		var at time.Time
+		require.Eventually(t, func() bool {
+			var ok bool
+			at, ok = clk.nextWait()
+			return ok || done()
+		}, 10*time.Second, time.Millisecond, "neither done nor waiting on the clock")
+		if !at.IsZero() {
+			clk.Advance(at.Sub(clk.Now()))
+		}
+	}
 }
 
 func testConfig(rules ...RuleConfig) *Config {
@@ -43,6 +109,23 @@ func testConfig(rules ...RuleConfig) *Config {
 	return cfg
 }
 
+// testSettings are nop processor settings under the test's own component
+// id, so every test has its own shared engine.
+func testSettings(t testing.TB) processor.Settings {
+	set := processortest.NewNopSettings(metadata.Type)
+	set.ID = component.MustNewIDWithName("alert", t.Name())
+	return set
+}
+
+// newTestLogs creates cfg's logs processor (to a nop consumer) under
+// testSettings.
+func newTestLogs(t *testing.T, cfg *Config) processor.Logs {
+	t.Helper()
+	p, err := NewFactory().CreateLogs(context.Background(), testSettings(t), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	return p
+}
+
 // newTestEngine builds an engine on a fake clock with its own telemetry.
 func newTestEngine(t *testing.T, cfg *Config) (*engine, *fakeClock, *componenttest.Telemetry) {
 	t.Helper()
@@ -50,7 +133,7 @@ func newTestEngine(t *testing.T, cfg *Config) (*engine, *fakeClock, *componentte
 	clk := newFakeClock()
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { _ = tt.Shutdown(t.Context()) })
-	e, err := newEngine(cfg, tt.NewTelemetrySettings(), clk.Now)
+	e, err := newEngine(cfg, tt.NewTelemetrySettings(), clk)
 	require.NoError(t, err)
 	return e, clk, tt
 }

@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/cenkalti/backoff/v5"
 	"math"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -65,6 +65,7 @@ type worker struct {
 	attrs    metric.MeasurementOption
 	tb       *metadata.TelemetryBuilder
 	errLog   *ratelog.Logger
+	clk      clock // the processor's: retry deadlines and waits
 
 	mu    sync.Mutex
 	queue []Notification
@@ -77,7 +78,7 @@ type worker struct {
 	done     chan struct{}
 }
 
-func newWorker(cfg NotifierConfig, s sender, tb *metadata.TelemetryBuilder, errLog *ratelog.Logger) *worker {
+func newWorker(cfg NotifierConfig, s sender, tb *metadata.TelemetryBuilder, errLog *ratelog.Logger, clk clock) *worker {
 	minSev, _ := parseSeverity(cfg.MinSeverity)
 	if minSev == 0 {
 		minSev = sevInfo
@@ -85,7 +86,7 @@ func newWorker(cfg NotifierConfig, s sender, tb *metadata.TelemetryBuilder, errL
 	w := &worker{
 		typ: cfg.Type, cfg: cfg, s: s, minSev: minSev,
 		attrs: metric.WithAttributes(attribute.String("notifier", cfg.Type)),
-		tb:    tb, errLog: errLog,
+		tb:    tb, errLog: errLog, clk: clk,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if cfg.Type == notifierAlertmanager {
@@ -162,7 +163,8 @@ func (w *worker) run() {
 
 // deliver sends n, retrying what can succeed later with exponential backoff
 // (cenkalti/backoff, as exporterhelper's retry sender; honouring
-// Retry-After) until retry_on_failure.max_elapsed_time.
+// Retry-After) until retry_on_failure.max_elapsed_time, both on the
+// processor's clock (the backoff only computes intervals).
 func (w *worker) deliver(n Notification) {
 	cfg := w.cfg.BackOffConfig
 	bo := &backoff.ExponentialBackOff{
@@ -172,7 +174,7 @@ func (w *worker) deliver(n Notification) {
 		MaxInterval:         cfg.MaxInterval,
 	}
 	bo.Reset()
-	began := time.Now()
+	began := w.clk.Now()
 	for {
 		err := w.s.send(w.ctx, n)
 		if err == nil {
@@ -194,15 +196,13 @@ func (w *worker) deliver(n Notification) {
 			return
 		}
 		wait := max(bo.NextBackOff(), retryAfter(err))
-		if cfg.MaxElapsedTime > 0 && time.Since(began)+wait > cfg.MaxElapsedTime {
+		if cfg.MaxElapsedTime > 0 && w.clk.Now().Sub(began)+wait > cfg.MaxElapsedTime {
 			fail("retries exhausted")
 			return
 		}
-		t := time.NewTimer(wait)
 		select {
-		case <-t.C:
+		case <-w.clk.After(wait):
 		case <-w.stop:
-			t.Stop()
 			fail("shutdown during retries")
 			return
 		}
@@ -268,7 +268,7 @@ func rfc3339(t time.Time) string {
 
 // buildWorkers creates every notifier's HTTP client and worker.
 func buildWorkers(ctx context.Context, cfg *Config, host component.Host, set component.TelemetrySettings,
-	tb *metadata.TelemetryBuilder, errLog *ratelog.Logger,
+	tb *metadata.TelemetryBuilder, errLog *ratelog.Logger, clk clock,
 ) ([]*worker, error) {
 	var ws []*worker
 	for i := range cfg.Notifiers {
@@ -286,7 +286,7 @@ func buildWorkers(ctx context.Context, cfg *Config, host component.Host, set com
 				if err != nil {
 					return nil, cfgErr("`notifiers[%d]`: HTTP client for %s: %v", i, u, err)
 				}
-				w := newWorker(nc, newAlertmanagerSender(client, u, nc.ResendInterval), tb, errLog)
+				w := newWorker(nc, newAlertmanagerSender(client, u, nc.ResendInterval), tb, errLog, clk)
 				w.endpoint = u
 				ws = append(ws, w)
 			}
@@ -311,14 +311,14 @@ func buildWorkers(ctx context.Context, cfg *Config, host component.Host, set com
 			}
 			switch nc.Type {
 			case notifierSlack:
-				s = newSlackSender(client, hc.Endpoint, nc.Channel)
+				s = newSlackSender(client, hc.Endpoint, nc.Channel, clk)
 			case notifierPagerDuty:
 				s = newPagerDutySender(client, hc.Endpoint, nc.RoutingKey, nc.Source)
 			case notifierWebhook:
 				s = &webhookSender{client: client, url: hc.Endpoint}
 			}
 		}
-		ws = append(ws, newWorker(nc, s, tb, errLog))
+		ws = append(ws, newWorker(nc, s, tb, errLog, clk))
 	}
 	return ws, nil
 }

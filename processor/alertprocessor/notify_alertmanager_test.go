@@ -8,12 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/otel/attribute"
-	"go.uber.org/zap"
-
-	"github.com/anvil/anvilcol/internal/ratelog"
-	"github.com/anvil/anvilcol/processor/alertprocessor/internal/metadata"
 )
 
 func TestAlertmanagerEndpointsEachGetEveryAlertWithOwnRetries(t *testing.T) {
@@ -23,16 +18,7 @@ func TestAlertmanagerEndpointsEachGetEveryAlertWithOwnRetries(t *testing.T) {
 	nc.Endpoints = []string{up.URL, flaky.URL + "/"} // a trailing slash is the same base URL
 	nc.Endpoint = up.URL                             // the shorthand, already in the list: not posted twice
 
-	tt := componenttest.NewTelemetry()
-	t.Cleanup(func() { _ = tt.Shutdown(context.Background()) })
-	set := tt.NewTelemetrySettings()
-	tb, err := metadata.NewTelemetryBuilder(set)
-	require.NoError(t, err)
-	cfg := createDefaultConfig().(*Config)
-	cfg.Notifiers = []NotifierConfig{nc}
-	require.NoError(t, cfg.Validate())
-	ws, err := buildWorkers(context.Background(), cfg, componenttest.NewNopHost(), set, tb, ratelog.New(zap.NewNop(), time.Minute))
-	require.NoError(t, err)
+	ws, tt := buildTestWorkers(t, wallClock{}, nc)
 	require.Len(t, ws, 2, "one worker (queue, retries) per Alertmanager")
 	for _, w := range ws {
 		w.start()

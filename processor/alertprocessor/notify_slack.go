@@ -22,28 +22,32 @@ const slackMinGap = time.Second
 // notifier (and processor) posting to it.
 var slackGates sync.Map // url -> *rateGate
 
-// rateGate hands out send slots at least gap apart.
+// rateGate hands out send slots at least gap apart. It keeps no clock: each
+// caller passes its processor's.
 type rateGate struct {
 	mu   sync.Mutex
 	next time.Time
 	gap  time.Duration
 }
 
-// wait blocks until this caller's slot (or ctx ends).
-func (g *rateGate) wait(ctx context.Context) error {
+// reserve takes the next slot for a caller at now and returns it.
+func (g *rateGate) reserve(now time.Time) time.Time {
 	g.mu.Lock()
-	now := time.Now()
+	defer g.mu.Unlock()
 	at := g.next
 	if at.Before(now) {
 		at = now
 	}
 	g.next = at.Add(g.gap)
-	g.mu.Unlock()
-	if d := time.Until(at); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
+	return at
+}
+
+// wait blocks until this caller's slot on clk (or ctx ends).
+func (g *rateGate) wait(ctx context.Context, clk clock) error {
+	now := clk.Now()
+	if d := g.reserve(now).Sub(now); d > 0 {
 		select {
-		case <-t.C:
+		case <-clk.After(d):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -51,10 +55,11 @@ func (g *rateGate) wait(ctx context.Context) error {
 	return nil
 }
 
-// delay pushes the next slot out (Slack answered 429 with Retry-After).
-func (g *rateGate) delay(d time.Duration) {
+// delay pushes the next slot to at least now+d (Slack answered 429 with
+// Retry-After).
+func (g *rateGate) delay(now time.Time, d time.Duration) {
 	g.mu.Lock()
-	if at := time.Now().Add(d); at.After(g.next) {
+	if at := now.Add(d); at.After(g.next) {
 		g.next = at
 	}
 	g.mu.Unlock()
@@ -65,11 +70,12 @@ type slackSender struct {
 	url     string
 	channel string
 	gate    *rateGate
+	clk     clock
 }
 
-func newSlackSender(client *http.Client, url, channel string) *slackSender {
+func newSlackSender(client *http.Client, url, channel string, clk clock) *slackSender {
 	g, _ := slackGates.LoadOrStore(url, &rateGate{gap: slackMinGap})
-	return &slackSender{client: client, url: url, channel: channel, gate: g.(*rateGate)}
+	return &slackSender{client: client, url: url, channel: channel, gate: g.(*rateGate), clk: clk}
 }
 
 // slackMessage is an incoming-webhook message: `text` (the notification
@@ -134,7 +140,7 @@ func slackPayload(n Notification, channel string) slackMessage {
 }
 
 func (s *slackSender) send(ctx context.Context, n Notification) error {
-	if err := s.gate.wait(ctx); err != nil {
+	if err := s.gate.wait(ctx, s.clk); err != nil {
 		return err
 	}
 	err := postJSON(ctx, s.client, s.url, slackPayload(n, s.channel))
@@ -144,7 +150,7 @@ func (s *slackSender) send(ctx context.Context, n Notification) error {
 		if d == 0 {
 			d = slackMinGap
 		}
-		s.gate.delay(d)
+		s.gate.delay(s.clk.Now(), d)
 	}
 	return err
 }

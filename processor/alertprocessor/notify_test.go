@@ -69,8 +69,9 @@ func newIntake(t *testing.T, answers ...answer) *e2etest.Intake {
 	return in
 }
 
-// startWorker builds nc's worker the way Start does and runs it.
-func startWorker(t *testing.T, nc NotifierConfig) (*worker, *componenttest.Telemetry) {
+// buildTestWorkers builds nc's workers the way Start does, on clk, with
+// their own telemetry; they are not started.
+func buildTestWorkers(t *testing.T, clk clock, nc NotifierConfig) ([]*worker, *componenttest.Telemetry) {
 	t.Helper()
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { _ = tt.Shutdown(context.Background()) })
@@ -80,11 +81,47 @@ func startWorker(t *testing.T, nc NotifierConfig) (*worker, *componenttest.Telem
 	cfg := createDefaultConfig().(*Config)
 	cfg.Notifiers = []NotifierConfig{nc}
 	require.NoError(t, cfg.Validate())
-	ws, err := buildWorkers(context.Background(), cfg, componenttest.NewNopHost(), set, tb, ratelog.New(zap.NewNop(), time.Minute))
+	ws, err := buildWorkers(context.Background(), cfg, componenttest.NewNopHost(), set, tb, nopErrLog(), clk)
 	require.NoError(t, err)
+	return ws, tt
+}
+
+func nopErrLog() *ratelog.Logger { return ratelog.New(zap.NewNop(), time.Minute) }
+
+// startWorker builds nc's worker on the wall clock and runs it.
+func startWorker(t *testing.T, nc NotifierConfig) (*worker, *componenttest.Telemetry) {
+	return startWorkerOn(t, wallClock{}, nc)
+}
+
+// startWorkerOn is startWorker on clk.
+func startWorkerOn(t *testing.T, clk clock, nc NotifierConfig) (*worker, *componenttest.Telemetry) {
+	t.Helper()
+	ws, tt := buildTestWorkers(t, clk, nc)
 	ws[0].start()
 	t.Cleanup(func() { ws[0].shutdown(context.Background()) })
 	return ws[0], tt
+}
+
+// clockedIntake is newIntake that also records clk's time at each request.
+func clockedIntake(t *testing.T, clk *fakeClock, answers ...answer) (*e2etest.Intake, func() []time.Time) {
+	in := newIntake(t, answers...)
+	var mu sync.Mutex
+	var at []time.Time
+	in.Respond(func(r e2etest.Request) (int, http.Header, []byte) {
+		mu.Lock()
+		at = append(at, clk.Now())
+		mu.Unlock()
+		if r.Seq <= len(answers) {
+			a := answers[r.Seq-1]
+			return a.code, a.hdr, []byte(`{"status":"error"}`)
+		}
+		return http.StatusAccepted, nil, nil
+	})
+	return in, func() []time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]time.Time(nil), at...)
+	}
 }
 
 func fastRetry(nc NotifierConfig) NotifierConfig {
@@ -134,7 +171,8 @@ func TestSlackPayload(t *testing.T) {
 	nc := NewNotifierConfig(notifierSlack)
 	nc.WebhookURL = in.URL + "/services/T/B/X"
 	nc.Channel = "#anvil-alerts"
-	w, tt := startWorker(t, nc)
+	clk := newFakeClock() // the second message waits for its pacing slot on it
+	w, tt := startWorkerOn(t, clk, nc)
 	w.offer(firing(), true)
 	h := waitHits(t, in, 1)[0]
 	assert.Equal(t, "/services/T/B/X", h.Path)
@@ -164,23 +202,29 @@ func TestSlackPayload(t *testing.T) {
 	}, 5*time.Second, 5*time.Millisecond)
 
 	w.offer(resolved(), true)
-	m = decode(t, waitHits(t, in, 2)[1].Body)
+	runClock(t, clk, func() bool { return len(in.Requests()) >= 2 })
+	m = decode(t, in.Requests()[1].Body)
 	assert.Equal(t, "[RESOLVED] dispatch_latency_p99: Assignment dispatch p99 120 ms > 500 ms (round_robin)", m["text"])
 }
 
 func TestSlackPacesOneMessagePerSecondAndHonours429(t *testing.T) {
-	in := newIntake(t, status(http.StatusTooManyRequests, "Retry-After", "2"))
+	clk := newFakeClock()
+	in, times := clockedIntake(t, clk, status(http.StatusTooManyRequests, "Retry-After", "2"))
 	nc := fastRetry(NewNotifierConfig(notifierSlack))
 	nc.WebhookURL = in.URL
-	w, tt := startWorker(t, nc)
+	w, tt := startWorkerOn(t, clk, nc)
 	for range 3 {
 		w.offer(firing(), true)
 	}
-	hs := waitHits(t, in, 4)
+	// The pacing and the retry wait on the fake clock: runClock moves it
+	// to each slot, no real second passes.
+	runClock(t, clk, func() bool { return len(in.Requests()) >= 4 })
+	at := times()
+	require.Len(t, at, 4)
 	// 1st answered 429 Retry-After: 2 -> the retry waits 2s; then 1/s.
-	assert.GreaterOrEqual(t, hs[1].At.Sub(hs[0].At), 1950*time.Millisecond)
-	assert.GreaterOrEqual(t, hs[2].At.Sub(hs[1].At), 950*time.Millisecond)
-	assert.GreaterOrEqual(t, hs[3].At.Sub(hs[2].At), 950*time.Millisecond)
+	assert.Equal(t, 2*time.Second, at[1].Sub(at[0]))
+	assert.Equal(t, time.Second, at[2].Sub(at[1]))
+	assert.Equal(t, time.Second, at[3].Sub(at[2]))
 	require.Eventually(t, func() bool {
 		return counterValue(t, tt, "otelcol_alert_notifications_sent", attribute.String("notifier", "slack")) == 3
 	}, 5*time.Second, 5*time.Millisecond)
@@ -230,7 +274,7 @@ func TestPagerDutyDefaultEndpoint(t *testing.T) {
 	cfg.Notifiers = []NotifierConfig{nc}
 	tb, err := metadata.NewTelemetryBuilder(componenttest.NewNopTelemetrySettings())
 	require.NoError(t, err)
-	ws, err := buildWorkers(context.Background(), cfg, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings(), tb, ratelog.New(zap.NewNop(), time.Minute))
+	ws, err := buildWorkers(context.Background(), cfg, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings(), tb, nopErrLog(), wallClock{})
 	require.NoError(t, err)
 	assert.Equal(t, DefaultPagerDutyEndpoint, ws[0].s.(*pagerDutySender).url)
 }
@@ -320,13 +364,15 @@ func TestRetries5xxThenDelivers(t *testing.T) {
 }
 
 func TestRetry429HonoursRetryAfter(t *testing.T) {
-	in := newIntake(t, status(http.StatusTooManyRequests, "Retry-After", "1"))
+	clk := newFakeClock()
+	in, times := clockedIntake(t, clk, status(http.StatusTooManyRequests, "Retry-After", "1"))
 	nc := fastRetry(NewNotifierConfig(notifierPagerDuty))
 	nc.Endpoint, nc.RoutingKey = in.URL, "k"
-	w, _ := startWorker(t, nc)
+	w, _ := startWorkerOn(t, clk, nc)
 	w.offer(firing(), true)
-	hs := waitHits(t, in, 2)
-	assert.GreaterOrEqual(t, hs[1].At.Sub(hs[0].At), 950*time.Millisecond, "Retry-After: 1 beats the 10ms backoff")
+	runClock(t, clk, func() bool { return len(in.Requests()) >= 2 })
+	at := times()
+	assert.Equal(t, time.Second, at[1].Sub(at[0]), "Retry-After: 1 beats the 10ms backoff")
 }
 
 func TestPermanent4xxIsNotRetried(t *testing.T) {
@@ -368,7 +414,7 @@ func TestFullQueueDropsOldestAndCounts(t *testing.T) {
 	nc := NewNotifierConfig(notifierWebhook)
 	nc.QueueSize = 2
 	rec := &recordingSender{}
-	w := newWorker(nc, rec, tb, ratelog.New(zap.NewNop(), time.Minute)) // not started: the queue fills
+	w := newWorker(nc, rec, tb, nopErrLog(), wallClock{}) // not started: the queue fills
 	for _, rule := range []string{"a", "b", "c"} {
 		n := firing()
 		n.Rule = rule
@@ -387,7 +433,7 @@ func TestMinSeverityAndRefreshFilter(t *testing.T) {
 	require.NoError(t, err)
 	nc := NewNotifierConfig(notifierPagerDuty)
 	nc.MinSeverity = "error"
-	w := newWorker(nc, &recordingSender{}, tb, ratelog.New(zap.NewNop(), time.Minute))
+	w := newWorker(nc, &recordingSender{}, tb, nopErrLog(), wallClock{})
 	for _, sev := range []severity{sevInfo, sevWarning, sevError, sevCritical} {
 		n := firing()
 		n.sev = sev
@@ -433,7 +479,7 @@ func TestShutdownCountsWhatItCouldNotDeliver(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(tt.NewTelemetrySettings())
 	require.NoError(t, err)
 	bs := &blockingSender{started: make(chan struct{}, 1)}
-	w := newWorker(NewNotifierConfig(notifierWebhook), bs, tb, ratelog.New(zap.NewNop(), time.Minute))
+	w := newWorker(NewNotifierConfig(notifierWebhook), bs, tb, nopErrLog(), wallClock{})
 	w.start()
 	for range 3 {
 		w.offer(firing(), true)

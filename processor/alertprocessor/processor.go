@@ -2,7 +2,6 @@ package alertprocessor // import "github.com/anvil/anvilcol/processor/alertproce
 
 import (
 	"context"
-	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -31,9 +30,9 @@ type handle struct {
 	*sharedcomponent.Component[*shared]
 }
 
-func acquire(set processor.Settings, cfg *Config, now func() time.Time) (handle, error) {
+func acquire(set processor.Settings, cfg *Config, clk clock) (handle, error) {
 	c, err := engines.LoadOrStore(set.ID, func() (*shared, error) {
-		e, err := newEngine(cfg, set.TelemetrySettings, now)
+		e, err := newEngine(cfg, set.TelemetrySettings, clk)
 		if err != nil {
 			return nil, err
 		}
@@ -45,7 +44,7 @@ func acquire(set processor.Settings, cfg *Config, now func() time.Time) (handle,
 // Start starts the engine: notifiers, and the saved state when storage is set.
 func (s *shared) Start(ctx context.Context, host component.Host) error {
 	e := s.engine
-	ws, err := buildWorkers(ctx, e.cfg, host, s.set, e.tb, e.errLog)
+	ws, err := buildWorkers(ctx, e.cfg, host, s.set, e.tb, e.errLog, e.clk)
 	if err != nil {
 		return err
 	}

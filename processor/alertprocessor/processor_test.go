@@ -14,7 +14,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/processor/processortest"
 )
 
 func TestDataPassesThroughUnchanged(t *testing.T) {
@@ -22,9 +21,7 @@ func TestDataPassesThroughUnchanged(t *testing.T) {
 		RuleConfig{Name: "m", Metric: "anvil.queue.depth", Stat: "max", Op: ">", Threshold: 1},
 		RuleConfig{Name: "e", Event: "anvil.*", Stat: "count", Op: ">", Threshold: 1},
 	)
-	f := NewFactory()
-	set := processortest.NewNopSettings(f.Type())
-	set.ID = component.MustNewIDWithName("alert", t.Name())
+	f, set := NewFactory(), testSettings(t)
 	ms, ls, ts := new(consumertest.MetricsSink), new(consumertest.LogsSink), new(consumertest.TracesSink)
 	mp, err := f.CreateMetrics(context.Background(), set, cfg, ms)
 	require.NoError(t, err)
@@ -69,9 +66,7 @@ func TestOneEngineSharedByAllPipelines(t *testing.T) {
 	cfg.Notifiers = []NotifierConfig{nc}
 	require.NoError(t, cfg.Validate())
 
-	f := NewFactory()
-	set := processortest.NewNopSettings(f.Type())
-	set.ID = component.MustNewIDWithName("alert", t.Name())
+	f, set := NewFactory(), testSettings(t)
 	lp, err := f.CreateLogs(context.Background(), set, cfg, consumertest.NewNop())
 	require.NoError(t, err)
 	tp, err := f.CreateTraces(context.Background(), set, cfg, consumertest.NewNop())
@@ -100,12 +95,12 @@ func TestOneEngineSharedByAllPipelines(t *testing.T) {
 
 	// The first Shutdown stops the shared engine (upstream's sharedcomponent),
 	// the others are no-ops, and the id can be created again (a reload).
-	before, err := acquire(set, cfg, time.Now)
+	before, err := acquire(set, cfg, wallClock{})
 	require.NoError(t, err)
 	require.NoError(t, lp.Shutdown(context.Background()))
 	require.NoError(t, tp.Shutdown(context.Background()))
 	require.NoError(t, op.Shutdown(context.Background()))
-	after, err := acquire(set, cfg, time.Now)
+	after, err := acquire(set, cfg, wallClock{})
 	require.NoError(t, err)
 	assert.NotSame(t, before.engine(), after.engine())
 	require.NoError(t, after.Shutdown(context.Background()))
@@ -119,12 +114,8 @@ func TestStartFailsOnBadHTTPClientConfig(t *testing.T) {
 	nc.TLS.CAFile = "/nonexistent/ca.pem"
 	cfg := testConfig()
 	cfg.Notifiers = []NotifierConfig{nc}
-	f := NewFactory()
-	set := processortest.NewNopSettings(f.Type())
-	set.ID = component.MustNewIDWithName("alert", t.Name())
-	p, err := f.CreateLogs(context.Background(), set, cfg, consumertest.NewNop())
-	require.NoError(t, err)
-	err = p.Start(context.Background(), componenttest.NewNopHost())
+	p := newTestLogs(t, cfg)
+	err := p.Start(context.Background(), componenttest.NewNopHost())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "`notifiers[0]`")
 	require.NoError(t, p.Shutdown(context.Background()))

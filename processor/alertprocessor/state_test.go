@@ -17,7 +17,6 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/otel/attribute"
 )
 
@@ -73,7 +72,7 @@ func (p *replica) start() *engine {
 	p.tt = componenttest.NewTelemetry()
 	tt := p.tt
 	t.Cleanup(func() { _ = tt.Shutdown(context.Background()) })
-	e, err := newEngine(p.cfg, p.tt.NewTelemetrySettings(), p.clk.Now)
+	e, err := newEngine(p.cfg, p.tt.NewTelemetrySettings(), p.clk)
 	require.NoError(t, err)
 	st, err := openStateStore(context.Background(), startFileStorage(t, p.dir), fileStorageID, p.id)
 	require.NoError(t, err)
@@ -430,9 +429,7 @@ func TestProcessorWithStorageSavesAtShutdownAndLoadsAtStart(t *testing.T) {
 	id := fileStorageID
 	cfg.Storage = &id
 	require.NoError(t, cfg.Validate())
-	f := NewFactory()
-	set := processortest.NewNopSettings(f.Type())
-	set.ID = component.MustNewIDWithName("alert", t.Name())
+	f, set := NewFactory(), testSettings(t)
 
 	run := func(events int, want float64) {
 		host := startFileStorage(t, dir)
@@ -443,7 +440,7 @@ func TestProcessorWithStorageSavesAtShutdownAndLoadsAtStart(t *testing.T) {
 			vals := make([]float64, events)
 			require.NoError(t, p.ConsumeLogs(context.Background(), eventLogs("anvil.export.generate.exception", "", nil, vals...)))
 		}
-		h, err := acquire(set, cfg, time.Now) // the pipeline's engine
+		h, err := acquire(set, cfg, wallClock{}) // the pipeline's engine
 		require.NoError(t, err)
 		e := h.engine()
 		v, _ := valueOf(t, e, "export_failures", "")
@@ -458,12 +455,8 @@ func TestStartFailsWithoutTheStorageExtension(t *testing.T) {
 	cfg := testConfig(exportFailures)
 	id := component.MustNewIDWithName("file_storage", "missing")
 	cfg.Storage = &id
-	f := NewFactory()
-	set := processortest.NewNopSettings(f.Type())
-	set.ID = component.MustNewIDWithName("alert", t.Name())
-	p, err := f.CreateLogs(context.Background(), set, cfg, consumertest.NewNop())
-	require.NoError(t, err)
-	err = p.Start(context.Background(), componenttest.NewNopHost())
+	p := newTestLogs(t, cfg)
+	err := p.Start(context.Background(), componenttest.NewNopHost())
 	require.ErrorIs(t, err, ErrStorageNotFound)
 	assert.Contains(t, err.Error(), "file_storage/missing")
 	require.NoError(t, p.Shutdown(context.Background()))
