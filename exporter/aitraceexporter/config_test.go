@@ -3,19 +3,12 @@ package aitraceexporter
 import (
 	"strings"
 	"testing"
-	"time"
 
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/configcompression"
-
-	"github.com/anvil/anvilcol/exporter/aitraceexporter/internal/metadata"
 	"github.com/anvil/anvilcol/internal/componenttesthelp"
 )
 
 func loadConfig(t *testing.T, name string) (*Config, error) {
-	t.Helper()
-	cfg := createDefaultConfig().(*Config)
-	return cfg, componenttesthelp.LoadConfig(t, component.NewIDWithName(metadata.Type, name), cfg)
+	return componenttesthelp.LoadFactoryConfig[*Config](t, NewFactory(), name)
 }
 
 func TestDefaultsAreTheDocumentedOnes(t *testing.T) {
@@ -23,10 +16,10 @@ func TestDefaultsAreTheDocumentedOnes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.ClientConfig.Compression != configcompression.TypeGzip || cfg.ClientConfig.Timeout != 30*time.Second ||
+	// The transport defaults are httpexport's (tested there).
+	if !componenttesthelp.DefaultTransport(cfg.Config) ||
 		strings.Join(cfg.ArtifactEvents, ",") != "anvil.export.generate.stop,anvil.export.completed" ||
-		cfg.DedupCacheSize != 10000 || cfg.MaxBatchSpans != 1000 ||
-		!cfg.QueueConfig.HasValue() || cfg.QueueConfig.Get().StorageID != nil || !cfg.RetryConfig.Enabled {
+		cfg.DedupCacheSize != 10000 || cfg.MaxBatchSpans != 1000 {
 		t.Errorf("defaults = %+v", cfg)
 	}
 }

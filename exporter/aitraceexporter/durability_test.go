@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/component"
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/anvil/anvilcol/internal/durabletest"
@@ -19,15 +19,13 @@ import (
 // POST per Idempotency-Key) and every span arrives.
 func TestDurabilityPersistentQueueSurvivesRestart(t *testing.T) {
 	const exports, batches = 40, 4
-	dir := t.TempDir()
-	addr := durabletest.ReserveAddr(t)
+	const records, spans = 2 * exports, batches * 20 // each export is reported twice
 	cfg := createDefaultConfig().(*Config)
-	durabletest.ConfigureRestart(&cfg.ClientConfig, &cfg.QueueConfig, &cfg.RetryConfig, addr, true)
+	r := durabletest.NewRestart(t, &cfg.Config, true)
 
 	// Run 1: AITrace is down. Each export is reported by both events, in
 	// different batches.
-	ext, host := durabletest.StartFileStorage(t, dir, nil)
-	exp := newExporter(t, cfg, host)
+	exp := newExporter(t, cfg, r.StartStorage())
 	le, te := exp.Logs, exp.traces
 	for b := 0; b < batches; b++ {
 		for _, name := range []string{"anvil.export.generate.stop", "anvil.export.completed"} {
@@ -46,32 +44,30 @@ func TestDurabilityPersistentQueueSurvivesRestart(t *testing.T) {
 	if n := exp.tel.WaitCounter(t, 10*time.Second, 2, "otelcol_aitrace_requests", "outcome", "network_error"); n < 2 {
 		t.Fatalf("exporter never tried the down endpoint (%d attempts)", n)
 	}
-	for _, c := range []component.Component{le, te, ext} {
-		if err := c.Shutdown(context.Background()); err != nil {
-			t.Fatalf("shutdown with data queued: %v", err)
-		}
+	if err := exp.shutdown(); err != nil {
+		t.Fatalf("shutdown with data queued: %v", err)
 	}
+	r.StopStorage()
 
 	// Run 2: AITrace is up; new exporters on the same storage.
 	in := new(e2etest.Intake)
 	f := aitraceOn(in)
-	in.Server = durabletest.Up(t, addr, in)
-	ext2, host2 := durabletest.StartFileStorage(t, dir, nil)
-	exp2 := newExporter(t, cfg, host2)
-	defer func() {
-		_ = exp2.shutdown()
-		_ = ext2.Shutdown(context.Background())
-	}()
-	wantSpans := batches * 20
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		arts, _ := f.stored()
-		if len(arts) == exports && len(f.requests("/v1/traces")) > 0 && spanCount(f) >= wantSpans {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	in.Server = r.Up(in)
+	exp2 := startExporter(t, cfg, r.StartStorage())
+	// Nothing more can be sent once exporterhelper has sent every record and
+	// span and the queues are empty with nothing in flight: a duplicate POST
+	// would have to come from one of those sends. Both runs count: run 1 may
+	// complete a batch without a POST, when the other queue consumer holds
+	// the claim on each of its exports (recentSet).
+	sent := func(name string) int64 { return exp.tel.Counter(t, name) + exp2.tel.Counter(t, name) }
+
+	require.Eventually(t, func() bool {
+		return sent("otelcol_exporter_sent_log_records") >= records &&
+			sent("otelcol_exporter_sent_spans") >= spans && exp2.tel.QueueDrained(t)
+	}, 20*time.Second, 10*time.Millisecond, "the queued records and spans were not all sent after the restart")
+	if n := sent("otelcol_exporter_sent_log_records"); n != records {
+		t.Errorf("%d log records sent over both runs, want each of the %d once", n, records)
 	}
-	time.Sleep(300 * time.Millisecond) // let any duplicate show up
 	arts, posts := f.stored()
 	for i := 0; i < exports; i++ {
 		id := fmt.Sprintf("exp-%03d", i)
@@ -82,8 +78,8 @@ func TestDurabilityPersistentQueueSurvivesRestart(t *testing.T) {
 			t.Errorf("export %s POSTed %d times, want exactly once", id, posts[id])
 		}
 	}
-	if n := spanCount(f); n < wantSpans {
-		t.Errorf("%d of %d spans arrived after the restart", n, wantSpans)
+	if n := spanCount(f); n < spans {
+		t.Errorf("%d of %d spans arrived after the restart", n, spans)
 	}
 }
 

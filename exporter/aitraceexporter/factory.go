@@ -2,18 +2,13 @@ package aitraceexporter // import "github.com/anvil/anvilcol/exporter/aitraceexp
 
 import (
 	"context"
-	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/configcompression"
-	"go.opentelemetry.io/collector/config/confighttp"
-	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/config/configretry"
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/anvil/anvilcol/exporter/aitraceexporter/internal/metadata"
+	"github.com/anvil/anvilcol/internal/httpexport"
 )
 
 const (
@@ -35,13 +30,8 @@ func NewFactory() exporter.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	client := confighttp.NewDefaultClientConfig()
-	client.Timeout = 30 * time.Second
-	client.Compression = configcompression.TypeGzip
 	return &Config{
-		ClientConfig:   client,
-		QueueConfig:    configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
-		RetryConfig:    configretry.NewDefaultBackOffConfig(),
+		Config:         httpexport.NewDefaultConfig(),
 		ArtifactEvents: []string{"anvil.export.generate.stop", "anvil.export.completed"},
 		DedupCacheSize: defaultDedupCacheSize,
 		MaxBatchSpans:  defaultMaxBatchSpans,
@@ -54,7 +44,7 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewLogs(ctx, set, cfg, exp.pushLogs, options(exp, c)...)
+	return exporterhelper.NewLogs(ctx, set, cfg, exp.pushLogs, c.Options(exp.start, exp.shutdown)...)
 }
 
 func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
@@ -63,17 +53,5 @@ func createTraces(ctx context.Context, set exporter.Settings, cfg component.Conf
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewTraces(ctx, set, cfg, exp.pushTraces, options(exp, c)...)
-}
-
-func options(exp *aitraceExporter, c *Config) []exporterhelper.Option {
-	return []exporterhelper.Option{
-		exporterhelper.WithStart(exp.start),
-		exporterhelper.WithShutdown(exp.shutdown),
-		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
-		// The HTTP client's timeout bounds each request.
-		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{Timeout: 0}),
-		exporterhelper.WithRetry(c.RetryConfig),
-		exporterhelper.WithQueue(c.QueueConfig),
-	}
+	return exporterhelper.NewTraces(ctx, set, cfg, exp.pushTraces, c.Options(exp.start, exp.shutdown)...)
 }

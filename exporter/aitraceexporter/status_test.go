@@ -147,10 +147,9 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 	exp := startExporter(t, testConfig("http://"+addr), nil)
 	in := new(e2etest.Intake)
 	f := aitraceOn(in)
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		durabletest.Up(t, addr, in)
-	}()
+	durabletest.UpWhen(t, addr, in, func() bool {
+		return exp.tel.Counter(t, "otelcol_aitrace_requests", "outcome", "network_error") >= 1
+	})
 	if err := exp.ConsumeLogs(context.Background(), logs(exportEvent("anvil.export.completed", "e1", "q"))); err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
 
-	"github.com/anvil/anvilcol/exporter/aitraceexporter/internal/metadatatest"
+	"github.com/anvil/anvilcol/exporter/aitraceexporter/internal/metadata"
 	"github.com/anvil/anvilcol/internal/componenttesthelp"
 	"github.com/anvil/anvilcol/internal/e2etest"
 )
@@ -101,8 +101,7 @@ func (f *fakeAITrace) stored() (map[string]map[string]any, map[string]int) {
 // Consume* is synchronous and returns the export error) and fast retries.
 func testConfig(url string) *Config {
 	cfg := createDefaultConfig().(*Config)
-	cfg.ClientConfig.Endpoint = url
-	componenttesthelp.SyncFastRetry(&cfg.QueueConfig, &cfg.RetryConfig)
+	componenttesthelp.SyncFastRetry(&cfg.Config, url)
 	return cfg
 }
 
@@ -118,18 +117,9 @@ type testExporter struct {
 // = nop host); the test shuts them down.
 func newExporter(t *testing.T, cfg *Config, host component.Host) *testExporter {
 	t.Helper()
-	tel := componenttesthelp.NewTelemetry(t)
-	set := metadatatest.NewSettings(tel.Telemetry)
-	set.Logger = tel.Logger
-	le, err := NewFactory().CreateLogs(context.Background(), set, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	te, err := NewFactory().CreateTraces(context.Background(), set, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	componenttesthelp.Start(t, host, le, te)
+	tel, f := componenttesthelp.NewTelemetry(t), NewFactory()
+	le := componenttesthelp.NewExporter(t, tel, metadata.Type, f.CreateLogs, cfg, host)
+	te := componenttesthelp.NewExporter(t, tel, metadata.Type, f.CreateTraces, cfg, host)
 	return &testExporter{Logs: le, traces: te, tel: tel}
 }
 

@@ -3,28 +3,16 @@ package foundationexporter // import "github.com/anvil/anvilcol/exporter/foundat
 import (
 	"errors"
 	"fmt"
-	"net/url"
 
-	"go.opentelemetry.io/collector/config/confighttp"
-	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/config/configretry"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"github.com/anvil/anvilcol/internal/httpexport"
 )
 
 // Config is the configuration of the foundation exporter.
 type Config struct {
-	// ClientConfig is the HTTP client: endpoint (required, the base URL;
-	// records go to {endpoint}/v1/metrics), headers, auth, tls, timeout
-	// (default 30s) and compression (default gzip).
-	ClientConfig confighttp.ClientConfig `mapstructure:",squash"`
-	// QueueConfig is the sending queue (default: enabled, in memory, 10
-	// consumers, 1000 batches). Set `storage` to a storage extension ID (e.g.
-	// file_storage) for a persistent queue that survives restarts.
-	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
-	// RetryConfig is the retry of retryable failures (network errors,
-	// 408, 429, 5xx, honouring Retry-After). Default: enabled, initial 5s,
-	// max interval 30s, max elapsed time 300s.
-	RetryConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
+	// Config is the HTTP client (endpoint: the base URL; records go to
+	// {endpoint}/v1/metrics), the sending queue and the retry, with the
+	// defaults httpexport documents.
+	httpexport.Config `mapstructure:",squash"`
 
 	// MetricPrefix is prepended verbatim to every metric name (default "", no
 	// prefix); include the separator, e.g. "anvil.".
@@ -44,10 +32,8 @@ type Config struct {
 // Validate checks the configuration.
 func (cfg *Config) Validate() error {
 	var errs []error
-	if cfg.ClientConfig.Endpoint == "" {
-		errs = append(errs, errors.New("`endpoint` is required: the base URL of Foundation, e.g. https://foundation.internal"))
-	} else if u, err := url.Parse(cfg.ClientConfig.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("`endpoint` %q must be an http:// or https:// URL", cfg.ClientConfig.Endpoint))
+	if err := cfg.CheckEndpoint("Foundation", "https://foundation.internal"); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.MaxBatchPoints <= 0 {
 		errs = append(errs, fmt.Errorf("`max_batch_points` must be positive, got %d", cfg.MaxBatchPoints))

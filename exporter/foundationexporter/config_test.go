@@ -3,19 +3,14 @@ package foundationexporter
 import (
 	"strings"
 	"testing"
-	"time"
 
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configcompression"
 
-	"github.com/anvil/anvilcol/exporter/foundationexporter/internal/metadata"
 	"github.com/anvil/anvilcol/internal/componenttesthelp"
 )
 
 func loadConfig(t *testing.T, name string) (*Config, error) {
-	t.Helper()
-	cfg := createDefaultConfig().(*Config)
-	return cfg, componenttesthelp.LoadConfig(t, component.NewIDWithName(metadata.Type, name), cfg)
+	return componenttesthelp.LoadFactoryConfig[*Config](t, NewFactory(), name)
 }
 
 func TestDefaultsAreTheDocumentedOnes(t *testing.T) {
@@ -23,11 +18,10 @@ func TestDefaultsAreTheDocumentedOnes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.ClientConfig.Compression != configcompression.TypeGzip || cfg.ClientConfig.Timeout != 30*time.Second ||
+	// The transport defaults are httpexport's (tested there).
+	if !componenttesthelp.DefaultTransport(cfg.Config) ||
 		cfg.MaxBatchPoints != 1000 || cfg.MetricPrefix != "" ||
-		strings.Join(cfg.ResourceTags, ",") != "service.name,service.instance.id,host.name,tenant_id" ||
-		!cfg.QueueConfig.HasValue() || cfg.QueueConfig.Get().StorageID != nil ||
-		!cfg.RetryConfig.Enabled || cfg.RetryConfig.InitialInterval != 5*time.Second {
+		strings.Join(cfg.ResourceTags, ",") != "service.name,service.instance.id,host.name,tenant_id" {
 		t.Errorf("defaults = %+v", cfg)
 	}
 }

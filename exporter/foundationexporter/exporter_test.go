@@ -308,10 +308,9 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 	exp := startExporter(t, testConfig("http://"+addr), nil)
 	in := new(e2etest.Intake)
 	f := foundationOn(in)
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		durabletest.Up(t, addr, in)
-	}()
+	durabletest.UpWhen(t, addr, in, func() bool {
+		return exp.tel.Counter(t, "otelcol_foundation_requests", "outcome", "network_error") >= 1
+	})
 	if err := exp.ConsumeMetrics(context.Background(), gauges("g", 3)); err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
-	"github.com/anvil/anvilcol/exporter/foundationexporter/internal/metadatatest"
+	"github.com/anvil/anvilcol/exporter/foundationexporter/internal/metadata"
 	"github.com/anvil/anvilcol/internal/componenttesthelp"
 	"github.com/anvil/anvilcol/internal/e2etest"
 )
@@ -88,8 +88,7 @@ func (f *fakeFoundation) recordCount() int {
 // ConsumeMetrics is synchronous and returns the export error) and fast retries.
 func testConfig(url string) *Config {
 	cfg := createDefaultConfig().(*Config)
-	cfg.ClientConfig.Endpoint = url
-	componenttesthelp.SyncFastRetry(&cfg.QueueConfig, &cfg.RetryConfig)
+	componenttesthelp.SyncFastRetry(&cfg.Config, url)
 	return cfg
 }
 
@@ -104,13 +103,7 @@ type testExporter struct {
 func newExporter(t *testing.T, cfg *Config, host component.Host) *testExporter {
 	t.Helper()
 	tel := componenttesthelp.NewTelemetry(t)
-	set := metadatatest.NewSettings(tel.Telemetry)
-	set.Logger = tel.Logger
-	exp, err := NewFactory().CreateMetrics(context.Background(), set, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	componenttesthelp.Start(t, host, exp)
+	exp := componenttesthelp.NewExporter(t, tel, metadata.Type, NewFactory().CreateMetrics, cfg, host)
 	return &testExporter{Metrics: exp, tel: tel}
 }
 

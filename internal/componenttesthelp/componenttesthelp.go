@@ -1,14 +1,16 @@
 // Package componenttesthelp holds the in-process test scaffolding that several
 // anvilcol components' unit tests share: loading testdata/config.yaml,
-// own-telemetry capture with an observed logger, counter read-out, starting
-// components on a host, the exporter config a synchronous test wants, and a
-// started bearertokenauth extension. Fake intakes are built on e2etest.Intake; the restart harness
-// is durabletest.
+// own-telemetry capture with an observed logger, counter and gauge read-out
+// (and whether exporterhelper's queues are drained), creating and starting
+// exporters and other components on a host, the exporter config a
+// synchronous test wants, and a started bearertokenauth extension. Fake
+// intakes are built on e2etest.Intake; the restart harness is durabletest.
 package componenttesthelp // import "github.com/anvil/anvilcol/internal/componenttesthelp"
 
 import (
 	"context"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -17,10 +19,11 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/confmap/xconfmap"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -29,6 +32,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/anvil/anvilcol/internal/durabletest"
+	"github.com/anvil/anvilcol/internal/httpexport"
 )
 
 // LoadConfig unmarshals the section id (e.g. "foundation/full") of the
@@ -49,6 +53,14 @@ func LoadConfig(t testing.TB, id component.ID, cfg component.Config) error {
 		t.Fatalf("componenttesthelp: unmarshalling %s: %v", id, err)
 	}
 	return xconfmap.Validate(cfg)
+}
+
+// LoadFactoryConfig is LoadConfig of the section name ("" for the bare
+// type) of f's type over f's default config, returned as C.
+func LoadFactoryConfig[C component.Config](t testing.TB, f component.Factory, name string) (C, error) {
+	t.Helper()
+	cfg := f.CreateDefaultConfig().(C)
+	return cfg, LoadConfig(t, component.NewIDWithName(f.Type(), name), cfg)
 }
 
 // Telemetry is a componenttest.Telemetry (pass Telemetry.Telemetry to the
@@ -74,20 +86,46 @@ func NewTelemetry(t testing.TB) *Telemetry {
 // that was never recorded is 0.
 func (tel *Telemetry) Counter(t testing.TB, name string, kv ...string) int64 {
 	t.Helper()
+	dps, _ := tel.intPoints(t, name, kv, false)
+	return sumMatching(dps, kv)
+}
+
+// Gauge sums the int64 gauge name like Counter, and says whether the gauge
+// was reported at all (an observable gauge is only there once its callback
+// has run).
+func (tel *Telemetry) Gauge(t testing.TB, name string, kv ...string) (int64, bool) {
+	t.Helper()
+	dps, ok := tel.intPoints(t, name, kv, true)
+	return sumMatching(dps, kv), ok
+}
+
+// intPoints returns the points of the int64 counter (or gauge) name and
+// whether it was recorded; another kind of instrument fails the test.
+func (tel *Telemetry) intPoints(t testing.TB, name string, kv []string, gauge bool) ([]metricdata.DataPoint[int64], bool) {
+	t.Helper()
 	if len(kv)%2 != 0 {
-		t.Fatalf("componenttesthelp: Counter(%s) wants key, value pairs, got %q", name, kv)
+		t.Fatalf("componenttesthelp: %s wants key, value pairs, got %q", name, kv)
 	}
 	m, err := tel.GetMetric(name)
 	if err != nil {
-		return 0
+		return nil, false
 	}
-	sum, ok := m.Data.(metricdata.Sum[int64])
-	if !ok {
-		t.Fatalf("componenttesthelp: %s is a %T, not an int64 counter", name, m.Data)
+	if g, ok := m.Data.(metricdata.Gauge[int64]); ok && gauge {
+		return g.DataPoints, true
 	}
+	if s, ok := m.Data.(metricdata.Sum[int64]); ok && !gauge {
+		return s.DataPoints, true
+	}
+	kind := map[bool]string{false: "counter", true: "gauge"}[gauge]
+	t.Fatalf("componenttesthelp: %s is a %T, not an int64 %s", name, m.Data, kind)
+	return nil, false
+}
+
+// sumMatching sums the points whose attributes include all of kv.
+func sumMatching(dps []metricdata.DataPoint[int64], kv []string) int64 {
 	var n int64
 next:
-	for _, dp := range sum.DataPoints {
+	for _, dp := range dps {
 		for i := 0; i+1 < len(kv); i += 2 {
 			if v, ok := dp.Attributes.Value(attribute.Key(kv[i])); !ok || v.AsString() != kv[i+1] {
 				continue next
@@ -113,6 +151,42 @@ func (tel *Telemetry) WaitCounter(t testing.TB, timeout time.Duration, atLeast i
 	}
 }
 
+// QueueDrained says whether exporterhelper's own telemetry on tel shows
+// every exporter's sending queue reported and empty with no request in
+// flight: nothing is left that could still be sent.
+func (tel *Telemetry) QueueDrained(t testing.TB) bool {
+	t.Helper()
+	queued, reported := tel.Gauge(t, "otelcol_exporter_queue_size")
+	return reported && queued == 0 && tel.Counter(t, "otelcol_exporter_in_flight_requests") == 0
+}
+
+// ExporterSettings are nop settings for the exporter with id typ (no name:
+// the same id in every run, so a persistent queue is found again after a
+// restart) whose own telemetry and log are tel's (the generated
+// metadatatest.NewSettings, with the observed logger).
+func (tel *Telemetry) ExporterSettings(typ component.Type) exporter.Settings {
+	set := exportertest.NewNopSettings(typ)
+	set.ID = component.NewID(typ)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	set.Logger = tel.Logger
+	return set
+}
+
+// NewExporter creates the exporter of cfg with create (a factory's
+// CreateMetrics, CreateLogs, ...) on tel.ExporterSettings(typ) and starts it
+// on host (a nop host if nil). It does not shut it down.
+func NewExporter[E component.Component](t testing.TB, tel *Telemetry, typ component.Type,
+	create func(context.Context, exporter.Settings, component.Config) (E, error), cfg component.Config, host component.Host,
+) E {
+	t.Helper()
+	e, err := create(context.Background(), tel.ExporterSettings(typ), cfg)
+	if err != nil {
+		t.Fatalf("componenttesthelp: creating the %s exporter: %v", typ, err)
+	}
+	Start(t, host, e)
+	return e
+}
+
 // Start starts every component on host (a nop host if nil), failing the test
 // if one does not start. It does not shut them down.
 func Start(t testing.TB, host component.Host, comps ...component.Component) {
@@ -127,15 +201,24 @@ func Start(t testing.TB, host component.Host, comps ...component.Component) {
 	}
 }
 
-// SyncFastRetry sets an exporterhelper-based exporter's queue and retry
-// settings for unit tests: no sending queue, so Consume* runs the export
-// synchronously and returns its error, and retries fast (10ms initial, 50ms
-// max interval) for at most 10s.
-func SyncFastRetry(queue *configoptional.Optional[exporterhelper.QueueBatchConfig], retry *configretry.BackOffConfig) {
-	*queue = configoptional.None[exporterhelper.QueueBatchConfig]()
-	retry.InitialInterval = 10 * time.Millisecond
-	retry.MaxInterval = 50 * time.Millisecond
-	retry.MaxElapsedTime = 10 * time.Second
+// SyncFastRetry sets an HTTP exporter's transport for unit tests: the
+// endpoint, no sending queue, so Consume* runs the export synchronously and
+// returns its error, and fast retries (10ms initial, 50ms max interval) for
+// at most 10s.
+func SyncFastRetry(cfg *httpexport.Config, endpoint string) {
+	cfg.ClientConfig.Endpoint = endpoint
+	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+	cfg.RetryConfig.InitialInterval = 10 * time.Millisecond
+	cfg.RetryConfig.MaxInterval = 50 * time.Millisecond
+	cfg.RetryConfig.MaxElapsedTime = 10 * time.Second
+}
+
+// DefaultTransport says whether c is httpexport's default but for the
+// endpoint (every loaded test config sets one).
+func DefaultTransport(c httpexport.Config) bool {
+	want := httpexport.NewDefaultConfig()
+	want.ClientConfig.Endpoint = c.ClientConfig.Endpoint
+	return reflect.DeepEqual(c, want)
 }
 
 // BearerTokenAuthID is the ID StartBearerTokenAuth registers its extension

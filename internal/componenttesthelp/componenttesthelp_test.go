@@ -9,14 +9,12 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/config/configretry"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/extension/extensionauth"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/anvil/anvilcol/internal/e2etest"
+	"github.com/anvil/anvilcol/internal/httpexport"
 )
 
 func TestCounterSumsPointsMatchingAllPairs(t *testing.T) {
@@ -49,18 +47,20 @@ func TestCounterSumsPointsMatchingAllPairs(t *testing.T) {
 
 func TestWaitCounterReturnsOnceReachedOrAtTimeout(t *testing.T) {
 	tel := NewTelemetry(t)
-	c, err := tel.NewTelemetrySettings().MeterProvider.Meter("test").Int64Counter("attempts")
+	// An observable counter that grows by one each time it is read, up to 3:
+	// WaitCounter reaches 3 only by reading again (no timing involved).
+	var reads int64
+	_, err := tel.NewTelemetrySettings().MeterProvider.Meter("test").Int64ObservableCounter("attempts",
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			reads++
+			o.Observe(min(reads, 3))
+			return nil
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		for i := 0; i < 3; i++ {
-			time.Sleep(30 * time.Millisecond)
-			c.Add(context.Background(), 1)
-		}
-	}()
-	if n := tel.WaitCounter(t, 5*time.Second, 3, "attempts"); n != 3 {
-		t.Errorf("WaitCounter = %d, want 3", n)
+	if n := tel.WaitCounter(t, 5*time.Second, 3, "attempts"); n != 3 || reads != 3 {
+		t.Errorf("WaitCounter = %d after %d reads, want 3 after 3", n, reads)
 	}
 	start := time.Now()
 	if n := tel.WaitCounter(t, 100*time.Millisecond, 10, "attempts"); n != 3 {
@@ -71,15 +71,58 @@ func TestWaitCounterReturnsOnceReachedOrAtTimeout(t *testing.T) {
 	}
 }
 
+func TestGaugeAndQueueDrained(t *testing.T) {
+	tel := NewTelemetry(t)
+	if _, ok := tel.Gauge(t, "otelcol_exporter_queue_size"); ok || tel.QueueDrained(t) {
+		t.Error("an unreported queue counts as drained")
+	}
+	m := tel.NewTelemetrySettings().MeterProvider.Meter("test")
+	queuedA, queuedB := int64(2), int64(1)
+	_, err := m.Int64ObservableGauge("otelcol_exporter_queue_size",
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(queuedA, metric.WithAttributes(attribute.String("exporter", "a")))
+			o.Observe(queuedB, metric.WithAttributes(attribute.String("exporter", "b")))
+			return nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inFlight, err := m.Int64UpDownCounter("otelcol_exporter_in_flight_requests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := tel.Gauge(t, "otelcol_exporter_queue_size", "exporter", "a"); !ok || n != 2 {
+		t.Errorf("Gauge{exporter=a} = %d, %v", n, ok)
+	}
+	if n, _ := tel.Gauge(t, "otelcol_exporter_queue_size"); n != 3 || tel.QueueDrained(t) {
+		t.Errorf("Gauge = %d; drained %v with batches queued", n, tel.QueueDrained(t))
+	}
+	queuedA, queuedB = 0, 0
+	inFlight.Add(context.Background(), 1)
+	if tel.QueueDrained(t) {
+		t.Error("drained with a request in flight")
+	}
+	inFlight.Add(context.Background(), -1)
+	if !tel.QueueDrained(t) {
+		t.Error("not drained with nothing queued or in flight")
+	}
+}
+
 func TestSyncFastRetryDisablesQueueAndShortensRetry(t *testing.T) {
-	q := configoptional.Some(exporterhelper.NewDefaultQueueConfig())
-	r := configretry.NewDefaultBackOffConfig()
-	SyncFastRetry(&q, &r)
-	if q.HasValue() {
+	c := httpexport.NewDefaultConfig()
+	SyncFastRetry(&c, "http://127.0.0.1:1")
+	if c.QueueConfig.HasValue() {
 		t.Error("sending queue still enabled")
 	}
-	if !r.Enabled || r.InitialInterval != 10*time.Millisecond || r.MaxInterval != 50*time.Millisecond || r.MaxElapsedTime != 10*time.Second {
-		t.Errorf("retry = %+v", r)
+	r := c.RetryConfig
+	if c.ClientConfig.Endpoint != "http://127.0.0.1:1" || !r.Enabled || r.InitialInterval != 10*time.Millisecond || r.MaxInterval != 50*time.Millisecond || r.MaxElapsedTime != 10*time.Second {
+		t.Errorf("endpoint %q, retry = %+v", c.ClientConfig.Endpoint, r)
+	}
+	if DefaultTransport(c) {
+		t.Error("DefaultTransport holds without the default queue")
+	}
+	if d := httpexport.NewDefaultConfig(); !DefaultTransport(d) {
+		t.Error("DefaultTransport does not hold for the default")
 	}
 }
 
