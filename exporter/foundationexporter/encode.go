@@ -142,11 +142,7 @@ func (e *encoder) encodeMetric(m pmetric.Metric, resTags []tag, head []byte, now
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
 		head = e.header(head, name, typeGauge, "")
-		dps := m.Gauge().DataPoints()
-		for i := 0; i < dps.Len(); i++ {
-			e.number(b, head, name, dps.At(i), resTags, nowMs, ord)
-			ord++
-		}
+		ord = e.numbers(b, head, name, m.Gauge().DataPoints(), resTags, nowMs, ord)
 	case pmetric.MetricTypeSum:
 		s := m.Sum()
 		typ, temp := typeCounter, temporality(s.AggregationTemporality())
@@ -155,36 +151,35 @@ func (e *encoder) encodeMetric(m pmetric.Metric, resTags []tag, head []byte, now
 			typ, temp = typeGauge, ""
 		}
 		head = e.header(head, name, typ, temp)
-		dps := s.DataPoints()
-		for i := 0; i < dps.Len(); i++ {
-			e.number(b, head, name, dps.At(i), resTags, nowMs, ord)
-			ord++
-		}
+		ord = e.numbers(b, head, name, s.DataPoints(), resTags, nowMs, ord)
 	case pmetric.MetricTypeHistogram:
 		h := m.Histogram()
 		head = e.header(head, name, typeDistribution, temporality(h.AggregationTemporality()))
-		dps := h.DataPoints()
-		for i := 0; i < dps.Len(); i++ {
+		for i, dps := 0, h.DataPoints(); i < dps.Len(); i, ord = i+1, ord+1 {
 			e.histogram(b, head, name, dps.At(i), resTags, nowMs, ord)
-			ord++
 		}
 	case pmetric.MetricTypeExponentialHistogram:
 		h := m.ExponentialHistogram()
 		head = e.header(head, name, typeDistribution, temporality(h.AggregationTemporality()))
-		dps := h.DataPoints()
-		for i := 0; i < dps.Len(); i++ {
+		for i, dps := 0, h.DataPoints(); i < dps.Len(); i, ord = i+1, ord+1 {
 			e.expHistogram(b, head, name, dps.At(i), resTags, nowMs, ord)
-			ord++
 		}
 	case pmetric.MetricTypeSummary:
 		head = e.header(head, name, typeSummary, "")
-		dps := m.Summary().DataPoints()
-		for i := 0; i < dps.Len(); i++ {
+		for i, dps := 0, m.Summary().DataPoints(); i < dps.Len(); i, ord = i+1, ord+1 {
 			e.summary(b, head, name, dps.At(i), resTags, nowMs, ord)
-			ord++
 		}
 	}
 	return ord, head
+}
+
+// numbers appends the records of a gauge's or a sum's points from ordinal
+// ord and returns the next ordinal.
+func (e *encoder) numbers(b *batch, head []byte, name string, dps pmetric.NumberDataPointSlice, resTags []tag, nowMs int64, ord int) int {
+	for i := 0; i < dps.Len(); i, ord = i+1, ord+1 {
+		e.number(b, head, name, dps.At(i), resTags, nowMs, ord)
+	}
+	return ord
 }
 
 func temporality(t pmetric.AggregationTemporality) string {
@@ -280,31 +275,64 @@ func (e *encoder) number(b *batch, head []byte, name string, dp pmetric.NumberDa
 	b.end(buf, ord)
 }
 
+// dist is what every distribution point has: count, and sum, min and max
+// when present.
+type dist struct {
+	count  uint64
+	hasSum bool
+	sum    float64
+	hasMin bool
+	min    float64
+	hasMax bool
+	max    float64
+}
+
+// distBegin starts a distribution record in b: the fields every record
+// has, count, sum, min and max, and the opening of "buckets". It drops the
+// point and returns false when skip is set or a statistic is not finite;
+// start is where the record began (for a later drop).
+func (e *encoder) distBegin(b *batch, skip bool, head []byte, name string, attrs pcommon.Map, resTags []tag,
+	ts pcommon.Timestamp, nowMs int64, d dist,
+) (buf []byte, start int, ok bool) {
+	buf = b.buf
+	start = len(buf)
+	if skip {
+		b.drop(buf, start, name)
+		return buf, start, false
+	}
+	buf = e.begin(b, buf, head, attrs, resTags, ts, nowMs)
+	if buf, ok = distHead(buf, d); !ok {
+		b.drop(buf, start, name)
+		return buf, start, false
+	}
+	return append(buf, `,"buckets":[`...), start, true
+}
+
 // distHead writes count, sum, min and max of a distribution; false if one is
 // not finite.
-func distHead(buf []byte, count uint64, hasSum bool, sum float64, hasMin bool, min float64, hasMax bool, max float64) ([]byte, bool) {
+func distHead(buf []byte, d dist) ([]byte, bool) {
 	buf = append(buf, `,"count":`...)
-	buf = strconv.AppendUint(buf, count, 10)
-	if hasSum {
-		if !finite(sum) {
+	buf = strconv.AppendUint(buf, d.count, 10)
+	if d.hasSum {
+		if !finite(d.sum) {
 			return buf, false
 		}
 		buf = append(buf, `,"sum":`...)
-		buf = appendFloat(buf, sum)
+		buf = appendFloat(buf, d.sum)
 	}
-	if hasMin {
-		if !finite(min) {
+	if d.hasMin {
+		if !finite(d.min) {
 			return buf, false
 		}
 		buf = append(buf, `,"min":`...)
-		buf = appendFloat(buf, min)
+		buf = appendFloat(buf, d.min)
 	}
-	if hasMax {
-		if !finite(max) {
+	if d.hasMax {
+		if !finite(d.max) {
 			return buf, false
 		}
 		buf = append(buf, `,"max":`...)
-		buf = appendFloat(buf, max)
+		buf = appendFloat(buf, d.max)
 	}
 	return buf, true
 }
@@ -330,20 +358,13 @@ func appendInfBucket(buf []byte, first bool, count uint64) []byte {
 }
 
 func (e *encoder) histogram(b *batch, head []byte, name string, dp pmetric.HistogramDataPoint, resTags []tag, nowMs int64, ord int) {
-	buf := b.buf
-	start := len(buf)
 	bounds, counts := dp.ExplicitBounds(), dp.BucketCounts()
-	if dp.Flags().NoRecordedValue() || (counts.Len() != 0 && counts.Len() != bounds.Len()+1) {
-		b.drop(buf, start, name)
+	skip := dp.Flags().NoRecordedValue() || (counts.Len() != 0 && counts.Len() != bounds.Len()+1)
+	buf, start, ok := e.distBegin(b, skip, head, name, dp.Attributes(), resTags, dp.Timestamp(), nowMs,
+		dist{dp.Count(), dp.HasSum(), dp.Sum(), dp.HasMin(), dp.Min(), dp.HasMax(), dp.Max()})
+	if !ok {
 		return
 	}
-	buf = e.begin(b, buf, head, dp.Attributes(), resTags, dp.Timestamp(), nowMs)
-	var ok bool
-	if buf, ok = distHead(buf, dp.Count(), dp.HasSum(), dp.Sum(), dp.HasMin(), dp.Min(), dp.HasMax(), dp.Max()); !ok {
-		b.drop(buf, start, name)
-		return
-	}
-	buf = append(buf, `,"buckets":[`...)
 	if counts.Len() == 0 {
 		// No buckets recorded: everything is in the overflow bucket.
 		buf = appendInfBucket(buf, true, dp.Count())
@@ -366,19 +387,11 @@ func (e *encoder) histogram(b *batch, head []byte, name string, dp pmetric.Histo
 // -base^(offset+i), with base = 2^(2^-scale); the zero bucket's bound is the
 // zero threshold. Bucket counts stay per bucket.
 func (e *encoder) expHistogram(b *batch, head []byte, name string, dp pmetric.ExponentialHistogramDataPoint, resTags []tag, nowMs int64, ord int) {
-	buf := b.buf
-	start := len(buf)
-	if dp.Flags().NoRecordedValue() {
-		b.drop(buf, start, name)
+	buf, _, ok := e.distBegin(b, dp.Flags().NoRecordedValue(), head, name, dp.Attributes(), resTags, dp.Timestamp(), nowMs,
+		dist{dp.Count(), dp.HasSum(), dp.Sum(), dp.HasMin(), dp.Min(), dp.HasMax(), dp.Max()})
+	if !ok {
 		return
 	}
-	buf = e.begin(b, buf, head, dp.Attributes(), resTags, dp.Timestamp(), nowMs)
-	var ok bool
-	if buf, ok = distHead(buf, dp.Count(), dp.HasSum(), dp.Sum(), dp.HasMin(), dp.Min(), dp.HasMax(), dp.Max()); !ok {
-		b.drop(buf, start, name)
-		return
-	}
-	buf = append(buf, `,"buckets":[`...)
 	scale := dp.Scale()
 	first := true
 	var overflow uint64
