@@ -124,9 +124,7 @@ func newBenchProcessor(b *testing.B, f processor.Factory, raw map[string]any, ne
 
 func benchBatch(temporality pmetric.AggregationTemporality, round int) pmetric.Metrics {
 	md, ms := newBatch()
-	m := ms.AppendEmpty()
-	m.SetName(submits)
-	s := m.SetEmptySum()
+	s := appendMetric(ms, submits).SetEmptySum()
 	s.SetIsMonotonic(true)
 	s.SetAggregationTemporality(temporality)
 	for q := 0; q < 20; q++ {

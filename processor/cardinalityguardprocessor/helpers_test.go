@@ -94,6 +94,33 @@ func newBatch() (pmetric.Metrics, pmetric.MetricSlice) {
 	return md, sm.Metrics()
 }
 
+// appendMetric appends a metric named name to ms.
+func appendMetric(ms pmetric.MetricSlice, name string) pmetric.Metric {
+	m := ms.AppendEmpty()
+	m.SetName(name)
+	return m
+}
+
+// temporality is cumulative's, else delta.
+func temporality(cumulative bool) pmetric.AggregationTemporality {
+	if cumulative {
+		return pmetric.AggregationTemporalityCumulative
+	}
+	return pmetric.AggregationTemporalityDelta
+}
+
+// stamp sets a point's attributes and its start and end (in seconds).
+func stamp(dp interface {
+	Attributes() pcommon.Map
+	SetStartTimestamp(pcommon.Timestamp)
+	SetTimestamp(pcommon.Timestamp)
+}, attrs map[string]string, start, ts int64,
+) {
+	putAttrs(dp.Attributes(), attrs)
+	dp.SetStartTimestamp(sec(start))
+	dp.SetTimestamp(sec(ts))
+}
+
 func putAttrs(m pcommon.Map, attrs map[string]string) {
 	for k, v := range attrs {
 		m.PutStr(k, v)
@@ -101,20 +128,12 @@ func putAttrs(m pcommon.Map, attrs map[string]string) {
 }
 
 func addSum(ms pmetric.MetricSlice, name string, cumulative, monotonic, double bool, pts ...pt) {
-	m := ms.AppendEmpty()
-	m.SetName(name)
-	s := m.SetEmptySum()
+	s := appendMetric(ms, name).SetEmptySum()
 	s.SetIsMonotonic(monotonic)
-	if cumulative {
-		s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	} else {
-		s.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
-	}
+	s.SetAggregationTemporality(temporality(cumulative))
 	for _, p := range pts {
 		dp := s.DataPoints().AppendEmpty()
-		putAttrs(dp.Attributes(), p.attrs)
-		dp.SetStartTimestamp(sec(p.start))
-		dp.SetTimestamp(sec(p.ts))
+		stamp(dp, p.attrs, p.start, p.ts)
 		if double {
 			dp.SetDoubleValue(p.v)
 		} else {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
 // TestMemoryBoundedWithAMillionLabelers lets 1M distinct labeler_id values
@@ -31,15 +30,9 @@ func TestMemoryBoundedWithAMillionLabelers(t *testing.T) {
 			before := heapInUse()
 			for b := 0; b < labelers/perBatch; b++ {
 				md, ms := newBatch()
-				m := ms.AppendEmpty()
-				m.SetName(submits)
-				s := m.SetEmptySum()
+				s := appendMetric(ms, submits).SetEmptySum()
 				s.SetIsMonotonic(true)
-				if cumulative {
-					s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-				} else {
-					s.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
-				}
+				s.SetAggregationTemporality(temporality(cumulative))
 				dps := s.DataPoints()
 				dps.EnsureCapacity(perBatch)
 				for i := 0; i < perBatch; i++ {

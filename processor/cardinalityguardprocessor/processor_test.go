@@ -86,9 +86,7 @@ func TestCumulativeNonMonotonicSumTracksLevels(t *testing.T) {
 func TestGaugeKeepsLatestPoint(t *testing.T) {
 	h := newHarness(t, nil)
 	md, ms := newBatch()
-	m := ms.AppendEmpty()
-	m.SetName("anvil.export.progress_pct")
-	g := m.SetEmptyGauge()
+	g := appendMetric(ms, "anvil.export.progress_pct").SetEmptyGauge()
 	for i, p := range []pt{
 		{attrs: labels("format", "csv", "labeler_id", "a"), v: 40, ts: 20},
 		{attrs: labels("format", "csv", "labeler_id", "b"), v: 70, ts: 30},
@@ -106,19 +104,11 @@ func TestGaugeKeepsLatestPoint(t *testing.T) {
 }
 
 func addHistogram(ms pmetric.MetricSlice, name string, cumulative bool, bounds []float64, pts ...histPt) {
-	m := ms.AppendEmpty()
-	m.SetName(name)
-	hg := m.SetEmptyHistogram()
-	if cumulative {
-		hg.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	} else {
-		hg.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
-	}
+	hg := appendMetric(ms, name).SetEmptyHistogram()
+	hg.SetAggregationTemporality(temporality(cumulative))
 	for _, p := range pts {
 		dp := hg.DataPoints().AppendEmpty()
-		putAttrs(dp.Attributes(), p.attrs)
-		dp.SetStartTimestamp(sec(p.start))
-		dp.SetTimestamp(sec(p.ts))
+		stamp(dp, p.attrs, p.start, p.ts)
 		b := bounds
 		if p.bounds != nil {
 			b = p.bounds
@@ -209,19 +199,11 @@ func TestHistogramWithOtherBoundsIsCountedAndKeptAsItsOwnSeries(t *testing.T) {
 }
 
 func addExpHistogram(ms pmetric.MetricSlice, name string, cumulative bool, pts ...expPt) {
-	m := ms.AppendEmpty()
-	m.SetName(name)
-	eh := m.SetEmptyExponentialHistogram()
-	if cumulative {
-		eh.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	} else {
-		eh.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
-	}
+	eh := appendMetric(ms, name).SetEmptyExponentialHistogram()
+	eh.SetAggregationTemporality(temporality(cumulative))
 	for _, p := range pts {
 		dp := eh.DataPoints().AppendEmpty()
-		putAttrs(dp.Attributes(), p.attrs)
-		dp.SetStartTimestamp(sec(p.start))
-		dp.SetTimestamp(sec(p.ts))
+		stamp(dp, p.attrs, p.start, p.ts)
 		dp.SetScale(p.scale)
 		dp.Positive().SetOffset(p.offset)
 		dp.Positive().BucketCounts().FromRaw(p.pos)
@@ -288,9 +270,7 @@ func TestSummariesAddCountAndSumAndDropQuantiles(t *testing.T) {
 	h := newHarness(t, nil)
 	build := func(pts ...pt) pmetric.Metrics {
 		md, ms := newBatch()
-		m := ms.AppendEmpty()
-		m.SetName("anvil.export.generate.duration")
-		s := m.SetEmptySummary()
+		s := appendMetric(ms, "anvil.export.generate.duration").SetEmptySummary()
 		for _, p := range pts {
 			dp := s.DataPoints().AppendEmpty()
 			putAttrs(dp.Attributes(), p.attrs)
