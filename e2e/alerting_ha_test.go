@@ -304,10 +304,24 @@ func TestAlertingPairPagesOnceThroughAlertmanagerCluster(t *testing.T) {
 
 	// Exactly once each. A duplicate from the second Alertmanager would come
 	// within one group interval (2s) plus its peer timeout (100ms) after the
-	// first member's notification; no signal says "nothing more", so this is
-	// the one bounded wait, covering the last notification (earlier ones had
-	// the whole of the later phases to show duplicates).
-	time.Sleep(4 * time.Second)
+	// first member's notification. Nothing says "no more": Alertmanager 0.25
+	// counts attempted sends (alertmanager_notifications_total), not a send
+	// its dedup stage skipped; alertmanager_nflog_queries_total grows on every
+	// flush of a group, firing or resolved; and an emptied aggregation group
+	// is only removed (alertmanager_dispatcher_aggregation_groups) every 30s.
+	// So this is the one bounded window, covering the last notification
+	// (earlier ones had the whole of the later phases to show duplicates),
+	// and it fails as soon as a second notification of anything arrives.
+	e2etest.Consistently(t, 4*time.Second, func() bool {
+		for _, rule := range []string{"timeout_spike", "export_failures", "low_agreement"} {
+			for _, status := range []string{"firing", "resolved"} {
+				if n, _ := hook.count(t, rule, status); n > 1 {
+					return false
+				}
+			}
+		}
+		return true
+	}, "a second notification reached the webhook")
 	for _, rule := range []string{"timeout_spike", "export_failures", "low_agreement"} {
 		for _, status := range []string{"firing", "resolved"} {
 			if n, _ := hook.count(t, rule, status); n != 1 {

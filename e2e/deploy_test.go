@@ -154,7 +154,10 @@ scrape_configs:
 	deadline := time.Now().Add(2 * time.Minute)
 	for round := 1; !done() && time.Now().Before(deadline); round++ {
 		send(round)
-		time.Sleep(3 * time.Second) // a few scrapes and rule evaluations
+		// Pacing, not a wait for an outcome: one round of events per few
+		// scrapes and rule evaluations keeps rates and quantiles live; every
+		// round re-checks what is still open and the loop ends when all is.
+		time.Sleep(3 * time.Second)
 		for _, e := range exprs {
 			q := substituteGrafana(e.expr)
 			key := e.where + ": " + q

@@ -175,6 +175,20 @@ func (r exportersRig) start(t *testing.T) *e2etest.Collector {
 	})
 }
 
+// exportersDrained says whether the collector's own metrics on port
+// telemetry show all that exportersSend(n) posts sent (foundation: 2 metric
+// points; aitrace: 2n+1 log records and 2 spans) and every sending queue
+// empty: after that no request can reach the intakes.
+func exportersDrained(t *testing.T, telemetry, n int) bool {
+	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", telemetry)
+	sent := func(what, exporter string) float64 {
+		return scrapeSum(t, url, "otelcol_exporter_sent_"+what, map[string]string{"exporter": exporter})
+	}
+	queued, ok := scrapeGauge(t, url, "otelcol_exporter_queue_size", nil)
+	return sent("metric_points", "foundation") >= 2 && sent("log_records", "aitrace") >= float64(2*n+1) &&
+		sent("spans", "aitrace") >= 2 && ok && queued == 0
+}
+
 func exportersRecords(t *testing.T, reqs []e2etest.Request) []map[string]any {
 	var out []map[string]any
 	for _, r := range reqs {
@@ -219,7 +233,10 @@ func TestFoundationAndAITraceDeliverThroughTheBinary(t *testing.T) {
 		return len(foundation.RequestsTo("/v1/metrics")) > 0 && len(aitrace.RequestsTo("/v1/artifacts")) > 0 &&
 			len(aitrace.RequestsTo("/v1/traces")) > 0
 	}, "foundation metrics, aitrace artifacts and traces")
-	time.Sleep(500 * time.Millisecond) // a second artifact POST would show up by now
+	// No second artifact POST can come once the exporters have sent all that
+	// was posted and their queues are empty.
+	e2etest.Eventually(t, 20*time.Second, func() bool { return exportersDrained(t, rig.telemetry, 1) },
+		"the exporters' own metrics do not show everything sent and the queues empty")
 
 	// Foundation: both records, exact shape, bearer token, gzip.
 	freqs := foundation.RequestsTo("/v1/metrics")
@@ -347,7 +364,10 @@ func TestFoundationAndAITraceSurviveRestartThroughTheBinary(t *testing.T) {
 			len(aitrace.RequestsTo("/v1/artifacts")) >= exports &&
 			exportersSpanCount(t, aitrace.RequestsTo("/v1/traces")) >= 2
 	}, "the queued data to arrive after the restart")
-	time.Sleep(time.Second) // any duplicate would show up by now
+	// Any duplicate would be one of the restarted exporters' sends: none can
+	// come once they have sent all that was queued and the queues are empty.
+	e2etest.Eventually(t, 20*time.Second, func() bool { return exportersDrained(t, rig2.telemetry, exports) },
+		"the restarted exporters' own metrics do not show the queued data sent and the queues empty")
 
 	posts := map[string]int{}
 	for _, r := range aitrace.RequestsTo("/v1/artifacts") {

@@ -629,10 +629,10 @@ func (f *fleet) killMidStream(t *testing.T, node *fleetAgent, labelsBefore float
 			if time.Now().After(deadline) {
 				t.Fatalf("batch %d never acknowledged", b)
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond) // pacing: the client's retry interval, not a wait for an outcome
 		}
 		acked = append(acked, ack{at: time.Now(), export: id})
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // pacing: the stream's rate (~20 batches/s), which the loss bound is stated in
 	}
 
 	// Every acknowledged artifact arrives, registered once (AITrace's

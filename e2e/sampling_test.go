@@ -456,6 +456,25 @@ service:
 	}
 }
 
+// scrapeGauge sums the gauges named name that carry labels, from a
+// collector's own metrics at url, and says whether there was one (false
+// too when the scrape fails).
+func scrapeGauge(t *testing.T, url, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	fams, err := e2etest.Scrape(t, url)
+	if err != nil || fams[name] == nil {
+		return 0, false
+	}
+	total, found := 0.0, false
+	for _, m := range fams[name].GetMetric() {
+		if e2etest.HasLabels(m, labels) {
+			total += m.GetGauge().GetValue()
+			found = true
+		}
+	}
+	return total, found
+}
+
 // scrapeSum sums the counters whose names start with prefix and that carry
 // labels, from a collector's own metrics at url; -1 when the scrape fails.
 func scrapeSum(t *testing.T, url, prefix string, labels map[string]string) float64 {

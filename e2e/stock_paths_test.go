@@ -219,7 +219,7 @@ func TestDogStatsDClientMetricsComeOutAsExpected(t *testing.T) {
 		}
 		if i%50 == 49 {
 			_ = client.Flush()
-			time.Sleep(5 * time.Millisecond) // UDP on loopback: keep the socket buffer from overflowing
+			time.Sleep(5 * time.Millisecond) // pacing: UDP on loopback, keep the socket buffer from overflowing
 		}
 	}
 	for _, ms := range []time.Duration{120 * time.Millisecond, 80 * time.Millisecond, 40 * time.Millisecond} {

@@ -326,6 +326,27 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg strin
 	}
 }
 
+// Consistently checks cond every 50ms for d and fails the test with msg
+// (t.Errorf, returning false) as soon as it does not hold. It is the one
+// wait with a window, for what only the absence of an event can show: a
+// duplicate that another process might still send, where nothing announces
+// that it will not. Prefer a signal (a counter, a drained queue); where
+// Consistently is used, say at the call why there is none and what bounds d.
+func Consistently(t testing.TB, d time.Duration, cond func() bool, msg string, args ...any) bool {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if !cond() {
+			t.Errorf("e2etest: no longer true within %v: "+msg, append([]any{d}, args...)...)
+			return false
+		}
+		if time.Now().After(deadline) {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TelemetryYAML is the `service.telemetry` block (indent it under `service:`)
 // that moves the collector's own metrics endpoint to port, so parallel
 // collectors never fight over 8888. Own metrics are then at
