@@ -1,7 +1,7 @@
 // Package metricstate is the one implementation of the metric arithmetic the
 // anvil receiver, the cardinality guard and the alert processor share:
 //
-//   - series identity: an order-independent xxhash of an attribute set
+//   - series identity: an order-independent XXH3 (xxHash family) hash of an attribute set
 //     (HashAttributes, or HashKey/HashValue/HashPair/SetHash for callers that
 //     keep key hashes), and a 32-bit form of a start time (HashStart);
 //   - cumulative-to-delta: Restarted (start-time resets) and SumDelta for sums,

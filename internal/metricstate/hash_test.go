@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cespare/xxhash/v2"
+	"github.com/zeebo/xxh3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -100,7 +100,7 @@ func TestHashStartKeepsZeroUnknown(t *testing.T) {
 	assert.True(t, Restarted(pcommon.Timestamp(5), pcommon.Timestamp(6)))
 }
 
-func TestHashStringIsXXHash64(t *testing.T) {
+func TestHashStringIsXXH3(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for n := range 80 {
 		for range 20 {
@@ -108,7 +108,7 @@ func TestHashStringIsXXHash64(t *testing.T) {
 			for i := range b {
 				b[i] = byte(r.Uint32())
 			}
-			require.Equal(t, xxhash.Sum64(b), HashString(string(b)), "length %d", n)
+			require.Equal(t, xxh3.Hash(b), HashString(string(b)), "length %d", n)
 		}
 	}
 }

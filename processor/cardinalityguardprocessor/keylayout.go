@@ -52,7 +52,7 @@ func (st *stream) hash(attrs pcommon.Map, needFull bool) (full, reduced uint64, 
 	for key, v := range attrs.All() {
 		var kh uint64
 		var keep bool
-		if i < len(layout) && sameKey(layout[i].key, key) {
+		if i < len(layout) && layout[i].key == key {
 			kh, keep = layout[i].hash, layout[i].keep
 		} else {
 			kh, keep = st.learnKey(key)
@@ -65,10 +65,18 @@ func (st *stream) hash(attrs pcommon.Map, needFull bool) (full, reduced uint64, 
 				continue
 			}
 		}
+		// Str is "" for every other type: one read for the common case;
+		// strings of 4 to 16 bytes hash inline (metricstate.HashString's
+		// own short paths, which it cannot inline itself).
 		var vh uint64
-		if v.Type() == pcommon.ValueTypeStr {
-			vh = metricstate.HashString(v.Str())
-		} else {
+		switch s := v.Str(); {
+		case len(s) > 16 || len(s) > 0 && len(s) < 4:
+			vh = metricstate.HashString(s)
+		case len(s) > 8:
+			vh = metricstate.Hash9to16(metricstate.LoadLE64(s, 0), metricstate.LoadLE64(s, len(s)-8), len(s))
+		case len(s) >= 4:
+			vh = metricstate.Hash4to8(metricstate.LoadLE32(s, 0), metricstate.LoadLE32(s, len(s)-4), len(s))
+		default:
 			vh = metricstate.HashValue(v)
 		}
 		h := metricstate.HashPair(kh, vh)
@@ -82,24 +90,4 @@ func (st *stream) hash(attrs pcommon.Map, needFull bool) (full, reduced uint64, 
 		full = metricstate.SetHash(f, i)
 	}
 	return full, metricstate.SetHash(k, n), dropped
-}
-
-// sameKey is a == b without a call into the runtime for keys of 8 to 16
-// bytes (most attribute keys): two overlapping 8-byte loads cover every byte.
-func sameKey(a, b string) bool {
-	n := len(a)
-	if n != len(b) {
-		return false
-	}
-	if n < 8 || n > 16 {
-		return a == b
-	}
-	return le64(a) == le64(b) && le64(a[n-8:]) == le64(b[n-8:])
-}
-
-// le64 reads 8 bytes little-endian (the compiler merges the loads).
-func le64(s string) uint64 {
-	_ = s[7]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
