@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zeebo/xxh3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/zeebo/xxh3"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
