@@ -32,6 +32,42 @@ type ids struct {
 	span   pcommon.SpanID
 	parent pcommon.SpanID
 	ok     bool
+	// sampled is the W3C sampled flag of a traceparent that was used.
+	sampled bool
+	// used marks the trace-context metadata keys whose value went into the
+	// ids (usedTraceparent, ...): they are lifted out of the attributes.
+	used uint8
+}
+
+// Bits of ids.used.
+const (
+	usedTraceparent uint8 = 1 << iota
+	usedTraceID
+	usedSpanID
+	usedParentSpanID
+)
+
+// liftTraceKeys removes from attrs the trace-context keys whose value the
+// record now carries in its TraceId / SpanId / ParentSpanId fields (the OTel
+// log and span data models' place for them; keeping the strings too would
+// send every id twice). Keys that were malformed or overridden stay.
+func liftTraceKeys(attrs pcommon.Map, used uint8) {
+	if used == 0 {
+		return
+	}
+	attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
+		switch k {
+		case attrTraceparent:
+			return used&usedTraceparent != 0
+		case attrTraceID:
+			return used&usedTraceID != 0
+		case attrSpanID:
+			return used&usedSpanID != 0
+		case attrParentSpanID:
+			return used&usedParentSpanID != 0
+		}
+		return false
+	})
 }
 
 // traceContext reads an event's trace context from its metadata: explicit
@@ -48,23 +84,30 @@ func traceContext(ev *decodedEvent, lc event.Lifecycle) ids {
 	}
 	var tpParent pcommon.SpanID
 	if v, ok := ev.attrs.Get(attrTraceparent); ok && v.Type() == pcommon.ValueTypeStr {
-		if t, p, ok := parseTraceparent(v.Str()); ok {
-			out.trace, tpParent, out.ok = t, p, true
+		if t, p, sampled, ok := parseTraceparent(v.Str()); ok {
+			out.trace, tpParent, out.ok, out.sampled = t, p, true, sampled
+			out.used = usedTraceparent
 		}
 	}
 	if v, ok := ev.attrs.Get(attrTraceID); ok && v.Type() == pcommon.ValueTypeStr {
 		var t pcommon.TraceID
 		if decodeHexID(v.Str(), t[:]) && !t.IsEmpty() {
-			out.trace, out.ok, tpParent = t, true, pcommon.SpanID{}
+			// explicit ids win: a traceparent beside them is not used
+			out.trace, out.ok, tpParent, out.sampled = t, true, pcommon.SpanID{}, false
+			out.used = usedTraceID
 		}
 	}
 	var explicitSpan pcommon.SpanID
 	if out.ok {
 		if v, ok := ev.attrs.Get(attrSpanID); ok && v.Type() == pcommon.ValueTypeStr {
-			_ = decodeHexID(v.Str(), explicitSpan[:])
+			if decodeHexID(v.Str(), explicitSpan[:]) && !explicitSpan.IsEmpty() {
+				out.used |= usedSpanID
+			}
 		}
 		if v, ok := ev.attrs.Get(attrParentSpanID); ok && v.Type() == pcommon.ValueTypeStr {
-			_ = decodeHexID(v.Str(), out.parent[:])
+			if decodeHexID(v.Str(), out.parent[:]) && !out.parent.IsEmpty() {
+				out.used |= usedParentSpanID
+			}
 		}
 	}
 	switch lc {
@@ -84,22 +127,29 @@ func traceContext(ev *decodedEvent, lc event.Lifecycle) ids {
 		if out.span.IsEmpty() {
 			out.span = tpParent
 		}
+		if !out.parent.IsEmpty() {
+			// a point event has no span of its own: its parent_span_id
+			// is not carried by the log record, so the key stays
+			out.used &^= usedParentSpanID
+		}
 		out.parent = pcommon.SpanID{}
 	}
 	return out
 }
 
-// parseTraceparent reads "00-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>".
-func parseTraceparent(s string) (pcommon.TraceID, pcommon.SpanID, bool) {
+// parseTraceparent reads "00-<32 hex trace-id>-<16 hex parent-id>-<2 hex
+// flags>" and returns the ids and the sampled flag.
+func parseTraceparent(s string) (pcommon.TraceID, pcommon.SpanID, bool, bool) {
 	var t pcommon.TraceID
 	var p pcommon.SpanID
+	var flags [1]byte
 	if len(s) < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' || s[:2] == "ff" {
-		return t, p, false
+		return t, p, false, false
 	}
-	if !decodeHexID(s[3:35], t[:]) || !decodeHexID(s[36:52], p[:]) || t.IsEmpty() || p.IsEmpty() {
-		return t, p, false
+	if !decodeHexID(s[3:35], t[:]) || !decodeHexID(s[36:52], p[:]) || !decodeHexID(s[53:55], flags[:]) || t.IsEmpty() || p.IsEmpty() {
+		return t, p, false, false
 	}
-	return t, p, true
+	return t, p, flags[0]&1 != 0, true
 }
 
 func decodeHexID(s string, dst []byte) bool {
@@ -202,6 +252,9 @@ func buildTraces(b *batch, tc []ids, resource pcommon.Map, scope func(pcommon.In
 		sp.SetTraceID(tc[i].trace)
 		sp.SetSpanID(tc[i].span)
 		sp.SetParentSpanID(tc[i].parent)
+		if tc[i].sampled {
+			sp.SetFlags(1) // W3C trace flags: sampled
+		}
 		end := eventTime(ev, now)
 		start := end
 		if d, ok := durationNanos(ev, native); ok && d <= uint64(end) {
@@ -253,6 +306,9 @@ func buildLogs(b *batch, tc []ids, resource pcommon.Map, scope func(pcommon.Inst
 		if tc[i].ok {
 			lr.SetTraceID(tc[i].trace)
 			lr.SetSpanID(tc[i].span)
+			if tc[i].sampled {
+				lr.SetFlags(plog.DefaultLogRecordFlags.WithIsSampled(true))
+			}
 		}
 		if ev.lc == event.Exception {
 			lr.SetSeverityNumber(plog.SeverityNumberError)

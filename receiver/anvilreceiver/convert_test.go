@@ -220,3 +220,40 @@ func TestResourceIsRequestOverConfigOverDefault(t *testing.T) {
 		assert.Equal(t, int64(1), m.Sum().DataPoints().At(0).IntValue())
 	}
 }
+
+func TestTraceContextKeysAreLiftedIntoTheIDFields(t *testing.T) {
+	tr := startTestReceiver(t, nil)
+	a := postJSON(t, tr.url, `{"events": [
+		{"name": "anvil.label.submit.stop", "measurements": {"duration": 5},
+		 "metadata": {"queue_id": "q-1", "traceparent": "00-`+traceA+`-`+spanP+`-01"}},
+		{"name": "anvil.label.submit.start", "metadata": {"queue_id": "q-1", "traceparent": "00-`+traceA+`-`+spanP+`-00"}},
+		{"name": "anvil.agreement.compute.stop", "measurements": {"duration": 5},
+		 "metadata": {"trace_id": "`+traceA+`", "span_id": "`+spanC+`", "parent_span_id": "`+spanP+`", "traceparent": "00-`+traceA+`-`+spanC+`-01"}},
+		{"name": "anvil.assignment.created", "metadata": {"traceparent": "not-a-traceparent", "span_id": "zz"}}
+	]}`)
+	require.Equal(t, 200, a.code, a.raw)
+	logs := onlyLogs(t, tr)
+	require.Equal(t, 4, logs.Len())
+	spans := onlySpans(t, tr)
+	require.Equal(t, 2, spans.Len())
+
+	// traceparent used: gone from the attributes of the log and the span,
+	// its sampled flag kept in the flags fields.
+	assert.Equal(t, map[string]any{"queue_id": "q-1"}, logs.At(0).Attributes().AsRaw())
+	assert.Equal(t, map[string]any{"queue_id": "q-1"}, spans.At(0).Attributes().AsRaw())
+	assert.True(t, logs.At(0).Flags().IsSampled())
+	assert.Equal(t, uint32(1), spans.At(0).Flags())
+	assert.Equal(t, spanP, spans.At(0).ParentSpanID().String())
+	// a point event: trace id and the enclosing span are the fields; not sampled
+	assert.Equal(t, map[string]any{"queue_id": "q-1"}, logs.At(1).Attributes().AsRaw())
+	assert.Equal(t, traceA, logs.At(1).TraceID().String())
+	assert.Equal(t, spanP, logs.At(1).SpanID().String())
+	assert.False(t, logs.At(1).Flags().IsSampled())
+	// explicit ids win and are lifted; the traceparent they overrode stays
+	assert.Equal(t, map[string]any{"traceparent": "00-" + traceA + "-" + spanC + "-01"}, spans.At(1).Attributes().AsRaw())
+	assert.Equal(t, spanC, spans.At(1).SpanID().String())
+	assert.Equal(t, spanP, spans.At(1).ParentSpanID().String())
+	// malformed context is no context, and stays as sent
+	assert.Equal(t, map[string]any{"traceparent": "not-a-traceparent", "span_id": "zz"}, logs.At(3).Attributes().AsRaw())
+	assert.True(t, logs.At(3).TraceID().IsEmpty())
+}
