@@ -103,6 +103,7 @@ func startAgent(t *testing.T, gw *sinkGateway, withPprof bool) *agent {
 	for _, f := range strings.Fields(os.Getenv("BENCH_EXTRA_CONFIG")) {
 		args = append(args, "--config", f) // merged over the shipped config: for experiments
 	}
+	args = append(args, strings.Fields(os.Getenv("BENCH_AGENT_ARGS"))...) // e.g. --feature-gates=...
 	a.cmd = exec.Command(e2etest.Binary(t), args...)
 	env := append(os.Environ(),
 		"ANVILCOL_GATEWAY_ENDPOINT="+gw.addr,

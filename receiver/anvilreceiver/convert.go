@@ -39,7 +39,10 @@ type ids struct {
 	used uint8
 }
 
-// Bits of ids.used.
+// The trace-context metadata keys, in the order of decodedEvent.traceVals;
+// bit i of ids.used is traceKeyNames[i].
+var traceKeyNames = [...]string{attrTraceparent, attrTraceID, attrSpanID, attrParentSpanID}
+
 const (
 	usedTraceparent uint8 = 1 << iota
 	usedTraceID
@@ -47,27 +50,31 @@ const (
 	usedParentSpanID
 )
 
-// liftTraceKeys removes from attrs the trace-context keys whose value the
-// record now carries in its TraceId / SpanId / ParentSpanId fields (the OTel
-// log and span data models' place for them; keeping the strings too would
-// send every id twice). Keys that were malformed or overridden stay.
-func liftTraceKeys(attrs pcommon.Map, used uint8) {
-	if used == 0 {
-		return
+func traceKeyIndex(key string) int {
+	switch key {
+	case attrTraceparent:
+		return 0
+	case attrTraceID:
+		return 1
+	case attrSpanID:
+		return 2
+	case attrParentSpanID:
+		return 3
 	}
-	attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
-		switch k {
-		case attrTraceparent:
-			return used&usedTraceparent != 0
-		case attrTraceID:
-			return used&usedTraceID != 0
-		case attrSpanID:
-			return used&usedSpanID != 0
-		case attrParentSpanID:
-			return used&usedParentSpanID != 0
+	return -1
+}
+
+// restoreTraceKeys puts the trace-context values the record's id fields do
+// not carry (malformed, or a traceparent overridden by explicit ids) back
+// into the attributes. The others are lifted out: the OTel log and span data
+// models carry them in TraceId / SpanId / ParentSpanId (and Flags), and the
+// strings too would send every id twice.
+func restoreTraceKeys(ev *decodedEvent, used uint8) {
+	for k, v := range ev.traceVals {
+		if v != nil && used&(1<<k) == 0 {
+			ev.attrs.PutStr(traceKeyNames[k], string(v))
 		}
-		return false
-	})
+	}
 }
 
 // traceContext reads an event's trace context from its metadata: explicit
@@ -83,15 +90,15 @@ func traceContext(ev *decodedEvent, lc event.Lifecycle) ids {
 		return out
 	}
 	var tpParent pcommon.SpanID
-	if v, ok := ev.attrs.Get(attrTraceparent); ok && v.Type() == pcommon.ValueTypeStr {
-		if t, p, sampled, ok := parseTraceparent(v.Str()); ok {
+	if v := ev.traceVals[0]; v != nil {
+		if t, p, sampled, ok := parseTraceparent(v); ok {
 			out.trace, tpParent, out.ok, out.sampled = t, p, true, sampled
 			out.used = usedTraceparent
 		}
 	}
-	if v, ok := ev.attrs.Get(attrTraceID); ok && v.Type() == pcommon.ValueTypeStr {
+	if v := ev.traceVals[1]; v != nil {
 		var t pcommon.TraceID
-		if decodeHexID(v.Str(), t[:]) && !t.IsEmpty() {
+		if decodeHexID(v, t[:]) && !t.IsEmpty() {
 			// explicit ids win: a traceparent beside them is not used
 			out.trace, out.ok, tpParent, out.sampled = t, true, pcommon.SpanID{}, false
 			out.used = usedTraceID
@@ -99,15 +106,11 @@ func traceContext(ev *decodedEvent, lc event.Lifecycle) ids {
 	}
 	var explicitSpan pcommon.SpanID
 	if out.ok {
-		if v, ok := ev.attrs.Get(attrSpanID); ok && v.Type() == pcommon.ValueTypeStr {
-			if decodeHexID(v.Str(), explicitSpan[:]) && !explicitSpan.IsEmpty() {
-				out.used |= usedSpanID
-			}
+		if v := ev.traceVals[2]; v != nil && decodeHexID(v, explicitSpan[:]) && !explicitSpan.IsEmpty() {
+			out.used |= usedSpanID
 		}
-		if v, ok := ev.attrs.Get(attrParentSpanID); ok && v.Type() == pcommon.ValueTypeStr {
-			if decodeHexID(v.Str(), out.parent[:]) && !out.parent.IsEmpty() {
-				out.used |= usedParentSpanID
-			}
+		if v := ev.traceVals[3]; v != nil && decodeHexID(v, out.parent[:]) && !out.parent.IsEmpty() {
+			out.used |= usedParentSpanID
 		}
 	}
 	switch lc {
@@ -139,11 +142,11 @@ func traceContext(ev *decodedEvent, lc event.Lifecycle) ids {
 
 // parseTraceparent reads "00-<32 hex trace-id>-<16 hex parent-id>-<2 hex
 // flags>" and returns the ids and the sampled flag.
-func parseTraceparent(s string) (pcommon.TraceID, pcommon.SpanID, bool, bool) {
+func parseTraceparent(s []byte) (pcommon.TraceID, pcommon.SpanID, bool, bool) {
 	var t pcommon.TraceID
 	var p pcommon.SpanID
 	var flags [1]byte
-	if len(s) < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' || s[:2] == "ff" {
+	if len(s) < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' || string(s[:2]) == "ff" {
 		return t, p, false, false
 	}
 	if !decodeHexID(s[3:35], t[:]) || !decodeHexID(s[36:52], p[:]) || !decodeHexID(s[53:55], flags[:]) || t.IsEmpty() || p.IsEmpty() {
@@ -152,11 +155,11 @@ func parseTraceparent(s string) (pcommon.TraceID, pcommon.SpanID, bool, bool) {
 	return t, p, flags[0]&1 != 0, true
 }
 
-func decodeHexID(s string, dst []byte) bool {
+func decodeHexID(s []byte, dst []byte) bool {
 	if len(s) != 2*len(dst) {
 		return false
 	}
-	_, err := hex.Decode(dst, []byte(s))
+	_, err := hex.Decode(dst, s)
 	return err == nil
 }
 

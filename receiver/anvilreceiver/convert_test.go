@@ -229,7 +229,7 @@ func TestTraceContextKeysAreLiftedIntoTheIDFields(t *testing.T) {
 		{"name": "anvil.label.submit.start", "metadata": {"queue_id": "q-1", "traceparent": "00-`+traceA+`-`+spanP+`-00"}},
 		{"name": "anvil.agreement.compute.stop", "measurements": {"duration": 5},
 		 "metadata": {"trace_id": "`+traceA+`", "span_id": "`+spanC+`", "parent_span_id": "`+spanP+`", "traceparent": "00-`+traceA+`-`+spanC+`-01"}},
-		{"name": "anvil.assignment.created", "metadata": {"traceparent": "not-a-traceparent", "span_id": "zz"}}
+		{"name": "anvil.assignment.created", "metadata": {"traceparent": "not-a-traceparent", "span_id": "zz", "parent_span_id": 7}}
 	]}`)
 	require.Equal(t, 200, a.code, a.raw)
 	logs := onlyLogs(t, tr)
@@ -254,6 +254,6 @@ func TestTraceContextKeysAreLiftedIntoTheIDFields(t *testing.T) {
 	assert.Equal(t, spanC, spans.At(1).SpanID().String())
 	assert.Equal(t, spanP, spans.At(1).ParentSpanID().String())
 	// malformed context is no context, and stays as sent
-	assert.Equal(t, map[string]any{"traceparent": "not-a-traceparent", "span_id": "zz"}, logs.At(3).Attributes().AsRaw())
+	assert.Equal(t, map[string]any{"traceparent": "not-a-traceparent", "span_id": "zz", "parent_span_id": int64(7)}, logs.At(3).Attributes().AsRaw())
 	assert.True(t, logs.At(3).TraceID().IsEmpty())
 }

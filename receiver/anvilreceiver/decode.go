@@ -64,8 +64,12 @@ type decodedEvent struct {
 	// attributes, so that the metadata is built once.
 	record plog.LogRecord
 	attrs  pcommon.Map
-	// traceKeys is set when the metadata holds a trace context key.
+	// traceKeys is set when the metadata holds a trace context key;
+	// traceVals holds the string values of those keys (traceKeyNames order,
+	// nil: absent), kept out of attrs until traceContext knows whether the
+	// record's id fields carry them (parser.trace's memory).
 	traceKeys bool
+	traceVals [len(traceKeyNames)][]byte
 	// prefix and lc are event.Split(name), set once the event is valid.
 	prefix string
 	lc     event.Lifecycle
@@ -176,6 +180,8 @@ type parser struct {
 	// meas[measStart:] while it is read.
 	meas      []measurement
 	measStart int
+	// trace is the arena of the batch's trace-context values.
+	trace []byte
 }
 
 func (p *parser) reset(b []byte) {
@@ -214,7 +220,7 @@ func newDecoder(maxEvents int) *decoder {
 // [...]} or a bare array of events.
 func (d *decoder) decodeJSON(body []byte, out *batch) error {
 	p := &d.p
-	p.meas = p.meas[:0]
+	p.meas, p.trace = p.meas[:0], p.trace[:0]
 	p.reset(body)
 	p.WS()
 	if p.I >= len(p.B) {
@@ -320,7 +326,7 @@ func (d *decoder) readEvents(out *batch) error {
 // line that is not valid JSON rejects that event only.
 func (d *decoder) decodeNDJSON(body []byte, out *batch) error {
 	p := &d.p
-	p.meas = p.meas[:0]
+	p.meas, p.trace = p.meas[:0], p.trace[:0]
 	for len(body) > 0 {
 		line := body
 		if nl := bytes.IndexByte(body, '\n'); nl >= 0 {
@@ -634,11 +640,16 @@ func (p *parser) readMetadata(ev *decodedEvent) error {
 			err = p.SkipValue(1)
 		} else {
 			key := p.Str(raw)
-			switch key {
-			case attrTraceparent, attrTraceID, attrSpanID, attrParentSpanID:
+			switch k := traceKeyIndex(key); {
+			case k >= 0 && p.Peek() == '"':
 				ev.traceKeys = true
+				err = p.readTraceValue(ev, k, key)
+			case k >= 0: // not a string: no trace context, a plain attribute
+				ev.traceVals[k] = nil
+				err = p.putValue(ev.attrs, key, 1)
+			default:
+				err = p.putValue(ev.attrs, key, 1)
 			}
-			err = p.putValue(ev.attrs, key, 1)
 		}
 		if err != nil {
 			return err
@@ -647,6 +658,33 @@ func (p *parser) readMetadata(ev *decodedEvent) error {
 			return err
 		}
 	}
+}
+
+// maxTraceValue is the longest trace-context value kept aside (a version-00
+// traceparent is 55 bytes; later versions may append fields); longer ones
+// cannot be ids and are plain attributes.
+const maxTraceValue = 128
+
+// readTraceValue reads the string value of trace-context key k (index into
+// traceKeyNames) into the parser's arena; the value becomes an attribute only
+// if the record's id fields do not carry it (restoreTraceKeys).
+func (p *parser) readTraceValue(ev *decodedEvent, k int, key string) error {
+	raw, err := p.ReadStringRaw()
+	if err != nil {
+		return err
+	}
+	if len(raw) > maxTraceValue {
+		ev.traceVals[k] = nil
+		ev.attrs.PutStr(key, p.Str(raw))
+		return nil
+	}
+	if _, ok := ev.attrs.Get(key); ok { // a non-string value of the same key came first
+		ev.attrs.Remove(key)
+	}
+	off := len(p.trace)
+	p.trace = append(p.trace, raw...)
+	ev.traceVals[k] = p.trace[off:len(p.trace):len(p.trace)]
+	return nil
 }
 
 // readStrValue reads a JSON string value, truncated to maxStringValue bytes

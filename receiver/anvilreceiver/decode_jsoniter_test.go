@@ -148,6 +148,11 @@ func TestJSONIterDecoderReadsTheBenchmarkBatchAlike(t *testing.T) {
 		// The real decoder adds exception attributes from the measurements of
 		// exception events; compare the metadata it read.
 		for k, v := range g.attrs.All() {
+			if tk := traceKeyIndex(k); tk >= 0 && v.Type() == pcommon.ValueTypeStr {
+				// kept aside until traceContext decides what is lifted
+				require.Equal(t, v.Str(), string(w.traceVals[tk]), "event %d: %s", i, k)
+				continue
+			}
 			wv, ok := w.attrs.Get(k)
 			require.True(t, ok, "event %d: %s", i, k)
 			require.Equal(t, wv.AsRaw(), v.AsRaw(), "event %d: %s", i, k)

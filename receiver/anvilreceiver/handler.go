@@ -151,7 +151,7 @@ func (r *anvilReceiver) consume(ctx context.Context, sc *requestScratch) (int, e
 		sc.ids = sc.ids[:len(b.events)]
 		for i := range b.events {
 			sc.ids[i] = traceContext(&b.events[i], b.events[i].lc)
-			liftTraceKeys(b.events[i].attrs, sc.ids[i].used)
+			restoreTraceKeys(&b.events[i], sc.ids[i].used)
 		}
 	}
 	if r.nextTraces != nil {
