@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"math/rand/v2"
 	"strconv"
@@ -216,22 +217,31 @@ func (p *Scanner) ReadNumber() (f float64, iv int64, isInt bool, err error) {
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
 			i++
 		}
-		// Fast path: an integer of at most 18 digits always fits int64.
-		if digits := b[start:i]; len(digits) <= 19 && (i >= len(b) || (b[i] != '.' && b[i] != 'e' && b[i] != 'E')) {
+		// Fast path: an integer of at most 19 digits fits uint64 (nanosecond
+		// timestamps and BEAM monotonic times are 19 digits), and it is an
+		// int64 unless it exceeds MaxInt64 (-MinInt64 when negative).
+		if digits := b[start:i]; len(digits) <= 20 && (i >= len(b) || (b[i] != '.' && b[i] != 'e' && b[i] != 'E')) {
 			neg := digits[0] == '-'
 			if neg {
 				digits = digits[1:]
 			}
-			if len(digits) <= 18 {
-				var n int64
+			if len(digits) <= 19 {
+				var u uint64
 				for _, c := range digits {
-					n = n*10 + int64(c-'0')
+					u = u*10 + uint64(c-'0')
 				}
-				if neg {
-					n = -n
+				switch {
+				case u <= math.MaxInt64:
+					n := int64(u)
+					if neg {
+						n = -n
+					}
+					p.I = i
+					return float64(n), n, true, nil
+				case neg && u == 1<<63:
+					p.I = i
+					return math.MinInt64, math.MinInt64, true, nil
 				}
-				p.I = i
-				return float64(n), n, true, nil
 			}
 		}
 	default:
