@@ -52,7 +52,7 @@ func (st *stream) hash(attrs pcommon.Map, needFull bool) (full, reduced uint64, 
 	for key, v := range attrs.All() {
 		var kh uint64
 		var keep bool
-		if i < len(layout) && layout[i].key == key {
+		if i < len(layout) && sameKey(layout[i].key, key) {
 			kh, keep = layout[i].hash, layout[i].keep
 		} else {
 			kh, keep = st.learnKey(key)
