@@ -106,11 +106,21 @@ func traceContext(ev *decodedEvent, lc event.Lifecycle) ids {
 	}
 	var explicitSpan pcommon.SpanID
 	if out.ok {
-		if v := ev.traceVals[2]; v != nil && decodeHexID(v, explicitSpan[:]) && !explicitSpan.IsEmpty() {
-			out.used |= usedSpanID
+		// hex.Decode writes what it decoded before an error: a malformed id
+		// is cleared, not half used.
+		if v := ev.traceVals[2]; v != nil {
+			if decodeHexID(v, explicitSpan[:]) && !explicitSpan.IsEmpty() {
+				out.used |= usedSpanID
+			} else {
+				explicitSpan = pcommon.SpanID{}
+			}
 		}
-		if v := ev.traceVals[3]; v != nil && decodeHexID(v, out.parent[:]) && !out.parent.IsEmpty() {
-			out.used |= usedParentSpanID
+		if v := ev.traceVals[3]; v != nil {
+			if decodeHexID(v, out.parent[:]) && !out.parent.IsEmpty() {
+				out.used |= usedParentSpanID
+			} else {
+				out.parent = pcommon.SpanID{}
+			}
 		}
 	}
 	switch lc {

@@ -229,13 +229,15 @@ func TestTraceContextKeysAreLiftedIntoTheIDFields(t *testing.T) {
 		{"name": "anvil.label.submit.start", "metadata": {"queue_id": "q-1", "traceparent": "00-`+traceA+`-`+spanP+`-00"}},
 		{"name": "anvil.agreement.compute.stop", "measurements": {"duration": 5},
 		 "metadata": {"trace_id": "`+traceA+`", "span_id": "`+spanC+`", "parent_span_id": "`+spanP+`", "traceparent": "00-`+traceA+`-`+spanC+`-01"}},
-		{"name": "anvil.assignment.created", "metadata": {"traceparent": "not-a-traceparent", "span_id": "zz", "parent_span_id": 7}}
+		{"name": "anvil.assignment.created", "metadata": {"traceparent": "not-a-traceparent", "span_id": "zz", "parent_span_id": 7}},
+		{"name": "anvil.export.generate.stop", "measurements": {"duration": 5},
+		 "metadata": {"trace_id": "`+traceA+`", "span_id": "0123456789abcdzz", "parent_span_id": "00000000000000zz"}}
 	]}`)
 	require.Equal(t, 200, a.code, a.raw)
 	logs := onlyLogs(t, tr)
-	require.Equal(t, 4, logs.Len())
+	require.Equal(t, 5, logs.Len())
 	spans := onlySpans(t, tr)
-	require.Equal(t, 2, spans.Len())
+	require.Equal(t, 3, spans.Len())
 
 	// traceparent used: gone from the attributes of the log and the span,
 	// its sampled flag kept in the flags fields.
@@ -256,4 +258,12 @@ func TestTraceContextKeysAreLiftedIntoTheIDFields(t *testing.T) {
 	// malformed context is no context, and stays as sent
 	assert.Equal(t, map[string]any{"traceparent": "not-a-traceparent", "span_id": "zz", "parent_span_id": int64(7)}, logs.At(3).Attributes().AsRaw())
 	assert.True(t, logs.At(3).TraceID().IsEmpty())
+	// a malformed 16-character span id is not half decoded: a new span id,
+	// no parent, both strings kept
+	bad := spans.At(2)
+	assert.Equal(t, traceA, bad.TraceID().String())
+	assert.NotContains(t, bad.SpanID().String(), "0123456789abcd")
+	assert.False(t, bad.SpanID().IsEmpty())
+	assert.True(t, bad.ParentSpanID().IsEmpty())
+	assert.Equal(t, map[string]any{"span_id": "0123456789abcdzz", "parent_span_id": "00000000000000zz"}, bad.Attributes().AsRaw())
 }
