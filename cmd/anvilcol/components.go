@@ -7,6 +7,7 @@ import (
 	foundationexporter "github.com/anvil/anvilcol/exporter/foundationexporter"
 	alertprocessor "github.com/anvil/anvilcol/processor/alertprocessor"
 	cardinalityguardprocessor "github.com/anvil/anvilcol/processor/cardinalityguardprocessor"
+	nodeidentityprocessor "github.com/anvil/anvilcol/processor/nodeidentityprocessor"
 	samplingprocessor "github.com/anvil/anvilcol/processor/samplingprocessor"
 	anvilreceiver "github.com/anvil/anvilcol/receiver/anvilreceiver"
 	datadogexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/datadogexporter"
@@ -18,7 +19,6 @@ import (
 	deltatocumulativeprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/deltatocumulativeprocessor"
 	filterprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor"
 	probabilisticsamplerprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/probabilisticsamplerprocessor"
-	resourcedetectionprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourcedetectionprocessor"
 	resourceprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourceprocessor"
 	transformprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 	statsdreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/statsdreceiver"
@@ -120,11 +120,11 @@ func components() (otelcol.Factories, error) {
 		memorylimiterprocessor.NewFactory(),
 		batchprocessor.NewFactory(),
 		probabilisticsamplerprocessor.NewFactory(),
-		resourcedetectionprocessor.NewFactory(),
 		resourceprocessor.NewFactory(),
 		transformprocessor.NewFactory(),
 		deltatocumulativeprocessor.NewFactory(),
 		filterprocessor.NewFactory(),
+		nodeidentityprocessor.NewFactory(),
 		samplingprocessor.NewFactory(),
 		cardinalityguardprocessor.NewFactory(),
 		alertprocessor.NewFactory(),
@@ -136,11 +136,11 @@ func components() (otelcol.Factories, error) {
 		memorylimiterprocessor.NewFactory().Type():        "go.opentelemetry.io/collector/processor/memorylimiterprocessor v0.155.0",
 		batchprocessor.NewFactory().Type():                "go.opentelemetry.io/collector/processor/batchprocessor v0.155.0",
 		probabilisticsamplerprocessor.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/processor/probabilisticsamplerprocessor v0.155.0",
-		resourcedetectionprocessor.NewFactory().Type():    "github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourcedetectionprocessor v0.155.0",
 		resourceprocessor.NewFactory().Type():             "github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourceprocessor v0.155.0",
 		transformprocessor.NewFactory().Type():            "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor v0.155.0",
 		deltatocumulativeprocessor.NewFactory().Type():    "github.com/open-telemetry/opentelemetry-collector-contrib/processor/deltatocumulativeprocessor v0.155.0",
 		filterprocessor.NewFactory().Type():               "github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor v0.155.0",
+		nodeidentityprocessor.NewFactory().Type():         "github.com/anvil/anvilcol v0.0.0",
 		samplingprocessor.NewFactory().Type():             "github.com/anvil/anvilcol v0.0.0",
 		cardinalityguardprocessor.NewFactory().Type():     "github.com/anvil/anvilcol v0.0.0",
 		alertprocessor.NewFactory().Type():                "github.com/anvil/anvilcol v0.0.0",
