@@ -1,6 +1,6 @@
 # anvilcol: build, run and test the distribution.
 #   make run    build if needed, then run bin/anvilcol on config/local.yaml
-#   make test   unit tests (-race, then the memory-bound tests without it), then end-to-end tests against bin/anvilcol
+#   make test   unit tests (-race, then the memory-bound tests without it), then end-to-end tests against bin/anvilcol and bin/anvilcol-agent
 # See README.md, "Development".
 
 SHELL          := /bin/bash
@@ -9,6 +9,7 @@ BUILDER_VERSION := v0.155.0
 TOOLS          := $(CURDIR)/.tools
 BUILDER        := $(TOOLS)/builder-$(BUILDER_VERSION)
 BIN            := bin/anvilcol
+AGENT_BIN      := bin/anvilcol-agent
 GEN            := bin/anvilgen
 CONFIG         ?= config/local.yaml
 MODULE         := github.com/anvil/anvilcol
@@ -26,20 +27,27 @@ $(BUILDER):
 	GOBIN=$(TOOLS) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(BUILDER_VERSION)
 	mv $(TOOLS)/builder $(BUILDER)
 
-# Generate cmd/anvilcol/*.go from the manifest. --skip-get-modules: the builder's
-# own `go mod tidy` fails at v0.155.0 on datadog-agent test-only modules the
-# proxy refuses; the root go.mod/go.sum (see `make tidy`) pin the dependencies.
+# Generate cmd/anvilcol/*.go and cmd/anvilcol-agent/*.go from the two
+# manifests (the full distribution, and the agent one: builder-agent-config.yaml
+# says why). --skip-get-modules: the builder's own `go mod tidy` fails at
+# v0.155.0 on datadog-agent test-only modules the proxy refuses; the root
+# go.mod/go.sum (see `make tidy`) pin the dependencies.
+MANIFESTS := builder-config.yaml builder-agent-config.yaml
 generate: $(BUILDER)
-	@mkdir -p cmd/anvilcol
 	$(BUILDER) --config builder-config.yaml --skip-get-modules --skip-compilation >/dev/null
-	gofmt -w cmd/anvilcol
+	$(BUILDER) --config builder-agent-config.yaml --skip-get-modules --skip-compilation >/dev/null
+	gofmt -w cmd/anvilcol cmd/anvilcol-agent
 
 build: generate
-	@$(MAKE) --no-print-directory $(BIN) $(GEN)
+	@$(MAKE) --no-print-directory $(BIN) $(AGENT_BIN) $(GEN)
 
 $(BIN): $(GO_SOURCES) go.mod go.sum builder-config.yaml
 	@mkdir -p bin
 	$(LOCK) $(GO) build -mod=readonly -trimpath -ldflags="-s -w" -o $(BIN) ./cmd/anvilcol
+
+$(AGENT_BIN): $(GO_SOURCES) go.mod go.sum builder-agent-config.yaml
+	@mkdir -p bin
+	$(LOCK) $(GO) build -mod=readonly -trimpath -ldflags="-s -w" -o $(AGENT_BIN) ./cmd/anvilcol-agent
 
 # The load generator (cmd/anvilgen/README.md), under the same lock.
 $(GEN): $(wildcard cmd/anvilgen/*.go) go.mod go.sum
@@ -78,7 +86,7 @@ unit:
 # is ever needed inside (GOPROXY=off there).
 e2e: build
 	$(GO) test -count=1 -tags e2e -run '^$$' ./e2e/... >/dev/null
-	ANVILCOL_BIN=$(CURDIR)/$(BIN) GOPROXY=off scripts/netns-run $(GO) test -count=1 -tags e2e -timeout 30m ./e2e/...
+	ANVILCOL_BIN=$(CURDIR)/$(BIN) ANVILCOL_AGENT_BIN=$(CURDIR)/$(AGENT_BIN) GOPROXY=off scripts/netns-run $(GO) test -count=1 -tags e2e -timeout 30m ./e2e/...
 
 # The whole-agent benchmark (internal/bench, README "Performance"): the shipped
 # config/agent.yaml against a TLS + token sink gateway, driven by bin/anvilgen
@@ -88,7 +96,7 @@ e2e: build
 # BENCH_NODES, BENCH_OUTAGE (0 skips the gateway-down phase), BENCH_PPROF=dir.
 bench-agent: build
 	$(GO) test -c -tags bench -o bin/bench-agent.test ./internal/bench/
-	ANVILCOL_BIN=$(CURDIR)/$(BIN) ANVILGEN_BIN=$(CURDIR)/$(GEN) GOPROXY=off scripts/netns-run bin/bench-agent.test -test.run '^TestBenchAgent$$' -test.v -test.timeout 30m
+	ANVILCOL_AGENT_BIN=$(CURDIR)/$(AGENT_BIN) ANVILGEN_BIN=$(CURDIR)/$(GEN) GOPROXY=off scripts/netns-run bin/bench-agent.test -test.run '^TestBenchAgent$$' -test.v -test.timeout 30m
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go') ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -99,7 +107,7 @@ lint:
 # modules at their pinned versions and tidy, tolerating the refused
 # datadog-agent test-only modules (-e). Commit go.mod and go.sum.
 tidy:
-	GOFLAGS=-e $(GO) get $$(grep -E '^\s*- gomod:' builder-config.yaml | grep -v '$(MODULE) ' | sed -E 's/.*gomod: *//; s/ +/@/') go.opentelemetry.io/collector/otelcol@$(BUILDER_VERSION)
+	GOFLAGS=-e $(GO) get $$(cat $(MANIFESTS) | grep -E '^\s*- gomod:' | grep -v '$(MODULE) ' | sed -E 's/.*gomod: *//; s/ +/@/' | sort -u) go.opentelemetry.io/collector/otelcol@$(BUILDER_VERSION)
 	GOFLAGS=-e $(GO) mod tidy -e
 
 clean:

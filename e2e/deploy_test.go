@@ -66,7 +66,7 @@ func TestDeployDashboardsAndRulesOnARealPrometheus(t *testing.T) {
 
 	ag := struct{ anvil, grpc, http, statsd, health, telemetry int }{
 		e2etest.FreePort(t), e2etest.FreePort(t), e2etest.FreePort(t), e2etest.FreeUDPPort(t), e2etest.FreePort(t), e2etest.FreePort(t)}
-	e2etest.Start(t, e2etest.Options{Config: "config/agent.yaml", HealthPort: ag.health, Env: map[string]string{
+	e2etest.Start(t, e2etest.Options{Binary: e2etest.AgentBinary(t), Config: "config/agent.yaml", HealthPort: ag.health, Env: map[string]string{
 		"ANVILCOL_GATEWAY_ENDPOINT":       fmt.Sprintf("localhost:%d", gw.grpc),
 		"ANVILCOL_GATEWAY_TOKEN":          token,
 		"ANVILCOL_GATEWAY_CA_FILE":        tls.CAFile,

@@ -21,6 +21,7 @@ import (
 // manifest is the part of builder-config.yaml the tests read.
 type manifest struct {
 	Dist struct {
+		Name    string `yaml:"name"`
 		Version string `yaml:"version"`
 	} `yaml:"dist"`
 	Receivers  []module `yaml:"receivers"`
@@ -37,7 +38,13 @@ type module struct {
 
 func readManifest(t *testing.T) manifest {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(e2etest.RepoRoot(t), "builder-config.yaml"))
+	return readManifestFile(t, "builder-config.yaml")
+}
+
+// readManifestFile reads builder-config.yaml or builder-agent-config.yaml.
+func readManifestFile(t *testing.T, name string) manifest {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e2etest.RepoRoot(t), name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,45 +75,7 @@ type listed struct {
 }
 
 func TestComponentsListsEveryManifestComponent(t *testing.T) {
-	out, err := e2etest.Run(t, nil, "components")
-	if err != nil {
-		t.Fatalf("anvilcol components: %v\n%s", err, out)
-	}
-	var got componentsOutput
-	if err := yaml.Unmarshal([]byte(out), &got); err != nil {
-		t.Fatalf("parse components output: %v\n%s", err, out)
-	}
-	m := readManifest(t)
-	check := func(kind string, want []module, have []listed) {
-		// Each manifest entry must be listed once, by module. Custom components
-		// all report the root module; some contrib components report their
-		// parent module (file_storage says .../extension/storage), so a listed
-		// module may be a path prefix of the manifest's.
-		used := make([]bool, len(have))
-		for _, w := range want {
-			mod := strings.Fields(w.GoMod)[0]
-			found := false
-			for i, l := range have {
-				lm := strings.Fields(l.Module)[0]
-				if !used[i] && (lm == mod || strings.HasPrefix(mod, lm+"/")) {
-					used[i], found = true, true
-					break
-				}
-			}
-			if !found {
-				t.Errorf("%s: manifest module %s is not listed by `anvilcol components`", kind, mod)
-			}
-		}
-		if len(have) != len(want) {
-			t.Errorf("%s: manifest has %d, `components` lists %d", kind, len(want), len(have))
-		}
-	}
-	check("receivers", m.Receivers, got.Receivers)
-	check("processors", m.Processors, got.Processors)
-	check("exporters", m.Exporters, got.Exporters)
-	check("extensions", m.Extensions, got.Extensions)
-	check("providers", m.Providers, got.Providers)
-
+	got := checkComponents(t, e2etest.Binary(t), readManifest(t))
 	// The stock component types the distribution promises, by name.
 	names := func(ls []listed) map[string]bool {
 		s := map[string]bool{}
@@ -140,6 +109,97 @@ func TestComponentsListsEveryManifestComponent(t *testing.T) {
 		if !schemes[s] {
 			t.Errorf("confmap provider %q missing (have %v)", s, schemes)
 		}
+	}
+}
+
+// checkComponents runs `<bin> components` and checks that it lists exactly
+// the manifest's modules; it returns what was listed.
+func checkComponents(t *testing.T, bin string, m manifest) componentsOutput {
+	t.Helper()
+	out, err := e2etest.RunBinary(t, bin, nil, "components")
+	if err != nil {
+		t.Fatalf("%s components: %v\n%s", bin, err, out)
+	}
+	var got componentsOutput
+	if err := yaml.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("parse components output: %v\n%s", err, out)
+	}
+	check := func(kind string, want []module, have []listed) {
+		// Each manifest entry must be listed once, by module. Custom components
+		// all report the root module; some contrib components report their
+		// parent module (file_storage says .../extension/storage), so a listed
+		// module may be a path prefix of the manifest's.
+		used := make([]bool, len(have))
+		for _, w := range want {
+			mod := strings.Fields(w.GoMod)[0]
+			found := false
+			for i, l := range have {
+				lm := strings.Fields(l.Module)[0]
+				if !used[i] && (lm == mod || strings.HasPrefix(mod, lm+"/")) {
+					used[i], found = true, true
+					break
+				}
+			}
+			if !found {
+				t.Errorf("%s: manifest module %s is not listed by `%s components`", kind, mod, m.Dist.Name)
+			}
+		}
+		if len(have) != len(want) {
+			t.Errorf("%s: manifest has %d, `%s components` lists %d", kind, len(want), m.Dist.Name, len(have))
+		}
+	}
+	check("receivers", m.Receivers, got.Receivers)
+	check("processors", m.Processors, got.Processors)
+	check("exporters", m.Exporters, got.Exporters)
+	check("extensions", m.Extensions, got.Extensions)
+	check("providers", m.Providers, got.Providers)
+	return got
+}
+
+// The agent distribution lists what its manifest names, every entry of that
+// manifest is in the full one (so any agent config also runs on bin/anvilcol),
+// and it leaves out what only gateways and the alerting tier run.
+func TestAgentDistributionIsASubsetOfTheFullOne(t *testing.T) {
+	agent, full := readManifestFile(t, "builder-agent-config.yaml"), readManifest(t)
+	if agent.Dist.Version != full.Dist.Version {
+		t.Errorf("agent manifest version %q, full %q", agent.Dist.Version, full.Dist.Version)
+	}
+	in := func(want module, all []module) bool {
+		for _, m := range all {
+			if m == want {
+				return true
+			}
+		}
+		return false
+	}
+	for kind, pair := range map[string][2][]module{
+		"receivers":  {agent.Receivers, full.Receivers},
+		"processors": {agent.Processors, full.Processors},
+		"exporters":  {agent.Exporters, full.Exporters},
+		"extensions": {agent.Extensions, full.Extensions},
+		"providers":  {agent.Providers, full.Providers},
+	} {
+		for _, m := range pair[0] {
+			if !in(m, pair[1]) {
+				t.Errorf("%s: agent manifest entry %+v is not in builder-config.yaml at the same version", kind, m)
+			}
+		}
+	}
+	got := checkComponents(t, e2etest.AgentBinary(t), agent)
+	for _, l := range got.Exporters {
+		switch l.Name {
+		case "datadog", "prometheus", "foundation", "aitrace":
+			t.Errorf("the agent distribution links the %s exporter, which only gateways use", l.Name)
+		}
+	}
+	for _, l := range got.Processors {
+		if l.Name == "alert" {
+			t.Errorf("the agent distribution links the alert processor, which only the alerting tier uses")
+		}
+	}
+	out, err := e2etest.RunBinary(t, e2etest.AgentBinary(t), nil, "--version")
+	if want := "anvilcol-agent version " + agent.Dist.Version; err != nil || strings.TrimSpace(out) != want {
+		t.Errorf("anvilcol-agent --version printed %q (%v), want %q", strings.TrimSpace(out), err, want)
 	}
 }
 
@@ -211,6 +271,12 @@ func TestShippedConfigsValidateAndDocumentTheirEnvironment(t *testing.T) {
 			out, err := e2etest.Run(t, env, "validate", "--config", f)
 			if err != nil {
 				t.Fatalf("anvilcol validate --config %s: %v\n%s", f, err, out)
+			}
+			if filepath.Base(f) == "agent.yaml" { // it runs on both distributions
+				out, err := e2etest.RunBinary(t, e2etest.AgentBinary(t), env, "validate", "--config", f)
+				if err != nil {
+					t.Fatalf("anvilcol-agent validate --config %s: %v\n%s", f, err, out)
+				}
 			}
 		})
 	}

@@ -161,7 +161,7 @@ func (f *fleet) gatewayCollectors() (out []*e2etest.Collector) {
 }
 
 // startAgent starts one more agent of node name node ("" = the machine's
-// host name) on config/agent.yaml; edit, when set, changes its environment.
+// host name) on config/agent.yaml and the agent distribution; edit, when set, changes its environment.
 func (f *fleet) startAgent(t *testing.T, node string, edit func(env map[string]string)) *fleetAgent {
 	t.Helper()
 	hostname, err := os.Hostname()
@@ -175,6 +175,7 @@ func (f *fleet) startAgent(t *testing.T, node string, edit func(env map[string]s
 	}
 	health := e2etest.FreePort(t)
 	a.opts = e2etest.Options{
+		Binary:     e2etest.AgentBinary(t),
 		Config:     "config/agent.yaml",
 		HealthPort: health,
 		Env: map[string]string{

@@ -31,6 +31,7 @@ import (
 //	BENCH_OUTAGE   gateway-down phase at BENCH_RATE on the anvil path (60s; 0 skips it)
 //	BENCH_PPROF    a directory: add the pprof extension and write a CPU profile of the window per path
 //	ANVILGEN_BIN   the load generator (<repo>/bin/anvilgen)
+//	ANVILCOL_AGENT_BIN the agent binary (<repo>/bin/anvilcol-agent; bin/anvilcol measures the full distribution)
 //	BENCH_EXTRA_CONFIG space-separated config files merged over config/agent.yaml (experiments)
 const token = "bench-gateway-token"
 
@@ -104,7 +105,7 @@ func startAgent(t *testing.T, gw *sinkGateway, withPprof bool) *agent {
 		args = append(args, "--config", f) // merged over the shipped config: for experiments
 	}
 	args = append(args, strings.Fields(os.Getenv("BENCH_AGENT_ARGS"))...) // e.g. --feature-gates=...
-	a.cmd = exec.Command(e2etest.Binary(t), args...)
+	a.cmd = exec.Command(e2etest.AgentBinary(t), args...)
 	env := append(os.Environ(),
 		"ANVILCOL_GATEWAY_ENDPOINT="+gw.addr,
 		"ANVILCOL_GATEWAY_TOKEN="+token,
@@ -322,8 +323,8 @@ func TestBenchAgent(t *testing.T) {
 	}
 	var b strings.Builder
 	host, _ := os.Hostname()
-	fmt.Fprintf(&b, "\nwhole agent (config/agent.yaml, TLS + token to a sink gateway, persistent queues), %d events/s target, %v warm-up, %v window, %d CPUs, %s\n",
-		rate, warmup, window, runtimeCPUs(), host)
+	fmt.Fprintf(&b, "\nwhole agent (%s on config/agent.yaml, TLS + token to a sink gateway, persistent queues), %d events/s target, %v warm-up, %v window, %d CPUs, %s\n",
+		filepath.Base(e2etest.AgentBinary(t)), rate, warmup, window, runtimeCPUs(), host)
 	fmt.Fprintf(&b, "| path | events/s | agent CPU (%% of a core) | %% of a core per 10k events/s | peak RSS in window (MiB) | of it anonymous (MiB) | VmHWM (MiB) | anvilgen CPU (%%) |\n|---|---|---|---|---|---|---|---|\n")
 	by := map[string]row{}
 	for _, r := range rows {

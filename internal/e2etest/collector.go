@@ -1,7 +1,8 @@
-// Package e2etest runs the real anvilcol binary in tests: it finds bin/anvilcol,
-// starts it with a config on free loopback ports, waits for the health check,
-// captures what it exports (an in-test OTLP/HTTP sink, any HTTP intake, the
-// Prometheus endpoint) and stops it cleanly. Every address is loopback.
+// Package e2etest runs the real anvilcol binaries in tests: it finds bin/anvilcol
+// (or bin/anvilcol-agent, the agent distribution), starts it with a config on
+// free loopback ports, waits for the health check, captures what it exports (an
+// in-test OTLP/HTTP sink, any HTTP intake, the Prometheus endpoint) and stops it
+// cleanly. Every address is loopback.
 //
 // Shipped and test configs take their ports from environment variables with
 // defaults (`${env:ANVILCOL_HEALTH_PORT:-13133}`), so a test passes free ports
@@ -28,6 +29,10 @@ import (
 // EnvBinary names the binary to test; default <repo>/bin/anvilcol.
 const EnvBinary = "ANVILCOL_BIN"
 
+// EnvAgentBinary names the agent distribution's binary to test; default
+// <repo>/bin/anvilcol-agent (builder-agent-config.yaml).
+const EnvAgentBinary = "ANVILCOL_AGENT_BIN"
+
 // RepoRoot returns the repository root (the directory holding go.mod).
 func RepoRoot(t testing.TB) string {
 	t.Helper()
@@ -50,12 +55,24 @@ func RepoRoot(t testing.TB) string {
 // built binary, which `make build` (and so `make test`) produces first.
 func Binary(t testing.TB) string {
 	t.Helper()
-	p := os.Getenv(EnvBinary)
+	return builtBinary(t, EnvBinary, "anvilcol")
+}
+
+// AgentBinary returns the path of the agent distribution's binary under test
+// (bin/anvilcol-agent, which `make build` produces with bin/anvilcol).
+func AgentBinary(t testing.TB) string {
+	t.Helper()
+	return builtBinary(t, EnvAgentBinary, "anvilcol-agent")
+}
+
+func builtBinary(t testing.TB, env, name string) string {
+	t.Helper()
+	p := os.Getenv(env)
 	if p == "" {
-		p = filepath.Join(RepoRoot(t), "bin", "anvilcol")
+		p = filepath.Join(RepoRoot(t), "bin", name)
 	}
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("e2etest: anvilcol binary %s not found (%v): run `make build` first or set %s", p, err, EnvBinary)
+		t.Fatalf("e2etest: %s binary %s not found (%v): run `make build` first or set %s", name, p, err, env)
 	}
 	return p
 }
@@ -124,6 +141,9 @@ func freePort(t testing.TB, free func(int) bool) int {
 
 // Options configure one collector run.
 type Options struct {
+	// Binary is the collector binary to run (default Binary(t), the full
+	// distribution; AgentBinary(t) for the agent one).
+	Binary string
 	// Config is the path of the collector config (relative to the repo root or
 	// absolute). Ignored when ConfigYAML is set.
 	Config string
@@ -181,7 +201,11 @@ func Start(t testing.TB, opts Options) *Collector {
 		cfg = filepath.Join(RepoRoot(t), cfg)
 	}
 	c := &Collector{t: t, out: &syncBuffer{}, done: make(chan struct{})}
-	c.cmd = exec.Command(Binary(t), "--config", cfg)
+	bin := opts.Binary
+	if bin == "" {
+		bin = Binary(t)
+	}
+	c.cmd = exec.Command(bin, "--config", cfg)
 	c.cmd.Env = append(os.Environ(), envList(opts.Env)...)
 	c.cmd.Stdout = c.out
 	c.cmd.Stderr = c.out
@@ -301,9 +325,15 @@ func (c *Collector) Kill() {
 // "validate --config x") and returns its combined output and error.
 func Run(t testing.TB, env map[string]string, args ...string) (string, error) {
 	t.Helper()
+	return RunBinary(t, Binary(t), env, args...)
+}
+
+// RunBinary is Run with another binary (AgentBinary(t)).
+func RunBinary(t testing.TB, bin string, env map[string]string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, Binary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = RepoRoot(t)
 	cmd.Env = append(os.Environ(), envList(env)...)
 	out, err := cmd.CombinedOutput()
