@@ -2,6 +2,7 @@ package nodeidentityprocessor // import "github.com/anvil/anvilcol/processor/nod
 
 import (
 	"context"
+	"os"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -30,7 +31,7 @@ func createDefaultConfig() component.Config {
 var capabilities = consumer.Capabilities{MutatesData: true}
 
 func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
-	id, err := newIdentity(cfg.(*Config))
+	id, err := newIdentity(cfg.(*Config), os.Hostname)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +39,7 @@ func createLogs(ctx context.Context, set processor.Settings, cfg component.Confi
 }
 
 func createMetrics(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
-	id, err := newIdentity(cfg.(*Config))
+	id, err := newIdentity(cfg.(*Config), os.Hostname)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +47,7 @@ func createMetrics(ctx context.Context, set processor.Settings, cfg component.Co
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
-	id, err := newIdentity(cfg.(*Config))
+	id, err := newIdentity(cfg.(*Config), os.Hostname)
 	if err != nil {
 		return nil, err
 	}

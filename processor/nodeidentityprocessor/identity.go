@@ -3,7 +3,6 @@ package nodeidentityprocessor // import "github.com/anvil/anvilcol/processor/nod
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -19,9 +18,6 @@ const (
 	attrServiceName       = "service.name"
 )
 
-// osHostname is os.Hostname, replaced in tests.
-var osHostname = os.Hostname
-
 // identity holds the resolved names; it is immutable, so one value serves
 // every pipeline and goroutine.
 type identity struct {
@@ -29,10 +25,12 @@ type identity struct {
 	serviceName string
 }
 
-func newIdentity(cfg *Config) (identity, error) {
+// newIdentity resolves cfg; hostname (os.Hostname outside tests) is asked
+// only when node_name is empty.
+func newIdentity(cfg *Config, hostname func() (string, error)) (identity, error) {
 	id := identity{nodeName: cfg.NodeName, serviceName: cfg.ServiceName}
 	if id.nodeName == "" {
-		h, err := osHostname()
+		h, err := hostname()
 		if err != nil {
 			return identity{}, fmt.Errorf("node_name is empty and the machine's host name cannot be read: %w", err)
 		}

@@ -98,7 +98,7 @@ func TestEverySignalGetsTheNodeIdentityWhereAbsent(t *testing.T) {
 }
 
 func TestEmptyServiceNameLeavesServiceNameAlone(t *testing.T) {
-	id, err := newIdentity(&Config{NodeName: "node-1"})
+	id, err := newIdentity(&Config{NodeName: "node-1"}, os.Hostname)
 	require.NoError(t, err)
 	res := pcommon.NewResource()
 	id.apply(res)
@@ -109,7 +109,7 @@ func TestEmptyNodeNameIsTheMachineHostName(t *testing.T) {
 	host, err := os.Hostname()
 	require.NoError(t, err)
 	require.NotEmpty(t, host)
-	id, err := newIdentity(createDefaultConfig().(*Config))
+	id, err := newIdentity(createDefaultConfig().(*Config), os.Hostname)
 	require.NoError(t, err)
 	res := pcommon.NewResource()
 	id.apply(res)
@@ -117,20 +117,16 @@ func TestEmptyNodeNameIsTheMachineHostName(t *testing.T) {
 }
 
 func TestUnreadableHostNameFailsCreation(t *testing.T) {
-	defer func(f func() (string, error)) { osHostname = f }(osHostname)
-	set := processortest.NewNopSettings(metadata.Type)
-
-	osHostname = func() (string, error) { return "", errors.New("uname: no such device") }
-	_, err := NewFactory().CreateMetrics(context.Background(), set, createDefaultConfig(), consumertest.NewNop())
+	_, err := newIdentity(createDefaultConfig().(*Config), func() (string, error) { return "", errors.New("uname: no such device") })
 	assert.EqualError(t, err, "node_name is empty and the machine's host name cannot be read: uname: no such device")
 
-	osHostname = func() (string, error) { return "", nil }
-	_, err = NewFactory().CreateLogs(context.Background(), set, createDefaultConfig(), consumertest.NewNop())
+	_, err = newIdentity(createDefaultConfig().(*Config), func() (string, error) { return "", nil })
 	assert.EqualError(t, err, "node_name is empty and the machine's host name is empty: set node_name")
 
 	// A configured node_name never asks the machine.
-	_, err = NewFactory().CreateTraces(context.Background(), set, &Config{NodeName: "node-1"}, consumertest.NewNop())
-	assert.NoError(t, err)
+	id, err := newIdentity(&Config{NodeName: "node-1"}, func() (string, error) { panic("hostname asked") })
+	require.NoError(t, err)
+	assert.Equal(t, "node-1", id.nodeName)
 }
 
 func BenchmarkApply(b *testing.B) {
