@@ -88,12 +88,13 @@ e2e: build
 	$(GO) test -count=1 -tags e2e -run '^$$' ./e2e/... >/dev/null
 	ANVILCOL_BIN=$(CURDIR)/$(BIN) ANVILCOL_AGENT_BIN=$(CURDIR)/$(AGENT_BIN) GOPROXY=off scripts/netns-run $(GO) test -count=1 -tags e2e -timeout 30m ./e2e/...
 
-# The whole-agent benchmark (internal/bench, README "Performance"): the shipped
-# config/agent.yaml against a TLS + token sink gateway, driven by bin/anvilgen
+# The whole-agent benchmark (internal/bench, README "Whole agent"): the shipped
+# config/agent.yaml on bin/anvilcol-agent against a TLS + token sink gateway, driven by bin/anvilgen
 # per path; prints CPU per 10k events/s, the anvil/statsd ratio, RSS, and the
 # gateway-down check. Not part of `make test`. Loopback only (netns when
 # permitted). Knobs: BENCH_RATE, BENCH_WARMUP, BENCH_WINDOW, BENCH_PATHS,
-# BENCH_NODES, BENCH_OUTAGE (0 skips the gateway-down phase), BENCH_PPROF=dir.
+# BENCH_NODES, BENCH_OUTAGE (0 skips the gateway-down phase), BENCH_PPROF=dir,
+# BENCH_EXTRA_CONFIG, BENCH_AGENT_ARGS (internal/bench/agent_test.go).
 bench-agent: build
 	$(GO) test -c -tags bench -o bin/bench-agent.test ./internal/bench/
 	ANVILCOL_AGENT_BIN=$(CURDIR)/$(AGENT_BIN) ANVILGEN_BIN=$(CURDIR)/$(GEN) GOPROXY=off scripts/netns-run bin/bench-agent.test -test.run '^TestBenchAgent$$' -test.v -test.timeout 30m
