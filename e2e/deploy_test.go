@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"gopkg.in/yaml.v3"
 
+	"github.com/anvil/anvilcol/contract"
 	"github.com/anvil/anvilcol/internal/e2etest"
 )
 
@@ -289,16 +290,16 @@ func deployEvents(t *testing.T, root string, round int) []byte {
 	}
 	for i := 0; i < deployLabelSubmits; i++ {
 		events = append(events, ev("anvil.label.submit.stop", map[string]any{"duration": 30e6 + float64(i)*5e6},
-			map[string]any{"queue_id": []string{"q-1", "q-2"}[i%2], "schema_version_id": "sv-3", "labeler_id": fmt.Sprintf("u-%d", i),
+			map[string]any{"queue_id": []string{"q-1", "q-2"}[i%2], "schema_version_id": "sv-3", "labeler_id": fmt.Sprintf("u-%d", i), "assignment_id": fmt.Sprintf("a-%d-%d", round, i),
 				"trace_id": fmt.Sprintf("%016x%016x", round+1, 0x9e3779b97f4a7c15*uint64(i+1)), "span_id": fmt.Sprintf("%016x", i+1)}))
 	}
 	for i := 0; i < 10; i++ { // dispatch_latency_p99: priority dispatches of 800 ms
 		events = append(events, ev("anvil.assignment.dispatch.stop", map[string]any{"duration": 800e6},
-			map[string]any{"queue_id": "q-2", "policy_type": "priority"}))
+			map[string]any{"queue_id": "q-2", "labeler_id": "u-1", "policy_type": "priority", "assignment_id": fmt.Sprintf("a-p%d-%d", round, i)}))
 	}
 	for i := 0; i < 3; i++ { // export_failures: 3 in the hour
 		events = append(events, ev("anvil.export.generate.exception", map[string]any{"duration": 1e9},
-			map[string]any{"export_id": fmt.Sprintf("e-f%d-%d", round, i), "format": "csv", "kind": "error", "reason": "disk full"}))
+			map[string]any{"export_id": fmt.Sprintf("e-f%d-%d", round, i), "queue_id": "q-1", "format": "csv", "kind": "error", "reason": "disk full", "stacktrace": "lib/anvil/export.ex:9"}))
 	}
 	events = append(events,
 		// timeout_spike: 50 timeouts in one sweep.
@@ -307,6 +308,30 @@ func deployEvents(t *testing.T, root string, round int) []byte {
 		ev("anvil.agreement.low_score", map[string]any{"value": 0.2}, map[string]any{"sample_id": "s-9", "dimension": "class", "threshold": 0.6}),
 		// An export that AITrace registers as an artifact (it needs queue_id).
 		ev("anvil.export.completed", map[string]any{"row_count": 10}, map[string]any{"export_id": fmt.Sprintf("e-ok-%d", round), "queue_id": "q-1", "format": "jsonl"}),
+		// AnvilCol.Forwarder's own report (the pipeline dashboard's forwarder panels).
+		ev("anvil.forwarder.report", map[string]any{"sent": 60, "dropped": 1, "rejected": 1, "retries": 2, "buffered": 3}, map[string]any{"forwarder": "AnvilCol.Forwarder"}),
+	)
+	// Every event above is what a merging client sends (contract/events.json).
+	c := contract.MustLoad()
+	for _, e := range events {
+		name, _ := e["name"].(string)
+		if l, ok := e["name"].([]any); ok {
+			parts := make([]string, len(l))
+			for i, p := range l {
+				parts[i], _ = p.(string)
+			}
+			name = strings.Join(parts, ".")
+		}
+		m, _ := e["measurements"].(map[string]any)
+		md, _ := e["metadata"].(map[string]any)
+		if problems := c.Check(name, m, md); len(problems) > 0 {
+			t.Fatalf("deploy test event off the contract: %v", problems)
+		}
+	}
+	events = append(events,
+		// A client that does not merge a span's start metadata into its stop
+		// event: accepted, counted in otelcol_receiver_anvil_events_missing_attribute.
+		ev("anvil.policy.select_assignment.stop", map[string]any{"duration": 2e6}, map[string]any{"telemetry_span_context": "#Reference<0.1.2.3>"}),
 		// Rejected (no name): otelcol_receiver_anvil_events_rejected.
 		map[string]any{"measurements": map[string]any{}},
 	)
