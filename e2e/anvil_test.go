@@ -124,8 +124,16 @@ func TestAnvilReceiverEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The sample batch: every event accepted.
+	var sample struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	if err := json.Unmarshal(body, &sample); err != nil {
+		t.Fatal(err)
+	}
+	sampleEvents := len(sample.Events)
 	code, a := anvilPost(t, url, "application/json", body)
-	if code != http.StatusOK || a.Accepted != 42 || a.Rejected != 0 {
+	if code != http.StatusOK || a.Accepted != sampleEvents || a.Rejected != 0 {
 		t.Fatalf("sample batch: HTTP %d %+v", code, a)
 	}
 
@@ -164,7 +172,10 @@ func TestAnvilReceiverEndToEnd(t *testing.T) {
 		{"anvil_export_pii_detected_count", map[string]string{"pattern": "phone"}, 1},
 		{"anvil_agreement_low_score_count", map[string]string{"dimension": "bbox"}, 2},
 		{"anvil_assignment_timed_out_count", map[string]string{"queue_id": "q-1"}, 5},
-		{"anvil_assignment_dispatch_exception_count", map[string]string{"policy_type": "priority"}, 1},
+		{"anvil_assignment_dispatch_exception_count", map[string]string{"queue_id": "q-2"}, 1},
+		{"anvil_agreement_batch_recompute_exception_count", map[string]string{"queue_id": "q-2"}, 1},
+		{"anvil_policy_select_assignment_exception_count", map[string]string{"policy_type": "skill_match"}, 1},
+		{"anvil_agreement_compute_exception_count", map[string]string{"metric": "fleiss_kappa"}, 1},
 		{"anvil_export_generate_exception_count", map[string]string{"format": "csv"}, 1},
 	}
 	for _, c := range counters {
@@ -224,12 +235,12 @@ func TestAnvilReceiverEndToEnd(t *testing.T) {
 		}
 	}
 
-	// Spans: 13 stop/exception events; the agreement trace has one parent
+	// Spans: 15 stop/exception events; the agreement trace has one parent
 	// (batch_recompute) and two compute children, one linked by explicit ids,
 	// one by traceparent.
-	e2etest.Eventually(t, 30*time.Second, func() bool { return sink.SpanCount() >= 13 }, "13 spans at the sink (got %d)", sink.SpanCount())
-	if n := sink.SpanCount(); n != 13 {
-		t.Errorf("spans = %d, want 13", n)
+	e2etest.Eventually(t, 30*time.Second, func() bool { return sink.SpanCount() >= 15 }, "15 spans at the sink (got %d)", sink.SpanCount())
+	if n := sink.SpanCount(); n != 15 {
+		t.Errorf("spans = %d, want 15", n)
 	}
 	const agreementTrace, recompute, compute = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "53995c3f42cd8ad8"
 	byName := map[string][]ptrace.Span{}
@@ -245,7 +256,12 @@ func TestAnvilReceiverEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	parents := byName["anvil.agreement.batch_recompute"]
+	var parents []ptrace.Span
+	for _, sp := range byName["anvil.agreement.batch_recompute"] {
+		if sp.Status().Code() != ptrace.StatusCodeError { // the other one raised
+			parents = append(parents, sp)
+		}
+	}
 	if len(parents) != 1 || parents[0].SpanID().String() != recompute || parents[0].TraceID().String() != agreementTrace || !parents[0].ParentSpanID().IsEmpty() {
 		t.Fatalf("batch_recompute span: %d spans, want one root %s in trace %s", len(parents), recompute, agreementTrace)
 	}

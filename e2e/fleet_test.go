@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/anvil/anvilcol/contract"
 	"github.com/anvil/anvilcol/internal/e2etest"
 )
 
@@ -258,18 +259,26 @@ func (f *fleet) sendMix(t *testing.T, a *fleetAgent, resource map[string]string,
 	for k := 0; k < m.labels; k++ {
 		evs = append(evs, fleetEvent{Name: "anvil.label.submit.stop", TimeUnixNano: now,
 			Measurements: map[string]any{"duration": 20_000_000 + k},
-			Metadata:     map[string]any{"queue_id": "q1", "labeler_id": fmt.Sprintf("u-%d", k%7), "schema_version_id": "sv-1"}})
+			Metadata: map[string]any{"queue_id": "q1", "labeler_id": fmt.Sprintf("u-%d", k%7), "assignment_id": fmt.Sprintf("a-%d", k),
+				"schema_version_id": "sv-1"}})
 	}
 	for k := 0; k < m.dispatches; k++ {
 		evs = append(evs, fleetEvent{Name: "anvil.assignment.dispatch.stop", TimeUnixNano: now,
 			Measurements: map[string]any{"duration": int64(k+1) * 3_000_000},
-			Metadata:     map[string]any{"queue_id": "q1", "policy_type": "round_robin", "assignment_id": fmt.Sprintf("a-%d", k)}})
+			Metadata:     map[string]any{"queue_id": "q1", "labeler_id": "u-1", "policy_type": "round_robin", "assignment_id": fmt.Sprintf("a-%d", k)}})
 	}
 	for k := 0; k < m.exports; k++ {
 		md := map[string]any{"export_id": exportID(a.identityFor(resource), k), "queue_id": "q1", "format": "jsonl"}
 		evs = append(evs,
 			fleetEvent{Name: "anvil.export.generate.stop", TimeUnixNano: now, Measurements: map[string]any{"duration": 9_000_000}, Metadata: md},
 			fleetEvent{Name: "anvil.export.completed", TimeUnixNano: now, Measurements: map[string]any{"row_count": 100}, Metadata: md})
+	}
+	// As AnvilCol.Forwarder sends ADR-shaped spans: start keys merged in.
+	c := contract.MustLoad()
+	for _, ev := range evs {
+		if p := c.Check(ev.Name, ev.Measurements, ev.Metadata); len(p) > 0 {
+			t.Fatalf("fleet event off the contract: %v", p)
+		}
 	}
 	if !postEvents(t, a, resource, evs) {
 		t.Fatalf("agent %s did not acknowledge its events", a.identity)
