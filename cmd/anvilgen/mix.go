@@ -217,17 +217,22 @@ func (g *generator) labelSubmit(now int64) []Event {
 }
 
 func (g *generator) dispatch(now int64) []Event {
-	meta := []kv{g.queueID(), {"policy_type", str(g.pick(policyTypes))}, g.traceparent()}
-	a := g.id("assignment_id", "a-")
+	// ADR-008: the dispatch starts for a queue and a labeler; the assignment
+	// and the policy that chose it are what it returns.
 	l := g.labelerID()
-	ev := g.span("anvil.assignment.dispatch", now, g.duration(40), meta, []kv{a, l}, 0.005)
+	meta := []kv{g.queueID(), l, g.traceparent()}
+	a := g.id("assignment_id", "a-")
+	ev := g.span("anvil.assignment.dispatch", now, g.duration(40), meta, []kv{a, {"policy_type", str(g.pick(policyTypes))}}, 0.005)
 	return append(ev, Event{Name: "anvil.assignment.created", TimeUnixNano: now, Measurements: []kv{},
 		Metadata: []kv{meta[0], a, l, meta[2]}})
 }
 
 func (g *generator) agreement(now int64) []Event {
-	meta := []kv{{"metric", str(g.pick(agreeMetric))}, g.id("sample_id", "s-"), g.traceparent()}
+	meta := []kv{{"metric", str(g.pick(agreeMetric))}, g.id("sample_id", "s-"), g.traceparent(), g.queueID()}
 	ev := g.span("anvil.agreement.compute", now, g.duration(60), meta, nil, 0.002)
+	if g.chance(0.05) { // now and then a queue's scores are recomputed in batch
+		ev = append(ev, g.span("anvil.agreement.batch_recompute", now, g.duration(5000), []kv{meta[3], meta[2]}, nil, 0.1)...)
+	}
 	if g.chance(0.2) {
 		score := math.Round(g.rnd.Float64()*0.6*1000) / 1000
 		ev = append(ev, Event{Name: "anvil.agreement.low_score", TimeUnixNano: now,
@@ -239,7 +244,7 @@ func (g *generator) agreement(now int64) []Event {
 
 func (g *generator) policy(now int64) []Event {
 	meta := []kv{{"policy_type", str(g.pick(policyTypes))}, g.queueID(), g.traceparent()}
-	ev := g.span("anvil.policy.select_assignment", now, g.duration(5), meta, nil, 0.001)
+	ev := g.span("anvil.policy.select_assignment", now, g.duration(5), meta, nil, 0.003)
 	if g.chance(0.1) {
 		ev = append(ev, Event{Name: "anvil.policy.requeue", TimeUnixNano: now, Measurements: []kv{},
 			Metadata: []kv{{"reason", str(g.pick(requeues))}, g.id("assignment_id", "a-"), meta[1]}})
@@ -284,7 +289,8 @@ func (g *generator) export(now int64) []Event {
 	if g.chance(0.03) {
 		return append(ev,
 			Event{Name: "anvil.export.generate.exception", TimeUnixNano: now, Measurements: []kv{{"duration", integer(dur)}},
-				Metadata: append(append([]kv(nil), meta...), kv{"kind", str("error")}, kv{"reason", str("disk full")})},
+				Metadata: append(append([]kv(nil), meta...), kv{"kind", str("error")}, kv{"reason", str("disk full")},
+					kv{"stacktrace", str("Anvil.Export.run/1 lib/anvil/export.ex:40")})},
 			Event{Name: "anvil.export.failed", TimeUnixNano: now, Measurements: []kv{},
 				Metadata: append(append([]kv(nil), meta...), kv{"reason", str("disk full")})})
 	}

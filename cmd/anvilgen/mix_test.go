@@ -9,26 +9,48 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/anvil/anvilcol/contract"
 )
 
-// catalogEvents is the event catalog of ARCHITECTURE.md ("The event catalog").
+// catalogEvents is the event catalog of contract/events.json.
 var catalogEvents = func() map[string]bool {
 	m := map[string]bool{}
-	for _, n := range []string{"anvil.queue.created", "anvil.queue.status_changed", "anvil.assignment.created",
-		"anvil.assignment.completed", "anvil.assignment.timed_out", "anvil.label.validation_failed",
-		"anvil.agreement.low_score", "anvil.export.progress", "anvil.export.completed", "anvil.export.failed",
-		"anvil.export.pii_detected", "anvil.auth.login_success", "anvil.auth.login_failed",
-		"anvil.auth.access_granted", "anvil.auth.access_denied", "anvil.policy.requeue"} {
+	for _, n := range contract.MustLoad().Names() {
 		m[n] = true
-	}
-	for _, span := range []string{"anvil.assignment.dispatch", "anvil.label.submit", "anvil.agreement.compute",
-		"anvil.agreement.batch_recompute", "anvil.export.generate", "anvil.policy.select_assignment"} {
-		for _, s := range []string{".start", ".stop", ".exception"} {
-			m[span+s] = true
-		}
 	}
 	return m
 }()
+
+// The generated events are what AnvilCol.Forwarder sends for ADR-shaped
+// spans: every event carries the keys the contract requires, a stop or
+// exception event its span's start keys too.
+func TestMixFollowsTheContract(t *testing.T) {
+	c := contract.MustLoad()
+	g := newGenerator(1, mustWeights(t, DefaultWeights))
+	events := g.next(nil, 20000, time.Unix(1777636800, 0))
+	problems := map[string]int{}
+	for i := range events {
+		e := &events[i]
+		ms, md := map[string]any{}, map[string]any{}
+		for _, m := range e.Measurements {
+			if f, ok := m.val.number(); ok {
+				ms[m.key] = f
+			} else {
+				ms[m.key] = m.val.s
+			}
+		}
+		for _, m := range e.Metadata {
+			md[m.key] = m.val
+		}
+		for _, p := range c.Check(e.Name, ms, md) {
+			problems[p]++
+		}
+	}
+	for p, n := range problems {
+		t.Errorf("%d events: %s", n, p)
+	}
+}
 
 func mustWeights(t *testing.T, s string) []float64 {
 	t.Helper()

@@ -4,6 +4,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/anvil/anvilcol/contract"
 )
 
 // statsdMetric is one Telemetry.Metrics definition as an Anvil node would
@@ -25,32 +27,27 @@ const (
 )
 
 // adr008 is ADR-008's metric definitions, bound to the events Anvil fires: the
-// same names, events, measurements, units and tags as the anvil receiver's
-// built-in catalog (receiver/anvilreceiver/README.md, "Built-in catalog"), so
-// the statsd path carries the same metrics the anvil path aggregates.
-var adr008 = []statsdMetric{
-	{"anvil.queue.created.count", "counter", "anvil.queue.created", "", 0, nil},
-	{"anvil.label.submit.count", "counter", "anvil.label.submit.stop", "", 0, []string{"queue_id", "schema_version_id"}},
-	{"anvil.label.validation_failed.count", "counter", "anvil.label.validation_failed", "", 0, []string{"schema_version_id"}},
-	{"anvil.label.submit.exception.count", "counter", "anvil.label.submit.exception", "", 0, []string{"queue_id"}},
-	{"anvil.assignment.dispatch.exception.count", "counter", "anvil.assignment.dispatch.exception", "", 0, []string{"policy_type"}},
-	{"anvil.export.generate.exception.count", "counter", "anvil.export.generate.exception", "", 0, []string{"format"}},
-	{"anvil.auth.login_success.count", "counter", "anvil.auth.login_success", "", 0, []string{"provider"}},
-	{"anvil.auth.login_failed.count", "counter", "anvil.auth.login_failed", "", 0, []string{"provider", "reason"}},
-	{"anvil.auth.access_denied.count", "counter", "anvil.auth.access_denied", "", 0, []string{"action", "reason"}},
-	{"anvil.policy.requeue.count", "counter", "anvil.policy.requeue", "", 0, []string{"reason"}},
-	{"anvil.agreement.low_score.count", "counter", "anvil.agreement.low_score", "", 0, []string{"dimension"}},
-	{"anvil.export.pii_detected.count", "counter", "anvil.export.pii_detected", "", 0, []string{"pattern"}},
-	{"anvil.assignment.timed_out.count", "sum", "anvil.assignment.timed_out", "count", 0, []string{"queue_id"}},
-	{"anvil.assignment.dispatch.duration", "distribution", "anvil.assignment.dispatch.stop", "duration", nsToMs, []string{"policy_type"}},
-	{"anvil.label.submit.duration", "distribution", "anvil.label.submit.stop", "duration", nsToMs, []string{"queue_id"}},
-	{"anvil.agreement.compute.duration", "distribution", "anvil.agreement.compute.stop", "duration", nsToMs, []string{"metric"}},
-	{"anvil.export.generate.duration", "distribution", "anvil.export.generate.stop", "duration", nsToS, []string{"format"}},
-	{"anvil.policy.select_assignment.duration", "distribution", "anvil.policy.select_assignment.stop", "duration", nsToMs, []string{"policy_type"}},
-	{"anvil.agreement.low_score.distribution", "distribution", "anvil.agreement.low_score", "value", 0, []string{"dimension"}},
-	{"anvil.agreement.low_score.value", "summary", "anvil.agreement.low_score", "value", 0, []string{"dimension"}},
-	{"anvil.export.progress.progress_pct", "last_value", "anvil.export.progress", "progress_pct", 0, []string{"export_id"}},
-}
+// anvil receiver's built-in catalog as contract/events.json defines it (the
+// same names, events, measurements, units and tags), so the statsd path
+// carries the same metrics the anvil path aggregates. The forwarder's own
+// report is left out: TelemetryMetricsStatsd has no such thing.
+var adr008 = func() []statsdMetric {
+	var out []statsdMetric
+	for _, m := range contract.MustLoad().Metrics {
+		if strings.HasPrefix(m.Event, "anvil.forwarder.") {
+			continue
+		}
+		d := statsdMetric{name: m.Name, kind: m.Type, event: m.Event, measurement: m.Measurement, tags: m.Tags}
+		switch m.Unit {
+		case "ms":
+			d.scale = nsToMs
+		case "s":
+			d.scale = nsToS
+		}
+		out = append(out, d)
+	}
+	return out
+}()
 
 // statsdByEvent indexes adr008 by event name (TelemetryMetricsStatsd attaches
 // one handler per event and formats each of its metrics).
