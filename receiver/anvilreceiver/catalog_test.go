@@ -1,50 +1,70 @@
 package anvilreceiver
 
 import (
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/anvil/anvilcol/contract"
 )
 
-// anvilEvents is the event catalog of ARCHITECTURE.md ("The event catalog
-// (ADR-008 plus what Anvil really emits)"): the events Anvil fires. A span's
-// {start,stop,exception} are listed one by one.
-var anvilEvents = expandSpans(
-	"anvil.queue.created", "anvil.queue.status_changed",
-	"anvil.assignment.dispatch.{}", "anvil.assignment.created",
-	"anvil.assignment.completed", "anvil.assignment.timed_out",
-	"anvil.label.submit.{}", "anvil.label.validation_failed",
-	"anvil.agreement.compute.{}", "anvil.agreement.low_score",
-	"anvil.agreement.batch_recompute.{}",
-	"anvil.export.generate.{}", "anvil.export.progress", "anvil.export.completed",
-	"anvil.export.failed", "anvil.export.pii_detected",
-	"anvil.auth.login_success", "anvil.auth.login_failed", "anvil.auth.access_granted",
-	"anvil.auth.access_denied",
-	"anvil.policy.select_assignment.{}", "anvil.policy.requeue",
-)
+// lowScoreBelow04 is the largest float64 below 0.4. Bucket upper bounds are
+// inclusive, so the bucket ending there holds exactly the scores < 0.4
+// (low_agreement's condition); Prometheus shows it as le="0.39999999999999997".
+var lowScoreBelow04 = math.Nextafter(0.4, 0)
 
-func expandSpans(names ...string) map[string]bool {
-	out := make(map[string]bool, len(names)+16)
-	for _, n := range names {
-		if prefix, ok := strings.CutSuffix(n, ".{}"); ok {
-			for _, lc := range []string{"start", "stop", "exception"} {
-				out[prefix+"."+lc] = true
-			}
-			continue
-		}
-		out[n] = true
+// The catalog is the contract's `metrics`, entry by entry, every field carried.
+func TestCatalogIsTheContractsMetrics(t *testing.T) {
+	want := contract.MustLoad().Metrics
+	got := catalog()
+	require.Len(t, got, len(want))
+	for i, m := range want {
+		g := got[i]
+		assert.Equal(t, m, contract.Metric{
+			Name: g.Name, Type: g.Type, Event: g.Event, Measurement: g.Measurement, Unit: g.Unit,
+			Buckets: g.Buckets, Tags: g.Tags, Monotonic: g.Monotonic, Description: g.Description,
+		}, m.Name)
 	}
-	return out
+	// Fresh slices: a caller that edits its catalog does not edit the contract.
+	got[0].Tags = append(got[0].Tags, "x")
+	assert.NotEqual(t, got[0].Tags, catalog()[0].Tags)
 }
 
 // Every built-in metric reads an event Anvil really fires: a metric bound to
 // an event that never fires (a bare span prefix such as
 // anvil.assignment.dispatch, or an invented name) would silently stay empty.
-func TestCatalogBindsEveryMetricToACatalogEvent(t *testing.T) {
+func TestCatalogBindsEveryMetricToAContractEvent(t *testing.T) {
+	names := contract.MustLoad().Names()
 	for _, m := range catalog() {
-		assert.True(t, anvilEvents[m.event()], "%s reads %q, which is not in the event catalog", m.Name, m.event())
+		assert.Contains(t, names, m.event(), "%s reads %q, which is not an event of the contract", m.Name, m.event())
+	}
+}
+
+// The receiver's view of the catalog (event and measurement defaulted the way
+// it defaults them) agrees with the contract: every tag is a metadata key of
+// the wire event, and every measurement read is a measurement of that event
+// or, as the receiver falls back to it, a metadata key (progress_pct).
+func TestCatalogReadsWhatItsWireEventCarries(t *testing.T) {
+	c := contract.MustLoad()
+	for _, m := range catalog() {
+		w, ok := c.Wire(m.event())
+		require.True(t, ok, m.Name)
+		md := w.Metadata()
+		for _, tag := range m.Tags {
+			_, ok := md[tag]
+			assert.True(t, ok, "%s is tagged by %q, which %s does not carry", m.Name, tag, w.Name)
+		}
+		if m.Type == TypeCounter {
+			continue
+		}
+		_, inMeasurements := w.Measurements()[m.measurement()]
+		_, inMetadata := md[m.measurement()]
+		assert.True(t, inMeasurements || inMetadata, "%s reads %q, which %s does not carry", m.Name, m.measurement(), w.Name)
 	}
 }
 
@@ -52,7 +72,7 @@ func TestCatalogBindsEveryMetricToACatalogEvent(t *testing.T) {
 // the `duration` measurement.
 func TestCatalogReadsDurationsFromStopEvents(t *testing.T) {
 	for _, m := range catalog() {
-		if m.measurement() != "duration" {
+		if m.measurement() != "duration" || m.Type == TypeCounter {
 			continue
 		}
 		_, isStop := strings.CutSuffix(m.event(), ".stop")
@@ -76,7 +96,7 @@ func TestLowScoreDistributionHasABucketForScoresBelowTheAlertThreshold(t *testin
 		if m.Name != "anvil.agreement.low_score.distribution" {
 			continue
 		}
-		assert.Contains(t, m.Buckets, lowScoreBelow04)
+		assert.True(t, slices.Contains(m.Buckets, lowScoreBelow04), "the contract's 0.39999999999999997 must parse to exactly math.Nextafter(0.4, 0)")
 		assert.Less(t, lowScoreBelow04, 0.4)
 		assert.Equal(t, "0.39999999999999997", strconv.FormatFloat(lowScoreBelow04, 'f', -1, 64), "the le label Prometheus shows")
 		return

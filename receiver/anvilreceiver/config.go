@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/anvil/anvilcol/contract"
 	"github.com/anvil/anvilcol/internal/timeunit"
 )
 
@@ -189,6 +190,11 @@ func (cfg *Config) Validate() error {
 	}
 	if err := pcommon.NewMap().FromRaw(cfg.Resource); err != nil {
 		errs = append(errs, fmt.Errorf("resource: %w", err))
+	}
+	if cfg.DefaultMetrics {
+		if _, err := contract.Load(); err != nil {
+			errs = append(errs, fmt.Errorf("default_metrics: the built-in catalog: %w", err))
+		}
 	}
 	seen := make(map[string]int, len(cfg.Metrics))
 	for i := range cfg.Metrics {

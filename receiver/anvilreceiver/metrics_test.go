@@ -90,36 +90,41 @@ func points(md pmetric.Metrics) map[string]point {
 	return out
 }
 
-// TestCatalogMetricsMatchAHandCount posts the sample batch shipped in
-// config/examples and checks every catalog metric against a hand count.
+// TestCatalogMetricsMatchAHandCount posts testdata/catalog_batch.json (the
+// sample batch of config/examples as it was when these counts were made by
+// hand; the shipped one may change, TestSampleBatchFeedsTheCatalog follows it)
+// and checks every catalog metric against a hand count.
 func TestCatalogMetricsMatchAHandCount(t *testing.T) {
-	body, err := os.ReadFile(filepath.Join("..", "..", "config", "examples", "anvil-events.json"))
+	body, err := os.ReadFile(filepath.Join("testdata", "catalog_batch.json"))
 	require.NoError(t, err)
 	tr := startTestReceiver(t, nil)
 	a := post(t, tr.url, contentTypeJSON, body)
 	require.Equal(t, 200, a.code, a.raw)
-	require.Equal(t, response{Accepted: 42, Errors: []eventError{}}, a.resp)
-	assert.Equal(t, 42, tr.logs.LogRecordCount())
-	assert.Equal(t, 13, tr.traces.SpanCount(), "13 stop/exception events")
+	require.Equal(t, response{Accepted: 44, Errors: []eventError{}}, a.resp)
+	assert.Equal(t, 44, tr.logs.LogRecordCount())
+	assert.Equal(t, 15, tr.traces.SpanCount(), "15 stop/exception events")
 
 	md := tr.flush()
 	require.Len(t, md, 1)
 	got := points(md[0])
 	counters := map[string]int64{
-		"anvil.queue.created.count{}":                                        2,
-		"anvil.label.submit.count{queue_id=q-1,schema_version_id=sv-3}":      2,
-		"anvil.label.validation_failed.count{schema_version_id=sv-3}":        1,
-		"anvil.label.submit.exception.count{queue_id=q-2}":                   1,
-		"anvil.assignment.dispatch.exception.count{policy_type=priority}":    1,
-		"anvil.export.generate.exception.count{format=csv}":                  1,
-		"anvil.auth.login_success.count{provider=github}":                    1,
-		"anvil.auth.login_failed.count{provider=github,reason=bad_password}": 2,
-		"anvil.auth.access_denied.count{action=export,reason=not_member}":    1,
-		"anvil.policy.requeue.count{reason=timeout}":                         1,
-		"anvil.agreement.low_score.count{dimension=bbox}":                    2,
-		"anvil.agreement.low_score.count{dimension=class}":                   1,
-		"anvil.export.pii_detected.count{pattern=email}":                     2,
-		"anvil.export.pii_detected.count{pattern=phone}":                     1,
+		"anvil.queue.created.count{}":                                             2,
+		"anvil.label.submit.count{queue_id=q-1,schema_version_id=sv-3}":           2,
+		"anvil.label.validation_failed.count{schema_version_id=sv-3}":             1,
+		"anvil.label.submit.exception.count{queue_id=q-2}":                        1,
+		"anvil.assignment.dispatch.exception.count{queue_id=q-2}":                 1,
+		"anvil.agreement.compute.exception.count{metric=fleiss_kappa}":            1,
+		"anvil.agreement.batch_recompute.exception.count{queue_id=q-2}":           1,
+		"anvil.export.generate.exception.count{format=csv}":                       1,
+		"anvil.policy.select_assignment.exception.count{policy_type=skill_match}": 1,
+		"anvil.auth.login_success.count{provider=github}":                         1,
+		"anvil.auth.login_failed.count{provider=github,reason=bad_password}":      2,
+		"anvil.auth.access_denied.count{action=export,reason=not_member}":         1,
+		"anvil.policy.requeue.count{reason=timeout}":                              1,
+		"anvil.agreement.low_score.count{dimension=bbox}":                         2,
+		"anvil.agreement.low_score.count{dimension=class}":                        1,
+		"anvil.export.pii_detected.count{pattern=email}":                          2,
+		"anvil.export.pii_detected.count{pattern=phone}":                          1,
 	}
 	for k, want := range counters {
 		p, ok := got[k]
@@ -145,6 +150,7 @@ func TestCatalogMetricsMatchAHandCount(t *testing.T) {
 		"anvil.agreement.compute.duration{metric=krippendorff_alpha}":      {"ms", 1, 20, []uint64{0, 1, 0, 0, 0, 0, 0}},
 		"anvil.agreement.compute.duration{metric=cohen_kappa}":             {"ms", 1, 75, []uint64{0, 0, 0, 1, 0, 0, 0}},
 		"anvil.export.generate.duration{format=jsonl}":                     {"s", 1, 12.5, []uint64{0, 0, 0, 1, 0, 0, 0}},
+		"anvil.agreement.batch_recompute.duration{queue_id=q-1}":           {"s", 1, 2, []uint64{0, 1, 0, 0, 0, 0, 0, 0}},
 		"anvil.policy.select_assignment.duration{policy_type=round_robin}": {"ms", 1, 1, []uint64{1, 0, 0, 0, 0, 0, 0, 0}},
 		// 0.42 and 0.55; 0.31 lands in the bucket of the scores < 0.4.
 		"anvil.agreement.low_score.distribution{dimension=bbox}":  {"", 2, 0.97, []uint64{0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0}},
@@ -170,6 +176,9 @@ func TestCatalogMetricsMatchAHandCount(t *testing.T) {
 	// Nothing else: no series for high-cardinality keys, no metric without an
 	// event (the batch's anvil.queue.active_labelers events feed no metric).
 	assert.Len(t, got, len(counters)+1+len(hist)+2+1)
+	// A merging client's batch lacks no tag.
+	_, err = tr.tel.GetMetric("otelcol_receiver_anvil_events_missing_attribute")
+	assert.Error(t, err, "nothing counted as missing")
 }
 
 func newTestAggregator(t *testing.T, delta bool, ttl time.Duration, maxSeries int, cfgs ...MetricConfig) *aggregator {
