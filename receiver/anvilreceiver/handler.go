@@ -181,6 +181,7 @@ func (r *anvilReceiver) consume(ctx context.Context, sc *requestScratch) (int, e
 			resource.CopyTo(m)
 			return m
 		}, r.now())
+		r.countMissing(ctx, &sc.stage)
 	}
 	return http.StatusOK, nil
 }

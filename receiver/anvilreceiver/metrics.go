@@ -37,6 +37,9 @@ type metricDef struct {
 	unit        string
 	description string
 	tags        []string
+	// tagSlots holds, per tag, the aggregator's slot of (event, tag): where
+	// the events lacking that tag are counted.
+	tagSlots []int32
 	// convert is set when the metric's unit is a time unit: measurements are
 	// converted from the event's time unit into toUnit.
 	convert   bool
@@ -93,15 +96,52 @@ type update struct {
 
 // stage holds the metric updates of one request; they are applied only once
 // the request's logs and spans were accepted, so a retried request is not
-// counted twice.
+// counted twice. The same holds for its count of events lacking a tag.
 type stage struct {
 	updates []update
 	arena   []byte
+
+	// missing counts, by (event, tag) slot of the aggregator, the staged
+	// events that lack a tag of a definition they feed; touched lists the
+	// slots counted (in order of first sight). marks[slot] == seq when the
+	// event being staged (the seq-th) was counted there already, so an event
+	// counts once per tag however many of its definitions are tagged by it.
+	missing []int64
+	touched []int32
+	marks   []uint64
+	seq     uint64
 }
 
 func (s *stage) reset() {
 	s.updates = s.updates[:0]
 	s.arena = s.arena[:0]
+	for _, slot := range s.touched {
+		s.missing[slot] = 0
+	}
+	s.touched = s.touched[:0]
+}
+
+// countMissing counts the event being staged as lacking the tag of slot (one
+// of slots).
+func (s *stage) countMissing(slot int32, slots int) {
+	if len(s.marks) < slots {
+		s.marks = append(s.marks, make([]uint64, slots-len(s.marks))...)
+		s.missing = append(s.missing, make([]int64, slots-len(s.missing))...)
+	}
+	if s.marks[slot] == s.seq {
+		return
+	}
+	s.marks[slot] = s.seq
+	if s.missing[slot] == 0 {
+		s.touched = append(s.touched, slot)
+	}
+	s.missing[slot]++
+}
+
+// missingKey is an (event, tag) pair of the definitions: the unit in which
+// events lacking a tag are counted.
+type missingKey struct {
+	event, attribute string
 }
 
 // aggregator aggregates metric updates into series and flushes them.
@@ -114,6 +154,9 @@ type aggregator struct {
 	maxSer     int
 	maxSampl   int
 	onOverflow func(metric string)
+	// missing lists the (event, tag) pairs of the definitions, by slot
+	// (metricDef.tagSlots).
+	missing []missingKey
 
 	mu        sync.Mutex
 	resources map[uint64]*resourceState // by metricstate.HashAttributes of the resource; 0: the configured one
@@ -155,15 +198,32 @@ func newAggregator(defs []*metricDef, native timeunit.Unit, delta bool, ttl time
 		maxSer: maxSeries, maxSampl: defaultSummaryMaxSamples, onOverflow: func(string) {},
 		resources: map[uint64]*resourceState{}, series: make([]int, len(defs)), lastFlush: now,
 	}
+	slots := map[missingKey]int32{}
 	for _, d := range defs {
 		a.byEvent[d.event] = append(a.byEvent[d.event], d)
+		d.tagSlots = make([]int32, len(d.tags))
+		for j, tag := range d.tags {
+			k := missingKey{event: d.event, attribute: tag}
+			slot, ok := slots[k]
+			if !ok {
+				slot = int32(len(a.missing))
+				slots[k] = slot
+				a.missing = append(a.missing, k)
+			}
+			d.tagSlots[j] = slot
+		}
 	}
 	return a
 }
 
-// stageEvent appends the updates of one event to st.
+// stageEvent appends the updates of one event to st, and counts the tags of
+// those updates that the event lacks.
 func (a *aggregator) stageEvent(st *stage, ev *decodedEvent) {
 	defs := a.byEvent[ev.name]
+	if len(defs) == 0 {
+		return
+	}
+	st.seq++
 	for _, d := range defs {
 		v := 1.0
 		if d.typ != TypeCounter {
@@ -180,7 +240,7 @@ func (a *aggregator) stageEvent(st *stage, ev *decodedEvent) {
 			}
 		}
 		off := len(st.arena)
-		for _, tag := range d.tags {
+		for j, tag := range d.tags {
 			if tv, ok := ev.attrs.Get(tag); ok {
 				st.arena = append(st.arena, keyPresent)
 				if tv.Type() == pcommon.ValueTypeStr {
@@ -190,6 +250,7 @@ func (a *aggregator) stageEvent(st *stage, ev *decodedEvent) {
 				}
 			} else {
 				st.arena = append(st.arena, keyAbsent)
+				st.countMissing(d.tagSlots[j], len(a.missing))
 			}
 			st.arena = append(st.arena, keySep)
 		}

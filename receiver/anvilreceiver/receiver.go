@@ -50,6 +50,10 @@ type anvilReceiver struct {
 	telemetry *metadata.TelemetryBuilder
 	errlog    *ratelog.Logger
 	scratch   *freeList[*requestScratch]
+	// missingOpts are the attributes (event, attribute) of
+	// receiver_anvil_events_missing_attribute, by the aggregator's slot:
+	// built once, not per request.
+	missingOpts []metric.AddOption
 
 	server     *http.Server
 	addr       net.Addr // the listener's address, once started
@@ -87,6 +91,11 @@ func newAnvilReceiver(cfg *Config, set receiver.Settings, now func() time.Time) 
 		cfg.Temporality == TemporalityDelta, cfg.SeriesTTL, cfg.MaxSeriesPerMetric, r.now())
 	r.agg.onOverflow = func(name string) {
 		tb.ReceiverAnvilMetricPointsOverflowed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("metric", name)))
+	}
+	r.missingOpts = make([]metric.AddOption, len(r.agg.missing))
+	for i, k := range r.agg.missing {
+		r.missingOpts[i] = metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("event", k.event), attribute.String("attribute", k.attribute)))
 	}
 	if err = tb.RegisterReceiverAnvilMetricSeriesCallback(func(_ context.Context, o metric.Int64Observer) error {
 		o.Observe(r.agg.seriesCount())
@@ -218,4 +227,25 @@ func (r *anvilReceiver) count(ctx context.Context, b *batch) {
 	}
 	r.errlog.Warn("rejected", "Rejected invalid events",
 		zap.Int("rejected", len(b.errors)), zap.Int("index", b.errors[0].Index), zap.String("error", b.errors[0].Error))
+}
+
+// countMissing records the events of an applied request that lacked a tag of
+// a metric they fed (a client that does not merge a span's start metadata
+// into its stop and exception events, or one that leaves a key out): once per
+// request and (event, attribute), logged at most once a minute.
+func (r *anvilReceiver) countMissing(ctx context.Context, st *stage) {
+	if len(st.touched) == 0 {
+		return
+	}
+	var total int64
+	for _, slot := range st.touched {
+		n := st.missing[slot]
+		total += n
+		r.telemetry.ReceiverAnvilEventsMissingAttribute.Add(ctx, n, r.missingOpts[slot])
+	}
+	first := r.agg.missing[st.touched[0]]
+	r.errlog.Warn("missing_attribute",
+		"Accepted events lack a metadata key their metrics are tagged by; their series lack that attribute "+
+			"(a client must merge a span's start metadata into its stop and exception events)",
+		zap.Int64("count", total), zap.String("event", first.event), zap.String("attribute", first.attribute))
 }

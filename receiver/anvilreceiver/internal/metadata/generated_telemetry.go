@@ -28,6 +28,7 @@ type TelemetryBuilder struct {
 	meter                               metric.Meter
 	mu                                  sync.Mutex
 	registrations                       []metric.Registration
+	ReceiverAnvilEventsMissingAttribute metric.Int64Counter
 	ReceiverAnvilEventsRejected         metric.Int64Counter
 	ReceiverAnvilMetricPointsOverflowed metric.Int64Counter
 	ReceiverAnvilMetricSeries           metric.Int64ObservableUpDownCounter
@@ -89,6 +90,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ReceiverAnvilEventsMissingAttribute, err = builder.meter.Int64Counter(
+		"otelcol_receiver_anvil_events_missing_attribute",
+		metric.WithDescription("Accepted events that lack a metadata key a metric definition of theirs is tagged by (their series lack that attribute), by `event` and `attribute`; counted once per event and key. [Development]"),
+		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ReceiverAnvilEventsRejected, err = builder.meter.Int64Counter(
 		"otelcol_receiver_anvil_events_rejected",
 		metric.WithDescription("Events rejected as invalid (answered in the response's `errors`), by `reason`. [Development]"),

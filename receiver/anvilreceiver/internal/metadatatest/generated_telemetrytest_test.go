@@ -24,10 +24,14 @@ func TestSetupTelemetry(t *testing.T) {
 		observer.Observe(1)
 		return nil
 	}))
+	tb.ReceiverAnvilEventsMissingAttribute.Add(context.Background(), 1)
 	tb.ReceiverAnvilEventsRejected.Add(context.Background(), 1)
 	tb.ReceiverAnvilMetricPointsOverflowed.Add(context.Background(), 1)
 	tb.ReceiverAnvilRequests.Add(context.Background(), 1)
 	tb.ReceiverAnvilValuesTruncated.Add(context.Background(), 1)
+	AssertEqualReceiverAnvilEventsMissingAttribute(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverAnvilEventsRejected(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
