@@ -64,9 +64,11 @@ defmodule AnvilCol.ForwarderTest do
       assert :ok = Forwarder.flush(name)
       assert_received {:intake, 1, :ok, %{body: body, headers: headers}}
 
+      # The tests run on an unnamed node: no service.instance.id (see "identity").
+      assert node() == :nonode@nohost
+
       assert body["resource"] == %{
                "service.name" => "anvil-web",
-               "service.instance.id" => to_string(node()),
                "deployment.environment" => "test"
              }
 
@@ -479,7 +481,9 @@ defmodule AnvilCol.ForwarderTest do
         Forwarder.start_link(
           name: :fwd_https,
           endpoint: "https://collector.example:4320",
-          events: :all
+          events: :all,
+          # What terminate/2 spends trying to deliver its last report.
+          timeout_ms: 200
         )
 
       http_opts = :sys.get_state(pid).http_opts

@@ -73,50 +73,18 @@ defmodule AnvilCol.Forwarder do
   use GenServer
   require Logger
 
-  alias AnvilCol.Forwarder.{Encoder, HTTP}
+  alias AnvilCol.Forwarder.{Encoder, HTTP, Spans}
 
   @otel_key {__MODULE__, :otel}
   @backoff_initial_ms 100
   @backoff_max_ms 30_000
   @gzip_above 1024
+  @not_receiver "is `endpoint` the anvil receiver's port (default 4320)?"
 
-  @catalog [
-    [:anvil, :queue, :created],
-    [:anvil, :queue, :status_changed],
-    [:anvil, :queue, :active_labelers],
-    [:anvil, :assignment, :dispatch, :start],
-    [:anvil, :assignment, :dispatch, :stop],
-    [:anvil, :assignment, :dispatch, :exception],
-    [:anvil, :assignment, :created],
-    [:anvil, :assignment, :completed],
-    [:anvil, :assignment, :timed_out],
-    [:anvil, :label, :submit, :start],
-    [:anvil, :label, :submit, :stop],
-    [:anvil, :label, :submit, :exception],
-    [:anvil, :label, :validation_failed],
-    [:anvil, :agreement, :compute, :start],
-    [:anvil, :agreement, :compute, :stop],
-    [:anvil, :agreement, :compute, :exception],
-    [:anvil, :agreement, :low_score],
-    [:anvil, :agreement, :batch_recompute, :start],
-    [:anvil, :agreement, :batch_recompute, :stop],
-    [:anvil, :agreement, :batch_recompute, :exception],
-    [:anvil, :export, :generate, :start],
-    [:anvil, :export, :generate, :stop],
-    [:anvil, :export, :generate, :exception],
-    [:anvil, :export, :progress],
-    [:anvil, :export, :completed],
-    [:anvil, :export, :failed],
-    [:anvil, :export, :pii_detected],
-    [:anvil, :auth, :login_success],
-    [:anvil, :auth, :login_failed],
-    [:anvil, :auth, :access_granted],
-    [:anvil, :auth, :access_denied],
-    [:anvil, :policy, :select_assignment, :start],
-    [:anvil, :policy, :select_assignment, :stop],
-    [:anvil, :policy, :select_assignment, :exception],
-    [:anvil, :policy, :requeue]
-  ]
+  # Built from contract/events.json at compile time (AnvilCol.Contract).
+  @external_resource AnvilCol.Contract.path()
+  @catalog AnvilCol.Contract.catalog()
+  @report_event AnvilCol.Contract.report_event()
 
   @defaults [
     name: __MODULE__,
@@ -129,13 +97,19 @@ defmodule AnvilCol.Forwarder do
     max_buffer: 10_000,
     gzip: true,
     timeout_ms: 10_000,
-    ssl: nil
+    ssl: nil,
+    report_interval_ms: 10_000,
+    enabled: true
   ]
 
   @typedoc "A forwarder's registered name."
   @type name :: atom
 
-  @doc "The events attached by default: ADR-008's catalog as Anvil emits it."
+  @doc """
+  The events attached by default: every event of `contract/events.json`
+  (`AnvilCol.Contract.catalog/0`, read at compile time) as Anvil emits it,
+  point events and the start, stop and exception events of spans.
+  """
   @spec catalog() :: [[atom, ...]]
   def catalog, do: @catalog
 
@@ -144,10 +118,15 @@ defmodule AnvilCol.Forwarder do
   def start_link(opts \\ []) do
     opts = Keyword.merge(@defaults, opts)
     validate!(opts)
-    # Whether or not the host started them.
-    {:ok, _} = Application.ensure_all_started(:inets)
-    {:ok, _} = Application.ensure_all_started(:ssl)
-    GenServer.start_link(__MODULE__, opts, name: opts[:name])
+
+    if opts[:enabled] do
+      # Whether or not the host started them.
+      {:ok, _} = Application.ensure_all_started(:inets)
+      {:ok, _} = Application.ensure_all_started(:ssl)
+      GenServer.start_link(__MODULE__, opts, name: opts[:name])
+    else
+      :ignore
+    end
   end
 
   @doc false
@@ -165,18 +144,23 @@ defmodule AnvilCol.Forwarder do
   @doc """
   The `:telemetry` handler. `config` is the forwarder's name (`nil`: the
   default `AnvilCol.Forwarder`). Runs in the emitting process, never blocks
-  and never raises: it stamps `time_unix_nano` and casts the event.
+  and never raises: it joins a span's start metadata into its stop or
+  exception event (`AnvilCol.Forwarder.Spans`), stamps `time_unix_nano` and
+  casts the event.
   """
   @spec handle_event(list, map, map, name | nil) :: :ok
   def handle_event(event, measurements, metadata, config) do
     name = config || __MODULE__
 
     case :persistent_term.get({__MODULE__, name}, nil) do
-      {overflow, overloaded} ->
+      {counters, overloaded} ->
+        # Even while dropping: a span's end must still find its start.
+        metadata = Spans.join(name, event, metadata, counters)
+
         if :atomics.get(overloaded, 1) == 1 do
           # The forwarder is behind (its mailbox holds max_buffer events):
           # drop here, counted, rather than grow its mailbox without bound.
-          :counters.add(overflow, 1, 1)
+          :counters.add(counters, 1, 1)
         else
           metadata =
             if :persistent_term.get(@otel_key, false),
@@ -215,7 +199,10 @@ defmodule AnvilCol.Forwarder do
           dropped: non_neg_integer,
           rejected: non_neg_integer,
           retries: non_neg_integer,
-          buffered: non_neg_integer
+          buffered: non_neg_integer,
+          reports: non_neg_integer,
+          measurements_dropped: non_neg_integer,
+          spans_forgotten: non_neg_integer
         }
   def stats(name \\ __MODULE__), do: GenServer.call(name, :stats)
 
@@ -231,10 +218,25 @@ defmodule AnvilCol.Forwarder do
           max_buffer: &(is_integer(&1) and &1 > 0),
           gzip: &is_boolean/1,
           timeout_ms: &(is_integer(&1) and &1 > 0),
-          ssl: &(is_nil(&1) or is_list(&1))
+          ssl: &(is_nil(&1) or is_list(&1)),
+          report_interval_ms: &(is_integer(&1) and &1 > 0),
+          enabled: &is_boolean/1
         ],
         not check.(opts[key]) do
       raise ArgumentError, "AnvilCol.Forwarder: invalid #{inspect(key)}: #{inspect(opts[key])}"
+    end
+
+    uri = URI.parse(opts[:endpoint])
+
+    if uri.host in [nil, ""] do
+      raise ArgumentError, "AnvilCol.Forwarder: invalid :endpoint: #{inspect(opts[:endpoint])}"
+    end
+
+    if uri.path not in [nil, "", "/"] or uri.query != nil do
+      raise ArgumentError,
+            "AnvilCol.Forwarder: :endpoint #{inspect(opts[:endpoint])} has a path: drop it " <>
+              "(#{inspect("#{uri.scheme}://#{uri.host}:#{uri.port}")}); the forwarder posts " <>
+              "to <endpoint>/v1/events itself"
     end
   end
 
@@ -279,24 +281,21 @@ defmodule AnvilCol.Forwarder do
     name = opts[:name]
 
     json = if Code.ensure_loaded?(Jason), do: :jason, else: :builtin
-    # Events the callers dropped while the forwarder was behind, and the
-    # flag that tells them so (see check_mailbox/1).
-    overflow = :counters.new(1, [:write_concurrency])
+    # Counted by the callers: 1, events dropped while the forwarder was
+    # behind; 2, spans forgotten (Spans). And the flag that tells the callers
+    # the forwarder is behind (see check_mailbox/1).
+    counters = :counters.new(2, [:write_concurrency])
     overloaded = :atomics.new(1, [])
-    :persistent_term.put({__MODULE__, name}, {overflow, overloaded})
+    :persistent_term.put({__MODULE__, name}, {counters, overloaded})
 
-    resource =
-      Map.merge(
-        %{"service.name" => "anvil", "service.instance.id" => to_string(node())},
-        opts[:resource]
-      )
+    resource = Map.merge(default_resource(node()), opts[:resource])
 
     url = String.trim_trailing(opts[:endpoint], "/") <> "/v1/events"
     http_opts = http_opts(url, opts)
 
     state = %{
       name: name,
-      overflow: overflow,
+      counters: counters,
       overloaded: overloaded,
       # Events until the next look at the mailbox.
       check_in: 0,
@@ -337,11 +336,30 @@ defmodule AnvilCol.Forwarder do
       sent: 0,
       dropped: 0,
       rejected: 0,
-      retries: 0
+      retries: 0,
+      measurements_dropped: 0,
+      reports: 0,
+      report_interval: opts[:report_interval_ms],
+      # The counts of the previous report.
+      reported: %{},
+      # The metadata of the reports: the name as a string.
+      forwarder: name |> Atom.to_string() |> String.replace_prefix("Elixir.", "")
     }
 
+    Process.send_after(self(), :report, state.report_interval)
     {:ok, attach(state, opts[:events])}
   end
+
+  @doc false
+  # The resource under the :resource option. service.instance.id is the
+  # node's name, except on an unnamed node, where every BEAM is
+  # nonode@nohost: then it is left out, for the agent's node_identity
+  # processor to set (to the agent's node name: one agent per Anvil node).
+  @spec default_resource(node) :: %{String.t() => String.t()}
+  def default_resource(:nonode@nohost), do: %{"service.name" => "anvil"}
+
+  def default_resource(node),
+    do: %{"service.name" => "anvil", "service.instance.id" => Atom.to_string(node)}
 
   defp http_opts(url, opts) do
     base = [timeout: opts[:timeout_ms]]
@@ -411,16 +429,7 @@ defmodule AnvilCol.Forwarder do
   end
 
   @impl true
-  def handle_call(:stats, _from, s) do
-    {:reply,
-     %{
-       sent: s.sent,
-       dropped: s.dropped + :counters.get(s.overflow, 1),
-       rejected: s.rejected,
-       retries: s.retries,
-       buffered: s.qlen + if(s.batch, do: s.batch.count, else: 0)
-     }, s}
-  end
+  def handle_call(:stats, _from, s), do: {:reply, counts(s), s}
 
   def handle_call({:flush, timeout}, from, s) do
     target = s.next_seq - 1
@@ -446,6 +455,11 @@ defmodule AnvilCol.Forwarder do
   end
 
   def handle_info(:tick, s), do: {:noreply, maybe_send(%{s | tick: nil, due: true})}
+
+  def handle_info(:report, s) do
+    Process.send_after(self(), :report, s.report_interval)
+    {:noreply, s |> report() |> maybe_send()}
+  end
 
   def handle_info({:retry, token}, %{retry: {_, token}} = s) do
     {:noreply, resend(%{s | retry: nil})}
@@ -482,7 +496,13 @@ defmodule AnvilCol.Forwarder do
   @impl true
   def terminate(_reason, s) do
     if s.handler, do: apply(:telemetry, :detach, [s.handler])
-    s = s |> take_mailbox() |> drain(System.monotonic_time(:millisecond) + s.timeout)
+
+    s =
+      s
+      |> take_mailbox()
+      |> report()
+      |> drain(System.monotonic_time(:millisecond) + s.timeout)
+
     left = s.qlen + if(s.batch, do: s.batch.count, else: 0)
 
     if left > 0 do
@@ -494,6 +514,41 @@ defmodule AnvilCol.Forwarder do
 
     for w <- s.waiters, do: GenServer.reply(w.from, {:error, w.error || :shutdown})
     :ok
+  end
+
+  ## Counters
+
+  defp counts(s) do
+    %{
+      sent: s.sent,
+      dropped: s.dropped + :counters.get(s.counters, 1),
+      rejected: s.rejected,
+      retries: s.retries,
+      buffered: held(s),
+      reports: s.reports,
+      measurements_dropped: s.measurements_dropped,
+      spans_forgotten: :counters.get(s.counters, 2)
+    }
+  end
+
+  defp held(s), do: s.qlen + if(s.batch, do: s.batch.count, else: 0)
+
+  @reported [:sent, :dropped, :rejected, :retries, :measurements_dropped, :spans_forgotten]
+
+  # anvil.forwarder.report into the forwarder's own buffer: the counts since
+  # the previous report, and the events held now (before this one).
+  defp report(s) do
+    now = counts(s)
+    deltas = Map.new(@reported, &{&1, now[&1] - Map.get(s.reported, &1, 0)})
+    measurements = Map.put(deltas, :buffered, now.buffered)
+
+    %{s | reported: Map.take(now, @reported), reports: s.reports + 1}
+    |> enqueue(
+      @report_event,
+      measurements,
+      %{forwarder: s.forwarder},
+      System.os_time(:nanosecond)
+    )
   end
 
   ## Buffer
@@ -548,6 +603,7 @@ defmodule AnvilCol.Forwarder do
 
       json ->
         s = if s.qlen >= s.max_buffer, do: drop_oldest(s), else: s
+        s = count_non_numeric(s, event, measurements)
 
         %{
           s
@@ -557,6 +613,29 @@ defmodule AnvilCol.Forwarder do
         }
     end
   end
+
+  # The encoder leaves non-numeric measurements out (the receiver would
+  # reject the whole event): counted, and the first one logged.
+  defp count_non_numeric(s, event, m) when is_map(m) do
+    case :maps.fold(fn k, v, acc -> if is_number(v), do: acc, else: [{k, v} | acc] end, [], m) do
+      [] ->
+        s
+
+      [{k, v} | _] = dropped ->
+        s =
+          log_once(
+            s,
+            :measurement,
+            "leaving out non-numeric measurement #{inspect(k)} = #{inspect(v, limit: 5)} " <>
+              "of #{inspect(event)} (measurements are numbers; metadata takes any term); " <>
+              "counted in measurements_dropped"
+          )
+
+        %{s | measurements_dropped: s.measurements_dropped + length(dropped)}
+    end
+  end
+
+  defp count_non_numeric(s, _event, _m), do: s
 
   defp drop_oldest(s) do
     {{:value, {seq, _}}, queue} = :queue.out(s.queue)
@@ -653,24 +732,21 @@ defmodule AnvilCol.Forwarder do
   end
 
   defp answered(s, {:ok, status, _headers, body}) when status in 200..299 do
-    count = s.batch.count
-    answer = decode_answer(s, body)
-    rejected = min(count, int(answer["rejected"], 0))
+    case decode_answer(s, body) do
+      %{"accepted" => a, "rejected" => r} = answer when is_integer(a) and is_integer(r) ->
+        accepted(s, answer)
 
-    s =
-      if rejected > 0 do
-        log_once(
+      _ ->
+        misconfigured(
           s,
-          :rejected,
-          "the collector rejected #{rejected} of #{count} events; first: " <>
-            first_error(answer)
+          :not_receiver,
+          {:http, status, "answered #{status} but not as the anvil receiver: " <> @not_receiver}
         )
-      else
-        s
-      end
-
-    done(%{s | sent: s.sent + count - rejected, rejected: s.rejected + rejected})
+    end
   end
+
+  defp answered(s, {:ok, 404, _headers, _body}),
+    do: misconfigured(s, :not_found, {:http, 404, "not found: " <> @not_receiver})
 
   defp answered(s, {:ok, status, headers, _body}) when status in [429, 502, 503, 504] do
     wait =
@@ -701,6 +777,34 @@ defmodule AnvilCol.Forwarder do
     done(%{s | rejected: s.rejected + count, last_error: {:http, status, reason}})
   end
 
+  # What a plain-HTTP server's answer to a TLS ClientHello makes of the
+  # handshake: https:// against the receiver's plain port.
+  defp answered(s, {:error, {:connect, {:tls_alert, {alert, _}}}})
+       when alert in [:unexpected_message, :record_overflow] do
+    misconfigured(
+      s,
+      :tls_plain,
+      {:tls,
+       "TLS handshake failed (#{alert}): the endpoint answers plain HTTP, not TLS; " <>
+         "use http:// (the anvil receiver serves plain HTTP unless its tls is configured)"}
+    )
+  end
+
+  # Any other TLS failure (certificate, protocol version): retried, as it may
+  # be a certificate being replaced, but said at error level.
+  defp answered(s, {:error, {:connect, {:tls_alert, {alert, description}}}} = error) do
+    s =
+      log_once(
+        s,
+        :tls,
+        "TLS handshake with #{s.url} failed: #{alert}: #{description}; " <>
+          "check the certificates and the :ssl option; retrying, buffering meanwhile",
+        :error
+      )
+
+    retry_later(s, elem(error, 1))
+  end
+
   defp answered(s, {:error, reason}) do
     s =
       log_once(
@@ -709,8 +813,55 @@ defmodule AnvilCol.Forwarder do
         "cannot reach #{s.url}: #{inspect(reason)}; retrying, buffering meanwhile"
       )
 
+    retry_later(s, reason)
+  end
+
+  defp retry_later(s, reason) do
     wait = next_backoff(s)
     schedule_retry(%{s | last_error: reason, backoff: grow(s.backoff)}, :backoff, wait)
+  end
+
+  # A configuration error (the endpoint is not the anvil receiver, or https
+  # against plain HTTP): retrying cannot help. The batch is dropped, counted
+  # in rejected, logged once per cause at error level, and every flush/2
+  # waiting returns {:error, reason} at once.
+  defp misconfigured(s, cause, reason) do
+    count = s.batch.count
+    message = elem(reason, tuple_size(reason) - 1)
+
+    s =
+      log_once(
+        s,
+        {:misconfigured, cause},
+        "#{s.url} #{message}; dropping #{count} events (counted in rejected)",
+        :error
+      )
+
+    for w <- s.waiters do
+      Process.cancel_timer(w.timer)
+      GenServer.reply(w.from, {:error, reason})
+    end
+
+    done(%{s | waiters: [], rejected: s.rejected + count, last_error: reason})
+  end
+
+  defp accepted(s, answer) do
+    count = s.batch.count
+    rejected = min(count, int(answer["rejected"], 0))
+
+    s =
+      if rejected > 0 do
+        log_once(
+          s,
+          :rejected,
+          "the collector rejected #{rejected} of #{count} events; first: " <>
+            first_error(answer)
+        )
+      else
+        s
+      end
+
+    done(%{s | sent: s.sent + count - rejected, rejected: s.rejected + rejected})
   end
 
   # The batch is resolved: back to the initial backoff, and a recovered
@@ -721,7 +872,7 @@ defmodule AnvilCol.Forwarder do
       | batch: nil,
         ref: nil,
         backoff: @backoff_initial_ms,
-        logged: MapSet.delete(s.logged, :network)
+        logged: s.logged |> MapSet.delete(:network) |> MapSet.delete(:tls)
     }
   end
 
@@ -780,11 +931,11 @@ defmodule AnvilCol.Forwarder do
   defp int(n, _) when is_integer(n), do: n
   defp int(_, default), do: default
 
-  defp log_once(s, kind, message) do
+  defp log_once(s, kind, message, level \\ :warning) do
     if MapSet.member?(s.logged, kind) do
       s
     else
-      Logger.warning("AnvilCol.Forwarder #{inspect(s.name)}: " <> message)
+      Logger.log(level, "AnvilCol.Forwarder #{inspect(s.name)}: " <> message)
       %{s | logged: MapSet.put(s.logged, kind)}
     end
   end

@@ -11,7 +11,8 @@ defmodule AnvilCol.Test.Helpers do
   end
 
   # Drains the intake's reports: the seqs of every event it answered 200 for
-  # (less those it rejected), in arrival order, and the requests it saw.
+  # (less those it rejected and the forwarder's own anvil.forwarder.report
+  # events), in arrival order, and the requests it saw.
   def received do
     received([], [])
   end
@@ -22,6 +23,7 @@ defmodule AnvilCol.Test.Helpers do
         seqs =
           for {e, i} <- Enum.with_index(req.events),
               accepted?(action, i),
+              not report?(e),
               do: e["metadata"]["seq"]
 
         received(acc ++ seqs, reqs ++ [{action, req}])
@@ -66,10 +68,23 @@ defmodule AnvilCol.Test.Helpers do
     end
   end
 
-  # Every event the forwarder took is in exactly one counter.
+  def report?(%{"name" => ["anvil", "forwarder", "report"]}), do: true
+  def report?(_), do: false
+
+  # The anvil.forwarder.report events the intake accepted, in order.
+  def reports(reqs) do
+    for {action, req} <- reqs,
+        {e, i} <- Enum.with_index(req.events),
+        accepted?(action, i),
+        report?(e),
+        do: e
+  end
+
+  # Every event the forwarder took (those emitted and its own reports) is in
+  # exactly one counter.
   def assert_accounted(name, emitted) do
     s = Forwarder.stats(name)
-    assert s.sent + s.rejected + s.dropped + s.buffered == emitted, inspect(s)
+    assert s.sent + s.rejected + s.dropped + s.buffered == emitted + s.reports, inspect(s)
     s
   end
 end

@@ -15,7 +15,9 @@ defmodule AnvilCol.Test.Intake do
   #                                  when the owner sends :release to pid
   #   {:raw, bytes, :keep | :close}  write bytes as the answer, then keep or
   #                                  close the connection
-  # A report's conn is the pid serving that connection (one per connection).
+  # A report's conn is the pid serving that connection (one per connection),
+  # its path the request's. A request that is not HTTP (a TLS ClientHello) is
+  # answered 400 and the connection closed, as Go's net/http does.
 
   alias AnvilCol.Forwarder.JSON
 
@@ -25,11 +27,24 @@ defmodule AnvilCol.Test.Intake do
     owner = self()
     {:ok, script} = Agent.start(fn -> %{actions: script, n: 0} end)
 
-    {:ok, listener} =
-      :gen_tcp.listen(port, [:binary, ip: {127, 0, 0, 1}, active: false, reuseaddr: true])
+    # The listener belongs to the accepting process, not to the test
+    # process: it outlives the test body, for the last report a supervised
+    # forwarder sends while it stops, until stop/1 (on_exit).
+    acceptor =
+      spawn(fn ->
+        {:ok, listener} =
+          :gen_tcp.listen(port, [:binary, ip: {127, 0, 0, 1}, active: false, reuseaddr: true])
+
+        send(owner, {:intake_listening, self(), listener})
+        accept(listener, script, owner)
+      end)
+
+    listener =
+      receive do
+        {:intake_listening, ^acceptor, listener} -> listener
+      end
 
     {:ok, port} = :inet.port(listener)
-    spawn(fn -> accept(listener, script, owner) end)
     %__MODULE__{port: port, listener: listener, script: script, owner: owner}
   end
 
@@ -76,9 +91,12 @@ defmodule AnvilCol.Test.Intake do
       {:ok, doc} = JSON.decode(body)
       events = Map.get(doc, "events", [])
 
+      {path, headers} = Map.pop(headers, :path)
+
       send(
         owner,
-        {:intake, n, action, %{headers: headers, body: doc, events: events, conn: self()}}
+        {:intake, n, action,
+         %{headers: headers, body: doc, events: events, conn: self(), path: path}}
       )
 
       if act(sock, n, action, events, owner) == :continue, do: loop(sock, script, owner)
@@ -138,8 +156,23 @@ defmodule AnvilCol.Test.Intake do
     :ok = :inet.setopts(sock, packet: :http_bin)
 
     case :gen_tcp.recv(sock, 0) do
-      {:ok, {:http_request, :POST, _uri, _version}} -> read_headers(sock, %{})
-      _ -> :closed
+      {:ok, {:http_request, :POST, {:abs_path, path}, _version}} ->
+        with {:ok, headers} <- read_headers(sock, %{}),
+             do: {:ok, Map.put(headers, :path, path)}
+
+      {:ok, {:http_error, _}} ->
+        # Not HTTP (e.g. a TLS ClientHello): what Go's net/http, the anvil
+        # receiver's server, answers before closing.
+        :gen_tcp.send(
+          sock,
+          "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n" <>
+            "connection: close\r\n\r\n400 Bad Request"
+        )
+
+        :closed
+
+      _ ->
+        :closed
     end
   end
 

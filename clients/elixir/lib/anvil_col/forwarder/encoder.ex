@@ -94,7 +94,10 @@ defmodule AnvilCol.Forwarder.Encoder do
   non-numeric measurement) and the metadata made JSON-shaped.
 
   For `:telemetry.span/3`'s `...:exception` events, `reason` becomes
-  `Exception.format_banner/3` and `stacktrace` `Exception.format_stacktrace/1`.
+  `Exception.format_banner/3` and `stacktrace` `Exception.format_stacktrace/1`;
+  `exception.type` (the raised exception's module, `"File.Error"`, or the
+  kind, `"throw"`, `"exit"`) and `exception.message` are added unless the
+  metadata has them; `kind` stays.
   """
   @spec event(list, map, map, integer, String.t()) :: map
   def event(name, measurements, metadata, time_unix_nano, time_unit) do
@@ -137,12 +140,40 @@ defmodule AnvilCol.Forwarder.Encoder do
         _ -> inspect(stack)
       end
 
-    md |> Map.put(:reason, banner) |> Map.put(:stacktrace, formatted) |> term()
+    {type, message} = exception(kind, reason, stack)
+
+    md
+    |> Map.put(:reason, banner)
+    |> Map.put(:stacktrace, formatted)
+    |> put_new_key("exception.type", :"exception.type", type)
+    |> put_new_key("exception.message", :"exception.message", message)
+    |> term()
   end
 
   defp metadata(_, md) when is_map(md), do: term(md)
   defp metadata(_, nil), do: %{}
   defp metadata(_, other), do: %{"value" => term(other)}
+
+  # exception.type: the module of a raised exception (an Erlang error
+  # normalised as `rescue` does: :badarg -> ArgumentError), else the kind
+  # (throw, exit); exception.message: the exception's message, the thrown
+  # value or the exit reason.
+  defp exception(:error, reason, stack) do
+    e = Exception.normalize(:error, reason, stack)
+    {atom(e.__struct__), Exception.message(e)}
+  rescue
+    _ -> {"error", inspect(reason)}
+  end
+
+  defp exception(:exit, reason, _stack), do: {"exit", Exception.format_exit(reason)}
+  defp exception(kind, reason, _stack), do: {atom(kind), inspect(reason)}
+
+  # A value the emitter set itself (atom or string key) wins.
+  defp put_new_key(md, key, atom, value) do
+    if Map.has_key?(md, key) or Map.has_key?(md, atom),
+      do: md,
+      else: Map.put(md, key, value)
+  end
 
   @doc """
   The JSON of `event/5`, in one pass over the terms with the built-in
