@@ -492,4 +492,312 @@ defmodule AnvilCol.ForwarderTest do
       GenServer.stop(pid)
     end
   end
+
+  describe "configuration errors (the endpoint is not the anvil receiver)" do
+    @health ~s({"status":"Server available","upSince":"2026-12-01T10:00:00Z","uptime":"1h"})
+    @tag script: [
+           {:raw,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: #{byte_size(@health)}\r\n\r\n" <>
+              @health, :keep}
+         ]
+    test "a 200 that is not the receiver's answer: dropped, counted, logged once, flush says why at once",
+         ctx do
+      name = start(ctx, batch_size: 3)
+
+      log =
+        capture_log([level: :error], fn ->
+          emit(name, 1..3)
+          t0 = System.monotonic_time(:millisecond)
+          assert {:error, {:http, 200, why}} = Forwarder.flush(name, 30_000)
+          assert System.monotonic_time(:millisecond) - t0 < 5_000
+
+          assert why ==
+                   "answered 200 but not as the anvil receiver: is `endpoint` the anvil receiver's port (default 4320)?"
+
+          # The next answer is the receiver's again: delivered.
+          emit(name, 4..5)
+          assert :ok = Forwarder.flush(name)
+        end)
+
+      assert log =~ "[error]"
+
+      assert log =~
+               "#{Intake.url(ctx.intake)}/v1/events answered 200 but not as the anvil receiver"
+
+      assert log =~ "dropping 3 events (counted in rejected)"
+      assert {[4, 5], _} = received()
+      assert %{rejected: 3, sent: 2, retries: 0} = assert_accounted(name, 5)
+    end
+
+    @tag script: [{:status, 404, []}, {:status, 404, []}, {:status, 404, []}]
+    test "404 names the likely cause; logged once per cause; every batch dropped", ctx do
+      name = start(ctx, batch_size: 2)
+
+      log =
+        capture_log(fn ->
+          emit(name, 1..6)
+
+          assert {:error,
+                  {:http, 404,
+                   "not found: is `endpoint` the anvil receiver's port (default 4320)?"}} =
+                   Forwarder.flush(name)
+
+          wait_until(fn -> Forwarder.stats(name).rejected == 6 end, 5_000, "all three batches")
+        end)
+
+      assert length(String.split(log, "not found: is `endpoint`")) == 2, log
+      assert %{rejected: 6, sent: 0, buffered: 0} = assert_accounted(name, 6)
+    end
+
+    test "an endpoint with a path is refused at start, saying to drop it" do
+      error =
+        assert_raise ArgumentError, fn ->
+          Forwarder.start_link(endpoint: "http://localhost:4320/v1/events", events: :all)
+        end
+
+      assert error.message =~ "has a path: drop it"
+      assert error.message =~ ~s("http://localhost:4320")
+      assert error.message =~ "<endpoint>/v1/events"
+
+      assert_raise ArgumentError, ~r/has a path/, fn ->
+        Forwarder.start_link(endpoint: "http://localhost:4320/anvil", events: :all)
+      end
+
+      # A trailing slash is no path.
+      assert {:ok, pid} =
+               Forwarder.start_link(
+                 name: :fwd_slash,
+                 endpoint: "http://localhost:4320/",
+                 events: :all,
+                 timeout_ms: 200
+               )
+
+      assert :sys.get_state(pid).url == "http://localhost:4320/v1/events"
+      GenServer.stop(pid)
+    end
+
+    test "https against a plain-HTTP receiver: a TLS error suggesting http://, at once", ctx do
+      https = String.replace(Intake.url(ctx.intake), "http://", "https://")
+
+      log =
+        capture_log([level: :error], fn ->
+          name = start(ctx, endpoint: https)
+          emit(name, 1..2)
+          t0 = System.monotonic_time(:millisecond)
+          assert {:error, {:tls, why}} = Forwarder.flush(name, 30_000)
+          assert System.monotonic_time(:millisecond) - t0 < 5_000
+          assert why =~ "TLS handshake failed (unexpected_message)"
+          assert why =~ "use http://"
+          assert %{rejected: 2, retries: 0} = assert_accounted(name, 2)
+        end)
+
+      assert log =~ "[error]"
+      assert log =~ "TLS handshake failed"
+      # The intake saw a request that was not HTTP, and no events.
+      refute_received {:intake, _, _, _}
+    end
+  end
+
+  describe "identity (service.instance.id)" do
+    test "an unnamed node sends none, a named node its name" do
+      assert Forwarder.default_resource(:nonode@nohost) == %{"service.name" => "anvil"}
+
+      assert Forwarder.default_resource(:"anvil@web-1") == %{
+               "service.name" => "anvil",
+               "service.instance.id" => "anvil@web-1"
+             }
+    end
+
+    test "nonode@nohost is never sent; an explicit value always wins", ctx do
+      assert node() == :nonode@nohost
+      a = start(ctx)
+      b = :"#{ctx.name}_b"
+
+      start_supervised!(
+        {Forwarder,
+         name: b,
+         endpoint: Intake.url(ctx.intake),
+         events: :all,
+         resource: %{"service.instance.id" => "web-1"}},
+        id: :b
+      )
+
+      emit(a, [1])
+      :ok = Forwarder.flush(a)
+      assert_received {:intake, _, :ok, %{body: %{"resource" => ra}}}
+      assert ra == %{"service.name" => "anvil"}
+      emit(b, [2])
+      :ok = Forwarder.flush(b)
+      assert_received {:intake, _, :ok, %{body: %{"resource" => rb}}}
+      assert rb == %{"service.name" => "anvil", "service.instance.id" => "web-1"}
+    end
+  end
+
+  describe "measurements" do
+    test "a non-numeric measurement is left out, counted and logged once", ctx do
+      name = start(ctx)
+
+      log =
+        capture_log(fn ->
+          for _ <- 1..2 do
+            Forwarder.handle_event(
+              [:anvil, :export, :progress],
+              %{rows_processed: 5, pct: "50%", eta: nil},
+              %{},
+              name
+            )
+          end
+
+          :ok = Forwarder.flush(name)
+        end)
+
+      assert_received {:intake, _, :ok, %{events: [e, _]}}
+      assert e["measurements"] == %{"rows_processed" => 5}
+      assert %{measurements_dropped: 4} = Forwarder.stats(name)
+      assert length(String.split(log, "non-numeric measurement")) == 2, log
+      assert log =~ "[:anvil, :export, :progress]"
+    end
+  end
+
+  describe "anvil.forwarder.report" do
+    @keys ~w(buffered dropped measurements_dropped rejected retries sent spans_forgotten)
+
+    test "every report_interval_ms, through the forwarder's own buffer, as the contract says",
+         ctx do
+      name = start(ctx, report_interval_ms: 50, flush_interval_ms: 10)
+      emit(name, 1..3)
+      Process.sleep(300)
+      :ok = Forwarder.flush(name)
+      {seqs, reqs} = received()
+      assert seqs == [1, 2, 3]
+      reports = reports(reqs)
+      assert length(reports) >= 3
+
+      for r <- reports do
+        assert r["metadata"] == %{"forwarder" => Atom.to_string(name)}
+        assert r["measurements"] |> Map.keys() |> Enum.sort() == @keys
+        assert :ok = AnvilCol.Contract.check(r["name"], r["measurements"], r["metadata"])
+      end
+
+      assert Enum.sum(Enum.map(reports, & &1["measurements"]["sent"])) >= 3
+      assert %{reports: n} = assert_accounted(name, 3)
+      assert n >= length(reports)
+    end
+
+    test "the default forwarder's report names it without Elixir.", ctx do
+      start_supervised!({Forwarder, endpoint: Intake.url(ctx.intake), report_interval_ms: 20})
+      Process.sleep(60)
+      :ok = Forwarder.flush()
+      {_, reqs} = received()
+      assert [r | _] = reports(reqs)
+      assert r["metadata"]["forwarder"] == "AnvilCol.Forwarder"
+    end
+
+    # Every report must arrive for the sums to add up: the 400 and the
+    # rejection hit events, not reports.
+    @tag script: [
+           {:status, 400, []},
+           {:reject, [1]},
+           {:status, 503, [{"retry-after", "0"}]},
+           :close,
+           :ok,
+           :ok
+         ]
+    test "the deltas of all reports add up to stats/1 at the last report", ctx do
+      name = start(ctx, report_interval_ms: 3_600_000)
+      pid = Process.whereis(name)
+
+      capture_log(fn ->
+        # 400: three events rejected.
+        emit(name, 1..3)
+        Forwarder.flush(name)
+        send(pid, :report)
+
+        # 66 span starts, never ended: 2 forgotten; 66 measurements left out.
+        for i <- 1..(AnvilCol.Forwarder.Spans.max_open() + 2) do
+          Forwarder.handle_event(
+            [:anvil, :x, :start],
+            %{bad: :x},
+            %{telemetry_span_context: i},
+            name
+          )
+        end
+
+        # The first report and the starts; the first start rejected.
+        Forwarder.flush(name)
+        send(pid, :report)
+        # The second report and three events, through a 503 and a close.
+        emit(name, 4..6)
+        Forwarder.flush(name)
+        send(pid, :report)
+      end)
+
+      # Nothing in flight: the counts stay as they were at the last report.
+      at_last_report = Forwarder.stats(name)
+      capture_log(fn -> Forwarder.flush(name) end)
+      {_, reqs} = received()
+      reports = reports(reqs)
+      assert length(reports) == 3
+
+      for key <- @keys -- ["buffered"] do
+        sum = reports |> Enum.map(& &1["measurements"][key]) |> Enum.sum()
+        assert sum == Map.fetch!(at_last_report, String.to_atom(key)), key
+      end
+
+      assert %{
+               spans_forgotten: 2,
+               measurements_dropped: 66,
+               retries: 2,
+               rejected: 4,
+               sent: 70,
+               reports: 3
+             } = at_last_report
+
+      assert Enum.map(reports, & &1["measurements"]["buffered"]) == [0, 0, 0]
+      AnvilCol.Forwarder.Spans.forget(name)
+    end
+
+    test "terminate/2 sends a last report before the final drain", ctx do
+      name = start(ctx, flush_interval_ms: 60_000)
+      emit(name, 1..4)
+      :ok = stop_supervised({Forwarder, name})
+      {seqs, reqs} = received()
+      assert seqs == [1, 2, 3, 4]
+      assert [last] = reports(reqs)
+      # Counted before the drain: the four events still buffered.
+      assert %{"buffered" => 4, "sent" => 0} = last["measurements"]
+    end
+
+    test "report_interval_ms is validated" do
+      for bad <- [0, -1, 1.5, "10s", nil] do
+        assert_raise ArgumentError, ~r/:report_interval_ms/, fn ->
+          Forwarder.start_link(report_interval_ms: bad, events: :all)
+        end
+      end
+    end
+  end
+
+  describe "enabled: false" do
+    test "start_link returns :ignore; nothing attached, nothing sent" do
+      assert :ignore = Forwarder.start_link(name: :fwd_off, enabled: false)
+      assert {:ok, :undefined} = start_supervised({Forwarder, enabled: false})
+      assert Process.whereis(Forwarder) == nil
+      assert Process.whereis(:fwd_off) == nil
+
+      refute Enum.any?(:telemetry.list_handlers([]), fn h ->
+               h.id in [{Forwarder, Forwarder}, {Forwarder, :fwd_off}]
+             end)
+
+      assert :ok = :telemetry.execute([:anvil, :queue, :created], %{}, %{queue_id: "q"})
+      assert :ok = Forwarder.handle_event([:anvil, :queue, :created], %{}, %{}, :fwd_off)
+    end
+
+    test "options are still validated" do
+      assert_raise ArgumentError, ~r/:enabled/, fn -> Forwarder.start_link(enabled: "false") end
+
+      assert_raise ArgumentError, ~r/:batch_size/, fn ->
+        Forwarder.start_link(enabled: false, batch_size: 0)
+      end
+    end
+  end
 end

@@ -33,7 +33,8 @@ defmodule AnvilCol.Test.Helpers do
   end
 
   defp accepted?(action, _) when action in [:ok, :hold], do: true
-  defp accepted?({:raw, "HTTP/1.1 200" <> _, _}, _), do: true
+  # A raw 200 accepts only when it is the receiver's answer.
+  defp accepted?({:raw, "HTTP/1.1 200" <> rest, _}, _), do: rest =~ ~s("accepted")
   defp accepted?({:reject, idx}, i), do: i not in idx
   defp accepted?(_, _), do: false
 
