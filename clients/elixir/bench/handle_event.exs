@@ -1,6 +1,7 @@
 # The cost of AnvilCol.Forwarder.handle_event/4 in the emitting process
-# (ADR-008's budget: 10 µs per event), and how fast the forwarder process
-# encodes what it receives. :timer.tc, no Benchee.
+# (ADR-008's budget: 10 µs per event; this client's: 2 µs), for a lone stop
+# event and for a span's start + stop pair (the join), and how fast the
+# forwarder process encodes what it receives. :timer.tc, no Benchee.
 #
 #   cd clients/elixir && mix run bench/handle_event.exs
 
@@ -42,9 +43,39 @@ one_run = fn ->
   {caller_us, caller_us + drained_us}
 end
 
+# A span as :telemetry.span/3 emits it: a start event (the start metadata
+# is kept in the process dictionary) and its stop event (joined with it).
+start_event = [:anvil, :label, :submit, :start]
+start_measurements = %{monotonic_time: -576_460_751_000_000_000, system_time: 1_700_000_000}
+ctx = make_ref()
+
+start_metadata = %{
+  queue_id: "q-1",
+  labeler_id: "u-7",
+  assignment_id: "a-9",
+  telemetry_span_context: ctx
+}
+
+stop_metadata = %{schema_version_id: "sv-3", telemetry_span_context: ctx}
+
+pair_run = fn ->
+  {us, :ok} =
+    :timer.tc(fn ->
+      Enum.each(1..div(n, 2), fn _ ->
+        Forwarder.handle_event(start_event, start_measurements, start_metadata, :bench)
+        Forwarder.handle_event(event, measurements, stop_metadata, :bench)
+      end)
+    end)
+
+  {drained_us, _} = :timer.tc(fn -> Forwarder.stats(:bench) end)
+  {us, us + drained_us}
+end
+
 # Warm up once, then measure.
 one_run.()
 results = for _ <- 1..runs, do: one_run.()
+pair_run.()
+pairs = for _ <- 1..runs, do: pair_run.()
 
 per_event = fn us -> us / n end
 fmt = fn x -> :erlang.float_to_binary(x, decimals: 2) end
@@ -62,6 +93,18 @@ IO.puts("forwarder process: received + encoded events/s:")
 
 IO.puts(
   "  min #{round(hd(totals))}  median #{round(median.(totals))}  max #{round(List.last(totals))}"
+)
+
+pair_callers = pairs |> Enum.map(&per_event.(elem(&1, 0))) |> Enum.sort()
+
+IO.puts(
+  "span start + stop (joined), #{div(n, 2)} pairs x #{runs} runs (µs per event, " <>
+    "half the pair's cost):"
+)
+
+IO.puts(
+  "  min #{fmt.(hd(pair_callers))}  median #{fmt.(median.(pair_callers))}  " <>
+    "max #{fmt.(List.last(pair_callers))}"
 )
 
 {none_us, _} =
