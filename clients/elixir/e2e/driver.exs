@@ -2,19 +2,67 @@
 # collector (e2e/forwarder_test.go at the repository root), one command per
 # line on stdin; every answer is one line on stdout starting with "E2E ".
 #
-#   start NAME ENDPOINT BATCH_SIZE  start a forwarder         -> E2E started NAME
-#   emit NAME FROM TO               handle_event/4 for seq FROM..TO
-#                                   (odd: anvil.queue.created, even:
+#   start NAME ENDPOINT BATCH_SIZE [FLAG ...]
+#                                   start a forwarder attached to its catalog
+#                                   (catalog/0, as Anvil runs it), resource
+#                                   deployment.environment=e2e and
+#                                   service.instance.id=e2e-NAME
+#                                                              -> E2E started NAME
+#       flags: noinstance           no service.instance.id in the resource:
+#                                   the forwarder's default (left out on an
+#                                   unnamed node such as this one, for the
+#                                   agent's node_identity processor to set)
+#              report=MS            send anvil.forwarder.report every MS ms
+#                                   (default: every hour, i.e. only when the
+#                                   forwarder stops: the other commands count
+#                                   every event exactly)
+#   emit NAME FROM TO               handle_event/4 for seq FROM..TO, straight
+#                                   to NAME (odd: anvil.queue.created, even:
 #                                   anvil.label.submit.stop) -> E2E emitted N
+#   spans NAME N                    for i in 1..N, through :telemetry.span/3
+#                                   (so every forwarder started and attached
+#                                   receives them; NAME must be one):
+#                                     anvil.label.submit, start %{queue_id:
+#                                       "q-#{rem(i, 2)}", labeler_id: "u-#{rem(i, 3)}",
+#                                       assignment_id: "a-#{i}"}, returns
+#                                       {:ok, %{schema_version_id: "sv-1"}}
+#                                     anvil.assignment.dispatch, start
+#                                       %{queue_id, labeler_id}, returns
+#                                       %{assignment_id: "a-#{i}", policy_type: "round_robin"}
+#                                     anvil.assignment.dispatch, same start,
+#                                       raises AnvilCol.E2EDriver.NoCapacityError
+#                                       (exception.type on the wire)
+#                                     anvil.export.generate, start %{export_id:
+#                                       "exp-#{i}", queue_id, format: "jsonl"},
+#                                       returns %{row_count: 10}
+#                                     anvil.policy.select_assignment, start
+#                                       %{policy_type: "round_robin", queue_id},
+#                                       returns %{assignment_id: "a-#{i}"}
+#                                   i.e. per i 10 events: 5 start, 4 stop,
+#                                   1 exception, each end joined with its
+#                                   start's metadata -> E2E spans N events=10N
 #   flush NAME TIMEOUT_MS           -> E2E ok | E2E error <reason>
 #   stats NAME                      -> E2E stats sent=.. dropped=.. rejected=.. retries=.. buffered=..
-#   stop NAME                       -> E2E stopped NAME
+#   counters NAME                   every stats/1 key, sorted
+#                                   -> E2E counters buffered=.. dropped=.. ... spans_forgotten=..
+#   stop NAME                       stops it (it sends a last
+#                                   anvil.forwarder.report)  -> E2E stopped NAME
 #   quit
 #
-# Run from clients/elixir: mix run e2e/driver.exs
+# Run from clients/elixir: mix run e2e/driver.exs (dev env: test/support is
+# not compiled, so the :telemetry stand-in is loaded from there, as the
+# :telemetry package would be in Anvil).
+
+unless Code.ensure_loaded?(:telemetry) do
+  Code.require_file("../test/support/telemetry.ex", __DIR__)
+end
 
 defmodule AnvilCol.E2EDriver do
   alias AnvilCol.Forwarder
+
+  defmodule NoCapacityError do
+    defexception message: "no labeler has capacity"
+  end
 
   def loop do
     case IO.gets("") do
@@ -39,16 +87,23 @@ defmodule AnvilCol.E2EDriver do
     end
   end
 
-  defp run(["start", name, endpoint, batch]) do
+  defp run(["start", name, endpoint, batch | flags]) do
+    flags = Map.new(flags, &flag/1)
+
+    resource =
+      if flags[:noinstance],
+        do: %{"deployment.environment" => "e2e"},
+        # One writer, one series: two forwarders on one node must not share
+        # service.instance.id (it becomes Prometheus' `instance`).
+        else: %{"deployment.environment" => "e2e", "service.instance.id" => "e2e-" <> name}
+
     {:ok, _} =
       Forwarder.start_link(
         name: String.to_atom(name),
         endpoint: endpoint,
-        events: :all,
         batch_size: String.to_integer(batch),
-        # One writer, one series: two forwarders on one node must not share
-        # service.instance.id (it becomes Prometheus' `instance`).
-        resource: %{"deployment.environment" => "e2e", "service.instance.id" => "e2e-" <> name}
+        resource: resource,
+        report_interval_ms: flags[:report] || 3_600_000
       )
 
     "started " <> name
@@ -59,6 +114,18 @@ defmodule AnvilCol.E2EDriver do
     seqs = String.to_integer(from)..String.to_integer(to)
     Enum.each(seqs, &emit(name, &1))
     "emitted #{Enum.count(seqs)}"
+  end
+
+  defp run(["spans", name, n]) do
+    id = {Forwarder, String.to_atom(name)}
+
+    if Enum.any?(:telemetry.list_handlers([:anvil]), &(&1.id == id)) do
+      n = String.to_integer(n)
+      Enum.each(1..n//1, &spans/1)
+      "spans #{n} events=#{10 * n}"
+    else
+      "error #{name} is not started"
+    end
   end
 
   defp run(["flush", name, timeout]) do
@@ -75,12 +142,26 @@ defmodule AnvilCol.E2EDriver do
       "retries=#{s.retries} buffered=#{s.buffered}"
   end
 
+  defp run(["counters", name]) do
+    counts =
+      String.to_atom(name)
+      |> Forwarder.stats()
+      |> Enum.sort()
+      |> Enum.map_join(" ", fn {k, v} -> "#{k}=#{v}" end)
+
+    "counters " <> counts
+  end
+
   defp run(["stop", name]) do
     :ok = GenServer.stop(String.to_atom(name))
     "stopped " <> name
   end
 
   defp run(other), do: "error unknown command #{inspect(other)}"
+
+  defp flag("noinstance"), do: {:noinstance, true}
+  defp flag("report=" <> ms), do: {:report, String.to_integer(ms)}
+  defp flag(other), do: raise(ArgumentError, "unknown start flag #{inspect(other)}")
 
   defp emit(name, seq) when rem(seq, 2) == 1 do
     Forwarder.handle_event(
@@ -101,6 +182,53 @@ defmodule AnvilCol.E2EDriver do
       %{queue_id: "q-e2e", schema_version_id: "sv-1", labeler_id: "u-#{seq}", seq: seq},
       name
     )
+  end
+
+  # ADR-008-shaped spans, as Anvil emits them.
+  defp spans(i) do
+    queue_id = "q-#{rem(i, 2)}"
+    labeler_id = "u-#{rem(i, 3)}"
+    assignment_id = "a-#{i}"
+
+    :ok =
+      :telemetry.span(
+        [:anvil, :label, :submit],
+        %{queue_id: queue_id, labeler_id: labeler_id, assignment_id: assignment_id},
+        fn -> {:ok, %{schema_version_id: "sv-1"}} end
+      )
+
+    {:ok, ^assignment_id} =
+      :telemetry.span(
+        [:anvil, :assignment, :dispatch],
+        %{queue_id: queue_id, labeler_id: labeler_id},
+        fn ->
+          {{:ok, assignment_id}, %{assignment_id: assignment_id, policy_type: "round_robin"}}
+        end
+      )
+
+    try do
+      :telemetry.span(
+        [:anvil, :assignment, :dispatch],
+        %{queue_id: queue_id, labeler_id: labeler_id},
+        fn -> raise NoCapacityError end
+      )
+    rescue
+      NoCapacityError -> :ok
+    end
+
+    {:ok, 10} =
+      :telemetry.span(
+        [:anvil, :export, :generate],
+        %{export_id: "exp-#{i}", queue_id: queue_id, format: "jsonl"},
+        fn -> {{:ok, 10}, %{row_count: 10}} end
+      )
+
+    ^assignment_id =
+      :telemetry.span(
+        [:anvil, :policy, :select_assignment],
+        %{policy_type: "round_robin", queue_id: queue_id},
+        fn -> {assignment_id, %{assignment_id: assignment_id}} end
+      )
   end
 end
 
