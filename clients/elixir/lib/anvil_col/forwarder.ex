@@ -13,24 +13,26 @@ defmodule AnvilCol.Forwarder do
       ]
 
   At start it attaches one `:telemetry` handler (`handle_event/4`) to all
-  `:events` (default: the ADR-008 catalog, `catalog/0`). The handler runs in
-  the emitting process: it stamps the time, adds the current OpenTelemetry
-  span's `traceparent` when OpenTelemetry is loaded, and casts the event to
-  the forwarder; the forwarder encodes, buffers and sends.
+  `:events` (default: `catalog/0`, the events of `contract/events.json`).
+  The handler runs in the emitting process: it joins a span's start metadata
+  into its stop or exception event (`AnvilCol.Forwarder.Spans`), stamps the
+  time, adds the current OpenTelemetry span's `traceparent` when
+  OpenTelemetry is loaded, and casts the event to the forwarder; the
+  forwarder encodes, buffers and sends.
 
   ## Options
 
     * `:name` - registered name (`AnvilCol.Forwarder`); forwarders with
       different names run side by side, each with its own handler and HTTP
       client.
-    * `:endpoint` - the receiver's base URL (`"http://localhost:4320"`); events
-      go to `<endpoint>/v1/events`.
+    * `:endpoint` - the receiver's base URL, without a path
+      (`"http://localhost:4320"`); events go to `<endpoint>/v1/events`.
     * `:token` - bearer token sent as `Authorization: Bearer <token>` (none).
     * `:events` - event names (lists of atoms) to attach to (`catalog/0`);
       `:all` attaches nothing and relies on explicit `handle_event/4` calls
       (from the host's own handler).
-    * `:resource` - map merged over
-      `%{"service.name" => "anvil", "service.instance.id" => to_string(node())}`.
+    * `:resource` - map merged over `%{"service.name" => "anvil"}` plus, on a
+      named node only, `"service.instance.id" => to_string(node())`.
     * `:batch_size` - most events per request (500); a full batch is sent at
       once.
     * `:flush_interval_ms` - a partial batch is sent this long after its first
@@ -42,32 +44,45 @@ defmodule AnvilCol.Forwarder do
       spends delivering what is left (10_000).
     * `:ssl` - `:ssl` client options for `https` endpoints (default: verify
       the peer against the OS trust store, check the host name).
+    * `:report_interval_ms` - how often the forwarder sends its own counts as
+      an `anvil.forwarder.report` event (10_000).
+    * `:enabled` - `false`: `start_link/1` returns `:ignore`, nothing is
+      attached (`true`).
 
   ## Delivery
 
-  One request in flight per forwarder. A `2xx` answer resolves the batch (the
-  answer's `rejected` events are counted, the first error logged once).
+  One request in flight per forwarder. A `2xx` answer that is the receiver's
+  (a JSON object with integer `accepted` and `rejected`) resolves the batch
+  (the answer's `rejected` events are counted, the first error logged once).
   `429`, `502`, `503` and `504` resend the same batch after `Retry-After`
   (seconds or an HTTP date; exponential backoff without it); network errors
   resend it with exponential backoff from 100 ms, capped at 30 s. Other
   statuses (`400`, `401`, `413`, `500`, ...) drop the batch, counted as
-  `rejected` and logged once per status. Meanwhile new events keep being
-  buffered up to `:max_buffer`.
+  `rejected` and logged once per status. Configuration errors - a `2xx` that
+  is not the receiver's answer, a `404`, `https` against a plain-HTTP port -
+  drop the batch too, logged once per cause at error level, and every
+  `flush/2` waiting returns `{:error, reason}` at once. Meanwhile new events
+  keep being buffered up to `:max_buffer`.
 
   ## Counters (`stats/1`)
 
     * `sent` - events the collector accepted;
     * `rejected` - events the collector refused for good (named in a `2xx`
-      answer, or the whole batch of a non-retryable answer);
+      answer, or the whole batch of a non-retryable answer or a
+      configuration error);
     * `dropped` - events the forwarder discarded itself: the oldest beyond
       `:max_buffer`, events that could not be encoded, and events
       `handle_event/4` dropped while the forwarder was behind (its mailbox
       holding `:max_buffer` events: events come faster than it encodes them);
     * `retries` - batches sent again;
-    * `buffered` - events held now (waiting or being sent).
+    * `buffered` - events held now (waiting or being sent);
+    * `reports` - `anvil.forwarder.report` events the forwarder enqueued;
+    * `measurements_dropped` - non-numeric measurements left out of events;
+    * `spans_forgotten` - span starts forgotten unended (more than
+      `AnvilCol.Forwarder.Spans.max_open/0` open in one process).
 
-  Every event received is in exactly one of `sent`, `rejected`, `dropped`,
-  `buffered`.
+  Every event received, and every report, is in exactly one of `sent`,
+  `rejected`, `dropped`, `buffered`.
   """
 
   use GenServer
@@ -183,10 +198,13 @@ defmodule AnvilCol.Forwarder do
   end
 
   @doc """
-  Sends everything buffered now. Returns `:ok` once the collector answered
-  `2xx` for all of it, `{:error, reason}` if some of it was refused for good
-  or dropped, or if it is still not delivered after `timeout` ms (then it
-  stays buffered and is still retried).
+  Sends everything buffered now. Returns `:ok` once the receiver accepted
+  all of it, `{:error, reason}` if some of it was refused for good or
+  dropped, or if it is still not delivered after `timeout` ms (then it stays
+  buffered and is still retried). On a configuration error it returns at
+  once: `{:error, {:http, 200 | 404, message}}` (the endpoint is not the
+  anvil receiver) or `{:error, {:tls, message}}` (`https` against plain
+  HTTP).
   """
   @spec flush(name, timeout) :: :ok | {:error, term}
   def flush(name \\ __MODULE__, timeout \\ 30_000) do
