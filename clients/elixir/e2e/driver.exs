@@ -6,41 +6,45 @@
 #                                   start a forwarder attached to its catalog
 #                                   (catalog/0, as Anvil runs it), resource
 #                                   deployment.environment=e2e and
-#                                   service.instance.id=e2e-NAME
+#                                   service.instance.id=e2e-NAME, reports
+#                                   every 10 s (the forwarder's defaults)
 #                                                              -> E2E started NAME
 #       flags: noinstance           no service.instance.id in the resource:
 #                                   the forwarder's default (left out on an
 #                                   unnamed node such as this one, for the
 #                                   agent's node_identity processor to set)
-#              report=MS            send anvil.forwarder.report every MS ms
-#                                   (default: every hour, i.e. only when the
-#                                   forwarder stops: the other commands count
-#                                   every event exactly)
+#              noreport             anvil.forwarder.report only every hour,
+#                                   i.e. only when the forwarder stops (for
+#                                   a test that counts every event exactly)
+#              report=MS            anvil.forwarder.report every MS ms
 #   emit NAME FROM TO               handle_event/4 for seq FROM..TO, straight
 #                                   to NAME (odd: anvil.queue.created, even:
 #                                   anvil.label.submit.stop) -> E2E emitted N
-#   spans NAME N                    for i in 1..N, through :telemetry.span/3
+#   spans NAME N [TAG]              ADR-shaped spans through :telemetry.span/3
 #                                   (so every forwarder started and attached
-#                                   receives them; NAME must be one):
+#                                   receives them; NAME must be one). ID is
+#                                   TAG-i (i without TAG), TAG keeping ids
+#                                   apart between drivers. For i in 1..N:
 #                                     anvil.label.submit, start %{queue_id:
 #                                       "q-#{rem(i, 2)}", labeler_id: "u-#{rem(i, 3)}",
-#                                       assignment_id: "a-#{i}"}, returns
+#                                       assignment_id: "a-ID"}, returns
 #                                       {:ok, %{schema_version_id: "sv-1"}}
 #                                     anvil.assignment.dispatch, start
 #                                       %{queue_id, labeler_id}, returns
-#                                       %{assignment_id: "a-#{i}", policy_type: "round_robin"}
-#                                     anvil.assignment.dispatch, same start,
-#                                       raises AnvilCol.E2EDriver.NoCapacityError
-#                                       (exception.type on the wire)
+#                                       %{assignment_id: "a-ID", policy_type: "round_robin"}
 #                                     anvil.export.generate, start %{export_id:
-#                                       "exp-#{i}", queue_id, format: "jsonl"},
+#                                       "exp-ID", queue_id, format: "jsonl"},
 #                                       returns %{row_count: 10}
 #                                     anvil.policy.select_assignment, start
 #                                       %{policy_type: "round_robin", queue_id},
-#                                       returns %{assignment_id: "a-#{i}"}
-#                                   i.e. per i 10 events: 5 start, 4 stop,
-#                                   1 exception, each end joined with its
-#                                   start's metadata -> E2E spans N events=10N
+#                                       returns %{assignment_id: "a-ID"}
+#                                   then once, as i = N + 1: an
+#                                   anvil.assignment.dispatch that raises
+#                                   AnvilCol.E2EDriver.NoCapacityError
+#                                   (exception.type on the wire). Each end is
+#                                   joined with its start's metadata: 8 events
+#                                   per i (4 start, 4 stop), then a start and
+#                                   an exception      -> E2E spans N events=8N+2
 #   flush NAME TIMEOUT_MS           -> E2E ok | E2E error <reason>
 #   stats NAME                      -> E2E stats sent=.. dropped=.. rejected=.. retries=.. buffered=..
 #   counters NAME                   every stats/1 key, sorted
@@ -97,13 +101,16 @@ defmodule AnvilCol.E2EDriver do
         # service.instance.id (it becomes Prometheus' `instance`).
         else: %{"deployment.environment" => "e2e", "service.instance.id" => "e2e-" <> name}
 
+    report = if flags[:report], do: [report_interval_ms: flags[:report]], else: []
+
     {:ok, _} =
       Forwarder.start_link(
-        name: String.to_atom(name),
-        endpoint: endpoint,
-        batch_size: String.to_integer(batch),
-        resource: resource,
-        report_interval_ms: flags[:report] || 3_600_000
+        [
+          name: String.to_atom(name),
+          endpoint: endpoint,
+          batch_size: String.to_integer(batch),
+          resource: resource
+        ] ++ report
       )
 
     "started " <> name
@@ -116,13 +123,15 @@ defmodule AnvilCol.E2EDriver do
     "emitted #{Enum.count(seqs)}"
   end
 
-  defp run(["spans", name, n]) do
-    id = {Forwarder, String.to_atom(name)}
+  defp run(["spans", name, n | tag]) do
+    handler = {Forwarder, String.to_atom(name)}
 
-    if Enum.any?(:telemetry.list_handlers([:anvil]), &(&1.id == id)) do
+    if Enum.any?(:telemetry.list_handlers([:anvil]), &(&1.id == handler)) do
       n = String.to_integer(n)
-      Enum.each(1..n//1, &spans/1)
-      "spans #{n} events=#{10 * n}"
+      id = fn i -> Enum.join(tag ++ [i], "-") end
+      Enum.each(1..n//1, &spans(&1, id.(&1)))
+      failed_dispatch(n + 1)
+      "spans #{n} events=#{8 * n + 2}"
     else
       "error #{name} is not started"
     end
@@ -160,6 +169,7 @@ defmodule AnvilCol.E2EDriver do
   defp run(other), do: "error unknown command #{inspect(other)}"
 
   defp flag("noinstance"), do: {:noinstance, true}
+  defp flag("noreport"), do: {:report, 3_600_000}
   defp flag("report=" <> ms), do: {:report, String.to_integer(ms)}
   defp flag(other), do: raise(ArgumentError, "unknown start flag #{inspect(other)}")
 
@@ -185,10 +195,10 @@ defmodule AnvilCol.E2EDriver do
   end
 
   # ADR-008-shaped spans, as Anvil emits them.
-  defp spans(i) do
+  defp spans(i, id) do
     queue_id = "q-#{rem(i, 2)}"
     labeler_id = "u-#{rem(i, 3)}"
-    assignment_id = "a-#{i}"
+    assignment_id = "a-" <> id
 
     :ok =
       :telemetry.span(
@@ -206,20 +216,10 @@ defmodule AnvilCol.E2EDriver do
         end
       )
 
-    try do
-      :telemetry.span(
-        [:anvil, :assignment, :dispatch],
-        %{queue_id: queue_id, labeler_id: labeler_id},
-        fn -> raise NoCapacityError end
-      )
-    rescue
-      NoCapacityError -> :ok
-    end
-
     {:ok, 10} =
       :telemetry.span(
         [:anvil, :export, :generate],
-        %{export_id: "exp-#{i}", queue_id: queue_id, format: "jsonl"},
+        %{export_id: "exp-" <> id, queue_id: queue_id, format: "jsonl"},
         fn -> {{:ok, 10}, %{row_count: 10}} end
       )
 
@@ -229,6 +229,16 @@ defmodule AnvilCol.E2EDriver do
         %{policy_type: "round_robin", queue_id: queue_id},
         fn -> {assignment_id, %{assignment_id: assignment_id}} end
       )
+  end
+
+  defp failed_dispatch(i) do
+    :telemetry.span(
+      [:anvil, :assignment, :dispatch],
+      %{queue_id: "q-#{rem(i, 2)}", labeler_id: "u-#{rem(i, 3)}"},
+      fn -> raise NoCapacityError end
+    )
+  rescue
+    NoCapacityError -> :ok
   end
 end
 
