@@ -847,11 +847,13 @@ defmodule AnvilCol.Forwarder do
     count = s.batch.count
     message = elem(reason, tuple_size(reason) - 1)
 
+    sep = if cause == :not_receiver, do: " ", else: ": "
+
     s =
       log_once(
         s,
         {:misconfigured, cause},
-        "#{s.url} #{message}; dropping #{count} events (counted in rejected)",
+        s.url <> sep <> message <> "; dropping #{count} events (counted in rejected)",
         :error
       )
 
