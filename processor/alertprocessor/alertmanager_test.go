@@ -21,8 +21,8 @@ func TestRealAlertmanagerReceivesAndResolves(t *testing.T) {
 	nc := NewNotifierConfig(notifierAlertmanager)
 	nc.Endpoint = base
 	cfg := testConfig(RuleConfig{
-		Name: "low_agreement", Event: "anvil.agreement.low_score", Field: "value", Op: "<", Threshold: 0.4,
-		GroupBy: []string{"dimension"}, Severity: "critical", Window: 500 * time.Millisecond,
+		Name: "low_agreement", Event: "anvil.agreement.low_score", Field: "value", Op: OpLT, Threshold: 0.4,
+		GroupBy: []string{"dimension"}, Severity: SeverityCritical, Window: 500 * time.Millisecond,
 		Summary: "Inter-rater agreement {{ .Value }} below 0.4 on {{ .Labels.dimension }}",
 	})
 	cfg.EvaluationInterval = 200 * time.Millisecond

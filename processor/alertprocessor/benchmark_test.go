@@ -19,10 +19,10 @@ import (
 // adrRules are the four ADR-008 rules of config/gateway.yaml.
 func adrRules() []RuleConfig {
 	return []RuleConfig{
-		{Name: "dispatch_latency_p99", Metric: "anvil.assignment.dispatch.duration", Stat: "p99", Window: 5 * time.Minute, Op: ">", Threshold: 500, GroupBy: []string{"policy_type"}, Severity: "warning"},
-		{Name: "low_agreement", Event: "anvil.agreement.low_score", Field: "value", Op: "<", Threshold: 0.4, GroupBy: []string{"dimension"}, Severity: "critical"},
-		{Name: "export_failures", Event: "anvil.export.generate.exception", Stat: "count", Window: time.Hour, Op: ">=", Threshold: 3, Severity: "error"},
-		{Name: "timeout_spike", Metric: "anvil.assignment.timed_out.count", Stat: "increase", Window: time.Hour, Op: ">=", Threshold: 50, Severity: "warning"},
+		{Name: "dispatch_latency_p99", Metric: "anvil.assignment.dispatch.duration", Stat: StatP99, Window: 5 * time.Minute, Op: OpGT, Threshold: 500, GroupBy: []string{"policy_type"}, Severity: SeverityWarning},
+		{Name: "low_agreement", Event: "anvil.agreement.low_score", Field: "value", Op: OpLT, Threshold: 0.4, GroupBy: []string{"dimension"}, Severity: SeverityCritical},
+		{Name: "export_failures", Event: "anvil.export.generate.exception", Stat: StatCount, Window: time.Hour, Op: OpGE, Threshold: 3, Severity: SeverityError},
+		{Name: "timeout_spike", Metric: "anvil.assignment.timed_out.count", Stat: StatIncrease, Window: time.Hour, Op: OpGE, Threshold: 50, Severity: SeverityWarning},
 	}
 }
 

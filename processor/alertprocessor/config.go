@@ -57,13 +57,13 @@ type RuleConfig struct {
 	// Stat is the statistic over the window: p50 p90 p95 p99 p999 avg min max
 	// sum count increase rate last. Default: `last` for metric rules; for event
 	// rules, empty means every event's field is checked on its own.
-	Stat string `mapstructure:"stat"`
+	Stat Stat `mapstructure:"stat"`
 	// Window is the sliding window the stat is computed over. Default 5m for
 	// rules with a stat (or evaluation_interval if that is longer);
 	// evaluation_interval for per-event checks.
 	Window time.Duration `mapstructure:"window"`
 	// Op compares the value with the threshold: > >= < <= == !=. Required.
-	Op string `mapstructure:"op"`
+	Op Op `mapstructure:"op"`
 	// Threshold is compared with the value, in the metric's own unit. Default 0.
 	Threshold float64 `mapstructure:"threshold"`
 	// For is how long the condition must hold before the alert fires (the
@@ -76,7 +76,7 @@ type RuleConfig struct {
 	// resource attribute) whose value set makes one alert. Default: one alert per rule.
 	GroupBy []string `mapstructure:"group_by"`
 	// Severity is critical, error, warning or info. Default warning.
-	Severity string `mapstructure:"severity"`
+	Severity Severity `mapstructure:"severity"`
 	// Summary is a Go text/template with .Value, .Labels, .Rule, .Threshold,
 	// .Op, .Severity and .Status. Default "{{ .Rule }}: {{ .Value }} {{ .Op }} {{ .Threshold }}".
 	Summary string `mapstructure:"summary"`
@@ -203,21 +203,22 @@ func (r *RuleConfig) validate(i int, eval time.Duration) []error {
 			errs = append(errs, cfgErr("%s: %v", key("event"), err))
 		}
 	}
-	st, ok := parseStat(r.Stat)
-	if !ok {
-		errs = append(errs, cfgErr("%s %q is unknown; use one of p50 p90 p95 p99 p999 avg min max sum count increase rate last", key("stat"), r.Stat))
+	if r.Stat < StatEach || r.Stat > StatRate {
+		errs = append(errs, cfgErr("%s %v is unknown; use one of p50 p90 p95 p99 p999 avg min max sum count increase rate last", key("stat"), r.Stat))
 	} else if r.Event != "" && r.Metric == "" && r.Field == "" {
-		if r.Stat == "" {
+		if r.Stat == StatEach {
 			errs = append(errs, cfgErr("rules[%d]: an event rule without `stat` checks each event's `field`; set %s or %s", i, key("field"), key("stat")))
-		} else if st.needsValue() {
+		} else if r.Stat.needsValue() {
 			errs = append(errs, cfgErr("%s %q on an event rule needs `field` (only count, increase and rate count events without one)", key("stat"), r.Stat))
 		}
 	}
-	if _, ok := parseOp(r.Op); !ok {
-		errs = append(errs, cfgErr("%s %q is unknown; use one of > >= < <= == !=", key("op"), r.Op))
+	if r.Op == OpUnset {
+		errs = append(errs, cfgErr("%s is required; use one of > >= < <= == !=", key("op")))
+	} else if r.Op < OpUnset || r.Op > OpNE {
+		errs = append(errs, cfgErr("%s %v is unknown; use one of > >= < <= == !=", key("op"), r.Op))
 	}
-	if _, ok := parseSeverity(r.Severity); !ok {
-		errs = append(errs, cfgErr("%s %q is unknown; use one of critical error warning info", key("severity"), r.Severity))
+	if r.Severity < SeverityUnset || r.Severity > SeverityCritical {
+		errs = append(errs, cfgErr("%s %v is unknown; use one of critical error warning info", key("severity"), r.Severity))
 	}
 	if r.For < 0 {
 		errs = append(errs, cfgErr("%s must not be negative, got %v", key("for"), r.For))

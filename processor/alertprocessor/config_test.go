@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/anvil/anvilcol/internal/componenttesthelp"
 	"github.com/anvil/anvilcol/processor/alertprocessor/internal/metadata"
@@ -27,11 +28,11 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, 4*time.Hour, cfg.RepeatInterval)
 	require.Len(t, cfg.Rules, 4)
 	assert.Equal(t, RuleConfig{
-		Name: "dispatch_latency_p99", Metric: "anvil.assignment.dispatch.duration", Stat: "p99", Window: 5 * time.Minute,
-		Op: ">", Threshold: 500, GroupBy: []string{"policy_type"}, Severity: "warning",
+		Name: "dispatch_latency_p99", Metric: "anvil.assignment.dispatch.duration", Stat: StatP99, Window: 5 * time.Minute,
+		Op: OpGT, Threshold: 500, GroupBy: []string{"policy_type"}, Severity: SeverityWarning,
 		Summary: "Assignment dispatch p99 {{ .Value }} ms > 500 ms ({{ .Labels.policy_type }})",
 	}, cfg.Rules[0])
-	assert.Equal(t, "increase", cfg.Rules[3].Stat)
+	assert.Equal(t, StatIncrease, cfg.Rules[3].Stat)
 	require.Len(t, cfg.Notifiers, 6)
 	assert.True(t, cfg.Notifiers[0].Enabled)
 	assert.False(t, cfg.Notifiers[5].Enabled)
@@ -58,25 +59,22 @@ func TestLoadConfig(t *testing.T) {
 
 func TestValidateNamesTheKey(t *testing.T) {
 	ok := func() RuleConfig {
-		return RuleConfig{Name: "r", Event: "anvil.export.failed", Stat: "count", Op: ">", Threshold: 1}
+		return RuleConfig{Name: "r", Event: "anvil.export.failed", Stat: StatCount, Op: OpGT, Threshold: 1}
 	}
 	tests := []struct {
 		name   string
 		mutate func(c *Config)
 		want   string
 	}{
-		{"unknown stat", func(c *Config) { c.Rules[0].Stat = "p42" }, "`rules[0].stat` \"p42\" is unknown"},
-		{"unknown op", func(c *Config) { c.Rules[0].Op = "=>" }, "`rules[0].op` \"=>\" is unknown"},
-		{"missing op", func(c *Config) { c.Rules[0].Op = "" }, "`rules[0].op` \"\" is unknown"},
-		{"unknown severity", func(c *Config) { c.Rules[0].Severity = "fatal" }, "`rules[0].severity` \"fatal\" is unknown"},
+		{"missing op", func(c *Config) { c.Rules[0].Op = OpUnset }, "`rules[0].op` is required; use one of > >= < <= == !="},
 		{"metric and event", func(c *Config) { c.Rules[0].Metric = "m" }, "rules[0] needs exactly one of `metric` and `event`, got both"},
 		{"neither", func(c *Config) { c.Rules[0].Event = "" }, "rules[0] needs exactly one of `metric` and `event`, got neither"},
 		{"negative for", func(c *Config) { c.Rules[0].For = -time.Second }, "`rules[0].for` must not be negative"},
 		{"negative keep_firing_for", func(c *Config) { c.Rules[0].KeepFiringFor = -time.Second }, "`rules[0].keep_firing_for` must not be negative"},
 		{"window shorter than evaluation", func(c *Config) { c.Rules[0].Window = 5 * time.Second }, "`rules[0].window` 5s is shorter than `evaluation_interval` 15s"},
-		{"percentile on event without field", func(c *Config) { c.Rules[0].Stat = "p99" }, "`rules[0].stat` \"p99\" on an event rule needs `field`"},
-		{"avg on event without field", func(c *Config) { c.Rules[0].Stat = "avg" }, "`rules[0].stat` \"avg\" on an event rule needs `field`"},
-		{"event without stat or field", func(c *Config) { c.Rules[0].Stat = "" }, "set `rules[0].field` or `rules[0].stat`"},
+		{"percentile on event without field", func(c *Config) { c.Rules[0].Stat = StatP99 }, "`rules[0].stat` \"p99\" on an event rule needs `field`"},
+		{"avg on event without field", func(c *Config) { c.Rules[0].Stat = StatAvg }, "`rules[0].stat` \"avg\" on an event rule needs `field`"},
+		{"event without stat or field", func(c *Config) { c.Rules[0].Stat = StatEach }, "set `rules[0].field` or `rules[0].stat`"},
 		{"field on metric rule", func(c *Config) { c.Rules[0].Event, c.Rules[0].Metric, c.Rules[0].Field = "", "m", "v" }, "`rules[0].field` applies to event rules only"},
 		{"bad name", func(c *Config) { c.Rules[0].Name = "Low-Agreement" }, "`rules[0].name` \"Low-Agreement\" must match [a-z0-9_]+"},
 		{"duplicate name", func(c *Config) { c.Rules = append(c.Rules, ok()) }, "`rules[1].name` \"r\" is already used by rules[0]"},
@@ -134,17 +132,41 @@ func TestDisabledNotifierIsNeitherCheckedNorBuilt(t *testing.T) {
 }
 
 func TestRuleDefaults(t *testing.T) {
-	r, err := compileRule(RuleConfig{Name: "m", Metric: "m", Op: ">"}, 15*time.Second)
+	r, err := compileRule(RuleConfig{Name: "m", Metric: "m", Op: OpGT}, 15*time.Second)
 	require.NoError(t, err)
-	assert.Equal(t, statLast, r.stat, "metric rules default to last")
+	assert.Equal(t, StatLast, r.stat, "metric rules default to last")
 	assert.Equal(t, sevWarning, r.sev)
 	assert.Equal(t, 5*time.Minute, r.window)
 	assert.Equal(t, 15*time.Second, r.slotWidth)
-	r, err = compileRule(RuleConfig{Name: "e", Event: "e", Field: "v", Op: "<"}, 15*time.Second)
+	r, err = compileRule(RuleConfig{Name: "e", Event: "e", Field: "v", Op: OpLT}, 15*time.Second)
 	require.NoError(t, err)
-	assert.Equal(t, statEach, r.stat)
+	assert.Equal(t, StatEach, r.stat)
 	assert.Equal(t, 15*time.Second, r.window, "per-event checks look at one evaluation interval")
-	r, err = compileRule(RuleConfig{Name: "w", Event: "e", Stat: "count", Window: 24 * time.Hour, Op: "<"}, time.Second)
+	r, err = compileRule(RuleConfig{Name: "w", Event: "e", Stat: StatCount, Window: 24 * time.Hour, Op: OpLT}, time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, 4*time.Minute, r.slotWidth, "at most 360 slots per window")
+}
+
+// Stat, op and severity are parsed when the config is read: an unknown name
+// fails there, naming the key and the allowed values.
+func TestUnknownNamesFailWhenReadNamingTheKey(t *testing.T) {
+	for _, tc := range []struct{ key, value, want string }{
+		{"stat", "p42", `'rules[0].stat' unknown stat "p42"; use one of last p50 p90 p95 p99 p999 avg min max sum count increase rate`},
+		{"op", "=>", `'rules[0].op' unknown op "=>"; use one of > >= < <= == !=`},
+		{"op", "", `'rules[0].op' unknown op ""`},
+		{"severity", "fatal", `'rules[0].severity' unknown severity "fatal"; use one of critical error warning info`},
+	} {
+		rule := map[string]any{"name": "r", "event": "e", "stat": "count", "op": ">"}
+		rule[tc.key] = tc.value
+		conf := confmap.NewFromStringMap(map[string]any{"rules": []any{rule}})
+		cfg := createDefaultConfig().(*Config)
+		err := conf.Unmarshal(cfg)
+		require.Error(t, err, tc.key)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+	conf := confmap.NewFromStringMap(map[string]any{"rules": []any{map[string]any{
+		"name": "r", "event": "e", "field": "v", "op": "<=", "severity": "critical"}}})
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, conf.Unmarshal(cfg))
+	assert.Equal(t, RuleConfig{Name: "r", Event: "e", Field: "v", Stat: StatEach, Op: OpLE, Severity: SeverityCritical}, cfg.Rules[0])
 }

@@ -44,19 +44,19 @@ func TestEventStatsOverField(t *testing.T) {
 		values[i] = float64(i + 1) // 1..100
 	}
 	tests := []struct {
-		stat string
+		stat Stat
 		want float64
 		tol  float64 // relative; percentiles come from a 1%-accurate sketch
 	}{
-		{"p50", 50, 0.03}, {"p90", 90, 0.03}, {"p95", 95, 0.03}, {"p99", 99, 0.03}, {"p999", 99.9, 0.03},
-		{"avg", 50.5, 0}, {"min", 1, 0}, {"max", 100, 0}, {"sum", 5050, 0}, {"count", 100, 0},
-		{"increase", 5050, 0}, {"rate", 5050.0 / 60, 0}, {"last", 100, 0},
+		{StatP50, 50, 0.03}, {StatP90, 90, 0.03}, {StatP95, 95, 0.03}, {StatP99, 99, 0.03}, {StatP999, 99.9, 0.03},
+		{StatAvg, 50.5, 0}, {StatMin, 1, 0}, {StatMax, 100, 0}, {StatSum, 5050, 0}, {StatCount, 100, 0},
+		{StatIncrease, 5050, 0}, {StatRate, 5050.0 / 60, 0}, {StatLast, 100, 0},
 	}
 	for _, tc := range tests {
-		t.Run(tc.stat, func(t *testing.T) {
+		t.Run(tc.stat.String(), func(t *testing.T) {
 			e, clk, _ := newTestEngine(t, testConfig(RuleConfig{
 				Name: "r", Event: "anvil.agreement.low_score", Field: "value", Stat: tc.stat,
-				Window: time.Minute, Op: ">", Threshold: 0,
+				Window: time.Minute, Op: OpGT, Threshold: 0,
 			}))
 			e.consumeLogs(eventLogs("anvil.agreement.low_score", "value", nil, values...))
 			clk.Advance(10 * time.Second)
@@ -73,8 +73,8 @@ func TestEventStatsOverField(t *testing.T) {
 
 func TestEventCountWithoutField(t *testing.T) {
 	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{
-		Name: "export_failures", Event: "anvil.export.generate.exception", Stat: "count", Window: time.Hour,
-		Op: ">=", Threshold: 3, Severity: "error", Summary: "{{ .Value }} export failures in the last hour",
+		Name: "export_failures", Event: "anvil.export.generate.exception", Stat: StatCount, Window: time.Hour,
+		Op: OpGE, Threshold: 3, Severity: SeverityError, Summary: "{{ .Value }} export failures in the last hour",
 	}))
 	e.consumeLogs(eventLogs("anvil.export.generate.exception", "", nil, 0, 0))
 	e.consumeLogs(eventLogs("anvil.export.generate.stop", "", nil, 0, 0, 0)) // other events do not count
@@ -92,7 +92,7 @@ func TestEventCountWithoutField(t *testing.T) {
 
 func TestEventGlobMatchesLogAttributeAndSpanName(t *testing.T) {
 	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{
-		Name: "exceptions", Event: "anvil.*.exception", Stat: "count", Window: time.Minute, Op: ">=", Threshold: 3,
+		Name: "exceptions", Event: "anvil.*.exception", Stat: StatCount, Window: time.Minute, Op: OpGE, Threshold: 3,
 	}))
 	ld := eventLogs("", "", nil, 0)
 	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().PutStr("event.name", "anvil.label.submit.exception")
@@ -110,7 +110,7 @@ func TestEventGlobMatchesLogAttributeAndSpanName(t *testing.T) {
 
 func TestSpanDurationField(t *testing.T) {
 	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{
-		Name: "slow", Event: "anvil.label.submit", Field: "duration", Stat: "max", Window: time.Minute, Op: ">", Threshold: 1,
+		Name: "slow", Event: "anvil.label.submit", Field: "duration", Stat: StatMax, Window: time.Minute, Op: OpGT, Threshold: 1,
 	}))
 	td := ptrace.NewTraces()
 	s := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
@@ -126,8 +126,8 @@ func TestSpanDurationField(t *testing.T) {
 
 func TestPerEventCheckFiresOnOneBadEventAndResolves(t *testing.T) {
 	cfg := testConfig(RuleConfig{
-		Name: "low_agreement", Event: "anvil.agreement.low_score", Field: "value", Op: "<", Threshold: 0.4,
-		GroupBy: []string{"dimension"}, Severity: "critical",
+		Name: "low_agreement", Event: "anvil.agreement.low_score", Field: "value", Op: OpLT, Threshold: 0.4,
+		GroupBy: []string{"dimension"}, Severity: SeverityCritical,
 		Summary: "Inter-rater agreement {{ .Value }} below 0.4 on {{ .Labels.dimension }}",
 	})
 	e, clk, _ := newTestEngine(t, cfg)
@@ -147,23 +147,22 @@ func TestPerEventCheckFiresOnOneBadEventAndResolves(t *testing.T) {
 
 func TestOps(t *testing.T) {
 	tests := []struct {
-		op   string
+		op   Op
 		v    float64
 		want bool
 	}{
-		{">", 5, true}, {">", 4, false}, {">=", 4, true}, {">=", 3.9, false},
-		{"<", 3, true}, {"<", 4, false}, {"<=", 4, true}, {"<=", 4.1, false},
-		{"==", 4, true}, {"==", 4.5, false}, {"!=", 4.5, true}, {"!=", 4, false},
+		{OpGT, 5, true}, {OpGT, 4, false}, {OpGE, 4, true}, {OpGE, 3.9, false},
+		{OpLT, 3, true}, {OpLT, 4, false}, {OpLE, 4, true}, {OpLE, 4.1, false},
+		{OpEQ, 4, true}, {OpEQ, 4.5, false}, {OpNE, 4.5, true}, {OpNE, 4, false},
 	}
 	for _, tc := range tests {
-		o, ok := parseOp(tc.op)
-		require.True(t, ok)
+		o := tc.op
 		assert.Equal(t, tc.want, o.eval(tc.v, 4), "%v %s 4", tc.v, tc.op)
 		assert.False(t, o.eval(math.NaN(), 4), "NaN never meets a condition")
 	}
 	// Through the engine: each op decides whether the rule fires.
 	for _, tc := range tests {
-		e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "g", Metric: "m", Stat: "last", Window: 10 * time.Second, Op: tc.op, Threshold: 4}))
+		e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "g", Metric: "m", Stat: StatLast, Window: 10 * time.Second, Op: tc.op, Threshold: 4}))
 		e.consumeMetrics(gaugeMetrics("m", nil, tc.v))
 		ns := tick(e, clk)
 		assert.Equal(t, tc.want, len(ns) == 1, "%v %s 4", tc.v, tc.op)
@@ -172,7 +171,7 @@ func TestOps(t *testing.T) {
 
 func TestWindowSlides(t *testing.T) {
 	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{
-		Name: "c", Event: "anvil.export.failed", Stat: "count", Window: 30 * time.Second, Op: ">=", Threshold: 4,
+		Name: "c", Event: "anvil.export.failed", Stat: StatCount, Window: 30 * time.Second, Op: OpGE, Threshold: 4,
 	}))
 	send := func(n int) { e.consumeLogs(eventLogs("anvil.export.failed", "", nil, make([]float64, n)...)) }
 	send(3) // slot 12:00:00
@@ -195,7 +194,7 @@ func TestWindowSlides(t *testing.T) {
 
 func TestForAndKeepFiringFor(t *testing.T) {
 	e, clk, tt := newTestEngine(t, testConfig(RuleConfig{
-		Name: "depth", Metric: "anvil.queue.depth", Stat: "last", Window: 10 * time.Second, Op: ">", Threshold: 5,
+		Name: "depth", Metric: "anvil.queue.depth", Stat: StatLast, Window: 10 * time.Second, Op: OpGT, Threshold: 5,
 		For: 30 * time.Second, KeepFiringFor: 20 * time.Second,
 	}))
 	feed := func(v float64) []Notification {
@@ -239,7 +238,7 @@ func TestForAndKeepFiringFor(t *testing.T) {
 
 func TestFiringGaugeBySeverity(t *testing.T) {
 	e, clk, tt := newTestEngine(t, testConfig(RuleConfig{
-		Name: "q", Metric: "anvil.queue.depth", Window: 10 * time.Second, Op: ">", Threshold: 5, GroupBy: []string{"queue_id"}, Severity: "critical",
+		Name: "q", Metric: "anvil.queue.depth", Window: 10 * time.Second, Op: OpGT, Threshold: 5, GroupBy: []string{"queue_id"}, Severity: SeverityCritical,
 	}))
 	e.consumeMetrics(gaugeMetrics("anvil.queue.depth", map[string]string{"queue_id": "a"}, 9))
 	e.consumeMetrics(gaugeMetrics("anvil.queue.depth", map[string]string{"queue_id": "b"}, 9))
@@ -250,7 +249,7 @@ func TestFiringGaugeBySeverity(t *testing.T) {
 
 func TestGroupByMakesOneAlertPerValueSet(t *testing.T) {
 	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{
-		Name: "timeouts", Event: "anvil.assignment.timed_out", Stat: "count", Window: 20 * time.Second, Op: ">=", Threshold: 2,
+		Name: "timeouts", Event: "anvil.assignment.timed_out", Stat: StatCount, Window: 20 * time.Second, Op: OpGE, Threshold: 2,
 		GroupBy: []string{"queue_id", "region"},
 	}))
 	ld := eventLogs("anvil.assignment.timed_out", "", map[string]string{"queue_id": "q1"}, 0, 0, 0)
@@ -271,7 +270,7 @@ func TestGroupByMakesOneAlertPerValueSet(t *testing.T) {
 }
 
 func TestMaxGroupsDropsAndCounts(t *testing.T) {
-	cfg := testConfig(RuleConfig{Name: "g", Event: "e", Stat: "count", Op: ">", Threshold: 0, GroupBy: []string{"k"}})
+	cfg := testConfig(RuleConfig{Name: "g", Event: "e", Stat: StatCount, Op: OpGT, Threshold: 0, GroupBy: []string{"k"}})
 	cfg.MaxGroups = 2
 	e, _, tt := newTestEngine(t, cfg)
 	for _, k := range []string{"a", "b", "c", "d"} {
@@ -282,7 +281,7 @@ func TestMaxGroupsDropsAndCounts(t *testing.T) {
 }
 
 func TestMissingFieldIsCounted(t *testing.T) {
-	e, _, tt := newTestEngine(t, testConfig(RuleConfig{Name: "f", Event: "e", Field: "value", Op: "<", Threshold: 1}))
+	e, _, tt := newTestEngine(t, testConfig(RuleConfig{Name: "f", Event: "e", Field: "value", Op: OpLT, Threshold: 1}))
 	e.consumeLogs(eventLogs("e", "", nil, 0))
 	ld := eventLogs("e", "", map[string]string{"value": "abc"}, 0)
 	e.consumeLogs(ld)
@@ -291,7 +290,7 @@ func TestMissingFieldIsCounted(t *testing.T) {
 }
 
 func TestFieldFromAttributeWhenBodyLacksIt(t *testing.T) {
-	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "f", Event: "e", Field: "threshold", Stat: "max", Op: ">", Threshold: 1}))
+	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "f", Event: "e", Field: "threshold", Stat: StatMax, Op: OpGT, Threshold: 1}))
 	e.consumeLogs(eventLogs("e", "", map[string]string{"threshold": "0.75"}, 0))
 	clk.Advance(time.Second)
 	v, ok := valueOf(t, e, "f", "")
@@ -300,7 +299,7 @@ func TestFieldFromAttributeWhenBodyLacksIt(t *testing.T) {
 }
 
 func TestRepeatInterval(t *testing.T) {
-	cfg := testConfig(RuleConfig{Name: "r", Metric: "m", Window: 10 * time.Second, Op: ">", Threshold: 0})
+	cfg := testConfig(RuleConfig{Name: "r", Metric: "m", Window: 10 * time.Second, Op: OpGT, Threshold: 0})
 	cfg.RepeatInterval = 30 * time.Second
 	e, clk, _ := newTestEngine(t, cfg)
 	var got []string
@@ -312,7 +311,7 @@ func TestRepeatInterval(t *testing.T) {
 }
 
 func TestSendResolvedFalseStillResolvesState(t *testing.T) {
-	cfg := testConfig(RuleConfig{Name: "r", Metric: "m", Window: 10 * time.Second, Op: ">", Threshold: 0})
+	cfg := testConfig(RuleConfig{Name: "r", Metric: "m", Window: 10 * time.Second, Op: OpGT, Threshold: 0})
 	cfg.SendResolved = false
 	e, clk, _ := newTestEngine(t, cfg)
 	rec := &recordingSender{}
@@ -332,7 +331,7 @@ func TestSendResolvedFalseStillResolvesState(t *testing.T) {
 }
 
 func TestAbsenceRuleWithoutGroupByFires(t *testing.T) {
-	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "quiet", Event: "anvil.label.submit.stop", Stat: "count", Window: time.Minute, Op: "<", Threshold: 1}))
+	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "quiet", Event: "anvil.label.submit.stop", Stat: StatCount, Window: time.Minute, Op: OpLT, Threshold: 1}))
 	assert.Equal(t, []string{"firing"}, statuses(tick(e, clk)))
 }
 
@@ -345,7 +344,7 @@ func TestDedupKeyStableAcrossRestarts(t *testing.T) {
 	assert.NotEqual(t, a, dedupKey("other", map[string]string{"dimension": "label", "queue_id": "q"}))
 	// Two engines (two runs of the collector) name the same alert the same.
 	mk := func() string {
-		e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "r", Metric: "m", Window: 10 * time.Second, Op: ">", Threshold: 0, GroupBy: []string{"k"}}))
+		e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "r", Metric: "m", Window: 10 * time.Second, Op: OpGT, Threshold: 0, GroupBy: []string{"k"}}))
 		e.consumeMetrics(gaugeMetrics("m", map[string]string{"k": "v"}, 1))
 		return tick(e, clk)[0].DedupKey
 	}
@@ -353,7 +352,7 @@ func TestDedupKeyStableAcrossRestarts(t *testing.T) {
 }
 
 func TestMetricNameGlob(t *testing.T) {
-	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "any", Metric: "anvil.*.depth", Stat: "max", Window: 10 * time.Second, Op: ">", Threshold: 0}))
+	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "any", Metric: "anvil.*.depth", Stat: StatMax, Window: 10 * time.Second, Op: OpGT, Threshold: 0}))
 	e.consumeMetrics(gaugeMetrics("anvil.queue.depth", nil, 3))
 	e.consumeMetrics(gaugeMetrics("anvil.export.depth", nil, 7))
 	e.consumeMetrics(gaugeMetrics("other.depth", nil, 100))
@@ -364,10 +363,10 @@ func TestMetricNameGlob(t *testing.T) {
 
 func TestGaugeStats(t *testing.T) {
 	for _, tc := range []struct {
-		stat string
+		stat Stat
 		want float64
-	}{{"last", 4}, {"max", 9}, {"min", 1}, {"avg", 4.5}, {"sum", 18}, {"count", 4}, {"increase", 3}} {
-		e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "g", Metric: "m", Stat: tc.stat, Window: time.Minute, Op: ">", Threshold: 0}))
+	}{{StatLast, 4}, {StatMax, 9}, {StatMin, 1}, {StatAvg, 4.5}, {StatSum, 18}, {StatCount, 4}, {StatIncrease, 3}} {
+		e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "g", Metric: "m", Stat: tc.stat, Window: time.Minute, Op: OpGT, Threshold: 0}))
 		e.consumeMetrics(gaugeMetrics("m", nil, 1))
 		e.consumeMetrics(gaugeMetrics("m", nil, 9))
 		e.consumeMetrics(gaugeMetrics("m", nil, 4, 4)) // same series twice: change 0
@@ -381,10 +380,10 @@ func TestGaugeStats(t *testing.T) {
 func TestCumulativeCounterIsDifferencedWithResets(t *testing.T) {
 	cum := pmetric.AggregationTemporalityCumulative
 	for _, tc := range []struct {
-		stat string
+		stat Stat
 		want float64
-	}{{"increase", 12}, {"rate", 12.0 / 60}, {"last", 2}, {"sum", 12}, {"count", 3}, {"max", 5}} {
-		e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "c", Metric: "anvil.assignment.timed_out.count", Stat: tc.stat, Window: time.Minute, Op: ">", Threshold: 0}))
+	}{{StatIncrease, 12}, {StatRate, 12.0 / 60}, {StatLast, 2}, {StatSum, 12}, {StatCount, 3}, {StatMax, 5}} {
+		e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "c", Metric: "anvil.assignment.timed_out.count", Stat: tc.stat, Window: time.Minute, Op: OpGT, Threshold: 0}))
 		before := pcommon.NewTimestampFromTime(clk.Now().Add(-time.Hour)) // started before the collector: first point is a baseline
 		e.consumeMetrics(sumMetrics("anvil.assignment.timed_out.count", cum, before, 100))
 		e.consumeMetrics(sumMetrics("anvil.assignment.timed_out.count", cum, before, 105)) // +5
@@ -400,7 +399,7 @@ func TestCumulativeCounterIsDifferencedWithResets(t *testing.T) {
 
 func TestCounterResetWithoutStartTime(t *testing.T) {
 	cum := pmetric.AggregationTemporalityCumulative
-	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "c", Metric: "c", Stat: "increase", Window: time.Minute, Op: ">", Threshold: 0}))
+	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "c", Metric: "c", Stat: StatIncrease, Window: time.Minute, Op: OpGT, Threshold: 0}))
 	for _, v := range []int64{10, 14, 3, 8} { // 10 baseline, +4, reset to 3 (+3), +5
 		e.consumeMetrics(sumMetrics("c", cum, 0, v))
 	}
@@ -410,7 +409,7 @@ func TestCounterResetWithoutStartTime(t *testing.T) {
 }
 
 func TestNewCumulativeSeriesCountsFromStart(t *testing.T) {
-	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "c", Metric: "c", Stat: "increase", Window: time.Minute, Op: ">", Threshold: 0}))
+	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "c", Metric: "c", Stat: StatIncrease, Window: time.Minute, Op: OpGT, Threshold: 0}))
 	clk.Advance(time.Second)
 	e.consumeMetrics(sumMetrics("c", pmetric.AggregationTemporalityCumulative, pcommon.NewTimestampFromTime(clk.Now()), 7))
 	v, _ := valueOf(t, e, "c", "")
@@ -418,7 +417,7 @@ func TestNewCumulativeSeriesCountsFromStart(t *testing.T) {
 }
 
 func TestDeltaCounter(t *testing.T) {
-	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "c", Metric: "c", Stat: "increase", Window: time.Minute, Op: ">=", Threshold: 50, Severity: "warning"}))
+	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "c", Metric: "c", Stat: StatIncrease, Window: time.Minute, Op: OpGE, Threshold: 50, Severity: SeverityWarning}))
 	for range 5 {
 		e.consumeMetrics(sumMetrics("c", pmetric.AggregationTemporalityDelta, 0, 10))
 	}
@@ -431,17 +430,17 @@ func TestHistogramPercentilesFromBucketDeltas(t *testing.T) {
 	cum := pmetric.AggregationTemporalityCumulative
 	bounds := []float64{100, 250, 500, 1000}
 	tests := []struct {
-		stat string
+		stat Stat
 		want float64
 	}{
 		// Delta buckets [0 50 30 9 1], 90 observations, Prometheus histogram_quantile:
-		{"p50", 100 + 150*(45.0/50)}, // rank 45 in (100,250]
-		{"p90", 500 + 500*(1.0/9)},   // rank 81 in (500,1000]
-		{"p99", 1000},                // rank 89.1 in +Inf: highest finite bound
-		{"count", 90}, {"increase", 90}, {"sum", 30000}, {"avg", 30000.0 / 90},
+		{StatP50, 100 + 150*(45.0/50)}, // rank 45 in (100,250]
+		{StatP90, 500 + 500*(1.0/9)},   // rank 81 in (500,1000]
+		{StatP99, 1000},                // rank 89.1 in +Inf: highest finite bound
+		{StatCount, 90}, {StatIncrease, 90}, {StatSum, 30000}, {StatAvg, 30000.0 / 90},
 	}
 	for _, tc := range tests {
-		e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "h", Metric: "anvil.assignment.dispatch.duration", Stat: tc.stat, Window: time.Minute, Op: ">", Threshold: 500}))
+		e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "h", Metric: "anvil.assignment.dispatch.duration", Stat: tc.stat, Window: time.Minute, Op: OpGT, Threshold: 500}))
 		start := pcommon.NewTimestampFromTime(clk.Now().Add(-time.Hour))
 		e.consumeMetrics(histogramMetrics("anvil.assignment.dispatch.duration", cum, start, bounds, []uint64{10, 0, 0, 0, 0}, 500))
 		e.consumeMetrics(histogramMetrics("anvil.assignment.dispatch.duration", cum, start, bounds, []uint64{10, 50, 30, 9, 1}, 30500))
@@ -454,7 +453,7 @@ func TestHistogramPercentilesFromBucketDeltas(t *testing.T) {
 
 func TestDeltaHistogramsMergeAcrossSlots(t *testing.T) {
 	delta := pmetric.AggregationTemporalityDelta
-	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "h", Metric: "d", Stat: "p50", Window: 20 * time.Second, Op: ">", Threshold: 0}))
+	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "h", Metric: "d", Stat: StatP50, Window: 20 * time.Second, Op: OpGT, Threshold: 0}))
 	e.consumeMetrics(histogramMetrics("d", delta, 0, []float64{10, 20}, []uint64{4, 0, 0}, 20))
 	clk.Advance(10 * time.Second)
 	e.consumeMetrics(histogramMetrics("d", delta, 0, []float64{10, 20}, []uint64{0, 4, 0}, 60))
@@ -468,10 +467,10 @@ func TestDeltaHistogramsMergeAcrossSlots(t *testing.T) {
 
 func TestExponentialHistogramPercentiles(t *testing.T) {
 	for _, tc := range []struct {
-		stat string
+		stat Stat
 		want float64
-	}{{"p50", 16}, {"p90", 16 + 16*(3.2/4)}, {"count", 8}, {"min", 9}, {"max", 30}} {
-		e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "x", Metric: "x", Stat: tc.stat, Window: time.Minute, Op: ">", Threshold: 0}))
+	}{{StatP50, 16}, {StatP90, 16 + 16*(3.2/4)}, {StatCount, 8}, {StatMin, 9}, {StatMax, 30}} {
+		e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "x", Metric: "x", Stat: tc.stat, Window: time.Minute, Op: OpGT, Threshold: 0}))
 		md := pmetric.NewMetrics()
 		m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
 		m.SetName("x")
@@ -494,7 +493,7 @@ func TestExponentialHistogramPercentiles(t *testing.T) {
 }
 
 func TestCumulativeExponentialHistogramDelta(t *testing.T) {
-	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "x", Metric: "x", Stat: "p50", Window: time.Minute, Op: ">", Threshold: 0}))
+	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "x", Metric: "x", Stat: StatP50, Window: time.Minute, Op: OpGT, Threshold: 0}))
 	start := pcommon.NewTimestampFromTime(clk.Now().Add(-time.Hour))
 	mk := func(counts []uint64) pmetric.Metrics {
 		return expHistMetrics("x", pmetric.AggregationTemporalityCumulative, start, false, 3, counts)
@@ -508,10 +507,10 @@ func TestCumulativeExponentialHistogramDelta(t *testing.T) {
 
 func TestSummaryStats(t *testing.T) {
 	for _, tc := range []struct {
-		stat string
+		stat Stat
 		want float64
-	}{{"p99", 42}, {"p50", 10}, {"count", 20}, {"avg", 5}, {"max", 50}} {
-		e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "s", Metric: "s", Stat: tc.stat, Window: time.Minute, Op: ">", Threshold: 0}))
+	}{{StatP99, 42}, {StatP50, 10}, {StatCount, 20}, {StatAvg, 5}, {StatMax, 50}} {
+		e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "s", Metric: "s", Stat: tc.stat, Window: time.Minute, Op: OpGT, Threshold: 0}))
 		start := pcommon.NewTimestampFromTime(clk.Now().Add(-time.Hour))
 		for i, c := range []uint64{100, 120} {
 			md := pmetric.NewMetrics()
@@ -545,13 +544,13 @@ func TestHistogramQuantileEdgeCases(t *testing.T) {
 }
 
 func TestMetricDataOtherThanRulesIsIgnored(t *testing.T) {
-	e, _, _ := newTestEngine(t, testConfig(RuleConfig{Name: "c", Metric: "c", Stat: "increase", Op: ">", Threshold: 0}))
+	e, _, _ := newTestEngine(t, testConfig(RuleConfig{Name: "c", Metric: "c", Stat: StatIncrease, Op: OpGT, Threshold: 0}))
 	e.consumeMetrics(gaugeMetrics("unrelated", nil, 1, 2, 3))
 	assert.Empty(t, e.series)
 }
 
 func TestStalenessMarkersAndNaNAreSkipped(t *testing.T) {
-	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "g", Metric: "m", Stat: "count", Window: time.Minute, Op: ">", Threshold: 0}))
+	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "g", Metric: "m", Stat: StatCount, Window: time.Minute, Op: OpGT, Threshold: 0}))
 	md := gaugeMetrics("m", nil, 1, math.NaN(), 3)
 	md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints().At(2).SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
 	e.consumeMetrics(md)
@@ -568,9 +567,9 @@ func TestExponentialHistogramNegativeBucketsBelowOne(t *testing.T) {
 		// Scale 0: negative bucket -2 holds [-0.5, -0.25), bucket -1 holds [-1, -0.5).
 		return expHistMetrics("x", temp, start, true, -2, counts)
 	}
-	for _, stat := range []string{"p50", "p99"} {
-		t.Run("delta "+stat, func(t *testing.T) {
-			e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "x", Metric: "x", Stat: stat, Window: time.Minute, Op: ">", Threshold: 0}))
+	for _, stat := range []Stat{StatP50, StatP99} {
+		t.Run("delta "+stat.String(), func(t *testing.T) {
+			e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "x", Metric: "x", Stat: stat, Window: time.Minute, Op: OpGT, Threshold: 0}))
 			e.consumeMetrics(mk(pmetric.AggregationTemporalityDelta, 0, []uint64{4, 4}))
 			clk.Advance(time.Second)
 			v, ok := valueOf(t, e, "x", "")
@@ -578,8 +577,8 @@ func TestExponentialHistogramNegativeBucketsBelowOne(t *testing.T) {
 			assert.GreaterOrEqual(t, v, -1.0)
 			assert.LessOrEqual(t, v, -0.25)
 		})
-		t.Run("cumulative "+stat, func(t *testing.T) {
-			e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "x", Metric: "x", Stat: stat, Window: time.Minute, Op: ">", Threshold: 0}))
+		t.Run("cumulative "+stat.String(), func(t *testing.T) {
+			e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "x", Metric: "x", Stat: stat, Window: time.Minute, Op: OpGT, Threshold: 0}))
 			start := pcommon.NewTimestampFromTime(clk.Now().Add(-time.Hour))
 			e.consumeMetrics(mk(pmetric.AggregationTemporalityCumulative, start, []uint64{4, 0})) // baseline
 			e.consumeMetrics(mk(pmetric.AggregationTemporalityCumulative, start, []uint64{4, 6})) // +6 in [-1, -0.5)

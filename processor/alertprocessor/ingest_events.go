@@ -140,7 +140,7 @@ func (e *engine) observeEvent(r *rule, v float64, ok, present bool, attrs, res p
 	}
 	a := g.win.at(now, r.slotWidth)
 	switch {
-	case r.stat == statEach:
+	case r.stat == StatEach:
 		a.n++
 		if r.op.eval(v, r.threshold) {
 			a.viol++

@@ -54,7 +54,7 @@ func (e *engine) notification(r *rule, g *group, status string, now time.Time) N
 		Severity:  r.sev.String(),
 		Value:     g.value,
 		Threshold: r.threshold,
-		Op:        r.cfg.Op,
+		Op:        r.op.String(),
 		Stat:      r.statName(),
 		Labels:    maps.Clone(g.labels),
 		DedupKey:  g.dedup,

@@ -448,7 +448,7 @@ func TestMinSeverityAndRefreshFilter(t *testing.T) {
 }
 
 func TestAlertmanagerRefreshWhileFiring(t *testing.T) {
-	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "r", Metric: "m", Window: 10 * time.Second, Op: ">", Threshold: 0}))
+	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "r", Metric: "m", Window: 10 * time.Second, Op: OpGT, Threshold: 0}))
 	e.refresh = 30 * time.Second
 	var got []Notification
 	for range 7 {

@@ -18,8 +18,8 @@ import (
 
 func TestDataPassesThroughUnchanged(t *testing.T) {
 	cfg := testConfig(
-		RuleConfig{Name: "m", Metric: "anvil.queue.depth", Stat: "max", Op: ">", Threshold: 1},
-		RuleConfig{Name: "e", Event: "anvil.*", Stat: "count", Op: ">", Threshold: 1},
+		RuleConfig{Name: "m", Metric: "anvil.queue.depth", Stat: StatMax, Op: OpGT, Threshold: 1},
+		RuleConfig{Name: "e", Event: "anvil.*", Stat: StatCount, Op: OpGT, Threshold: 1},
 	)
 	f, set := NewFactory(), testSettings(t)
 	ms, ls, ts := new(consumertest.MetricsSink), new(consumertest.LogsSink), new(consumertest.TracesSink)
@@ -61,7 +61,7 @@ func TestOneEngineSharedByAllPipelines(t *testing.T) {
 	in := newIntake(t)
 	nc := NewNotifierConfig(notifierWebhook)
 	nc.Endpoint = in.URL
-	cfg := testConfig(RuleConfig{Name: "busy", Event: "anvil.label.submit*", Stat: "count", Window: 300 * time.Millisecond, Op: ">=", Threshold: 2})
+	cfg := testConfig(RuleConfig{Name: "busy", Event: "anvil.label.submit*", Stat: StatCount, Window: 300 * time.Millisecond, Op: OpGE, Threshold: 2})
 	cfg.EvaluationInterval = 100 * time.Millisecond
 	cfg.Notifiers = []NotifierConfig{nc}
 	require.NoError(t, cfg.Validate())

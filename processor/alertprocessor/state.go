@@ -135,7 +135,7 @@ type savedSketch struct {
 // fingerprint identifies what a rule's saved state means: what it reads and
 // how it computes and compares. State saved under another fingerprint is
 // discarded. Severity, summary, for and keep_firing_for are left out: a
-// change of those keeps the state.
+// change of those keeps the state. Op is numbered from 0 (>) as in format 1.
 func (r *rule) fingerprint() string {
 	b, _ := json.Marshal(struct {
 		Metric, Event, Field string
@@ -144,7 +144,7 @@ func (r *rule) fingerprint() string {
 		Op                   int
 		Threshold            pfloat
 		GroupBy              []string
-	}{r.cfg.Metric, r.cfg.Event, r.cfg.Field, int(r.stat), r.window, r.slotWidth, int(r.op), pfloat(r.threshold), r.groupBy})
+	}{r.cfg.Metric, r.cfg.Event, r.cfg.Field, int(r.stat), r.window, r.slotWidth, int(r.op) - 1, pfloat(r.threshold), r.groupBy})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])
 }
@@ -256,7 +256,7 @@ func loadSlot(ss savedSlot) slot {
 // encodeRule renders a rule's state; called with the engine lock held.
 func encodeRule(r *rule) []byte {
 	sr := savedRule{Version: stateVersion, Rule: r.name, Fingerprint: r.fp, Severity: r.sev.String(),
-		Op: r.cfg.Op, Threshold: pfloat(r.threshold), Stat: r.statName()}
+		Op: r.op.String(), Threshold: pfloat(r.threshold), Stat: r.statName()}
 	for _, key := range slices.Sorted(maps.Keys(r.groups)) {
 		g := r.groups[key]
 		if g.state == stateInactive && len(g.win.slots) == 0 {

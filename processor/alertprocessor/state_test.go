@@ -107,13 +107,13 @@ func (p *replica) stop() {
 
 var (
 	lowAgreement = RuleConfig{
-		Name: "low_agreement", Event: "anvil.agreement.low_score", Field: "value", Op: "<", Threshold: 0.4,
-		GroupBy: []string{"dimension"}, Severity: "critical",
+		Name: "low_agreement", Event: "anvil.agreement.low_score", Field: "value", Op: OpLT, Threshold: 0.4,
+		GroupBy: []string{"dimension"}, Severity: SeverityCritical,
 		Summary: "Inter-rater agreement {{ .Value }} below 0.4 on {{ .Labels.dimension }}",
 	}
 	exportFailures = RuleConfig{
-		Name: "export_failures", Event: "anvil.export.generate.exception", Stat: "count", Window: time.Hour,
-		Op: ">=", Threshold: 3, Severity: "error", Summary: "{{ .Value }} export failures in the last hour",
+		Name: "export_failures", Event: "anvil.export.generate.exception", Stat: StatCount, Window: time.Hour,
+		Op: OpGE, Threshold: 3, Severity: SeverityError, Summary: "{{ .Value }} export failures in the last hour",
 	}
 )
 
@@ -248,15 +248,15 @@ func TestRestartWhilePendingKeepsForRunning(t *testing.T) {
 func TestEveryWindowKindSurvivesARestart(t *testing.T) {
 	cum := pmetric.AggregationTemporalityCumulative
 	rules := []RuleConfig{
-		{Name: "hist_p90", Metric: "h", Stat: "p90", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "hist_max", Metric: "h", Stat: "max", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "counter_inc", Metric: "c", Stat: "increase", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "gauge_p50", Metric: "g", Stat: "p50", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "gauge_last", Metric: "g", Stat: "last", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "gauge_min", Metric: "g", Stat: "min", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "summary_p99", Metric: "s", Stat: "p99", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "event_avg", Event: "ev", Field: "v", Stat: "avg", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "event_each", Event: "ev", Field: "v", Window: time.Minute, Op: ">", Threshold: 5},
+		{Name: "hist_p90", Metric: "h", Stat: StatP90, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "hist_max", Metric: "h", Stat: StatMax, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "counter_inc", Metric: "c", Stat: StatIncrease, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "gauge_p50", Metric: "g", Stat: StatP50, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "gauge_last", Metric: "g", Stat: StatLast, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "gauge_min", Metric: "g", Stat: StatMin, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "summary_p99", Metric: "s", Stat: StatP99, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "event_avg", Event: "ev", Field: "v", Stat: StatAvg, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "event_each", Event: "ev", Field: "v", Window: time.Minute, Op: OpGT, Threshold: 5},
 	}
 	p := newReplica(t, testConfig(rules...))
 	e := p.start()

@@ -33,22 +33,22 @@ const stateV1Dir = "testdata/state_v1"
 // their fingerprints: the saved state would no longer resume.
 func stateV1Rules() []RuleConfig {
 	return []RuleConfig{
-		{Name: "hist_p90", Metric: "h", Stat: "p90", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "hist_max", Metric: "h", Stat: "max", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "layouts_p50", Metric: "hd", Stat: "p50", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "exp_p99", Metric: "e", Stat: "p99", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "counter_inc", Metric: "c", Stat: "increase", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "counter_rate", Metric: "c", Stat: "rate", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "gauge_p50", Metric: "g", Stat: "p50", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "gauge_last", Metric: "g", Stat: "last", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "gauge_min", Metric: "g", Stat: "min", Window: time.Minute, Op: "<", Threshold: 0, Severity: "critical"},
-		{Name: "summary_p99", Metric: "s", Stat: "p99", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "event_avg", Event: "ev", Field: "v", Stat: "avg", Window: time.Minute, Op: ">", Threshold: 1e9},
-		{Name: "event_each", Event: "ev", Field: "v", Window: time.Minute, Op: ">", Threshold: 5},
-		{Name: "low_agreement", Event: "anvil.agreement.low_score", Field: "value", Op: "<", Threshold: 0.4,
-			GroupBy: []string{"dimension"}, Severity: "critical", Summary: "agreement {{ .Value }} on {{ .Labels.dimension }}"},
-		{Name: "export_failures", Event: "anvil.export.generate.exception", Stat: "count", Window: time.Hour,
-			Op: ">=", Threshold: 3, For: 30 * time.Minute, Severity: "error"},
+		{Name: "hist_p90", Metric: "h", Stat: StatP90, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "hist_max", Metric: "h", Stat: StatMax, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "layouts_p50", Metric: "hd", Stat: StatP50, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "exp_p99", Metric: "e", Stat: StatP99, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "counter_inc", Metric: "c", Stat: StatIncrease, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "counter_rate", Metric: "c", Stat: StatRate, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "gauge_p50", Metric: "g", Stat: StatP50, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "gauge_last", Metric: "g", Stat: StatLast, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "gauge_min", Metric: "g", Stat: StatMin, Window: time.Minute, Op: OpLT, Threshold: 0, Severity: SeverityCritical},
+		{Name: "summary_p99", Metric: "s", Stat: StatP99, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "event_avg", Event: "ev", Field: "v", Stat: StatAvg, Window: time.Minute, Op: OpGT, Threshold: 1e9},
+		{Name: "event_each", Event: "ev", Field: "v", Window: time.Minute, Op: OpGT, Threshold: 5},
+		{Name: "low_agreement", Event: "anvil.agreement.low_score", Field: "value", Op: OpLT, Threshold: 0.4,
+			GroupBy: []string{"dimension"}, Severity: SeverityCritical, Summary: "agreement {{ .Value }} on {{ .Labels.dimension }}"},
+		{Name: "export_failures", Event: "anvil.export.generate.exception", Stat: StatCount, Window: time.Hour,
+			Op: OpGE, Threshold: 3, For: 30 * time.Minute, Severity: SeverityError},
 	}
 }
 

@@ -154,35 +154,35 @@ func (a *agg) merge(b *agg) {
 
 // value computes a stat; ok is false when the window holds nothing to compute
 // it from (the condition is then false).
-func (a *agg) value(st stat, q float64, window time.Duration) (float64, bool) {
+func (a *agg) value(st Stat, q float64, window time.Duration) (float64, bool) {
 	switch st {
-	case statCount:
+	case StatCount:
 		return a.n, true
-	case statIncrease:
+	case StatIncrease:
 		return a.inc, true
-	case statRate:
+	case StatRate:
 		return a.inc / window.Seconds(), true
-	case statSum:
+	case StatSum:
 		return a.sum, true
-	case statEach:
+	case StatEach:
 		return a.violLast, a.viol > 0
-	case statLast:
+	case StatLast:
 		return a.last, a.hasLast
-	case statAvg:
+	case StatAvg:
 		if a.n == 0 {
 			return 0, false
 		}
 		return a.sum / a.n, true
-	case statMin, statMax:
+	case StatMin, StatMax:
 		if a.hasMinMax {
-			if st == statMin {
+			if st == StatMin {
 				return a.min, true
 			}
 			return a.max, true
 		}
 		// No exact extremes (cumulative histograms): estimate from the buckets.
 		q := 0.0
-		if st == statMax {
+		if st == StatMax {
 			q = 1
 		}
 		return a.quantileOf(q)

@@ -1,0 +1,208 @@
+package alertprocessor // import "github.com/anvil/anvilcol/processor/alertprocessor"
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// The typed values of a rule's `stat`, `op` and `severity`: the config
+// decoder calls UnmarshalText, so a name is parsed once, when the config is
+// read, and an unknown one fails naming its key (the decoder prefixes the
+// key, e.g. `'rules[2].stat' unknown stat "p42"; use one of ...`).
+
+// Stat is the statistic a rule computes over its window (`stat`).
+type Stat int
+
+// The stats. Their numbers are part of the saved state's rule fingerprint
+// (state.go): append, never renumber.
+const (
+	// StatEach is an empty `stat`: metric rules compute StatLast; event
+	// rules check every event's field on its own.
+	StatEach Stat = iota
+	StatLast
+	StatP50
+	StatP90
+	StatP95
+	StatP99
+	StatP999
+	StatAvg
+	StatMin
+	StatMax
+	StatSum
+	StatCount
+	StatIncrease
+	StatRate
+)
+
+var statNames = []string{
+	StatEach: "", StatLast: "last", StatP50: "p50", StatP90: "p90", StatP95: "p95", StatP99: "p99", StatP999: "p999",
+	StatAvg: "avg", StatMin: "min", StatMax: "max", StatSum: "sum", StatCount: "count",
+	StatIncrease: "increase", StatRate: "rate",
+}
+
+func (s Stat) String() string {
+	if s >= 0 && int(s) < len(statNames) {
+		return statNames[s]
+	}
+	return fmt.Sprintf("Stat(%d)", int(s))
+}
+
+func (s Stat) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText accepts a stat name; "" is StatEach (the rule kind's default).
+func (s *Stat) UnmarshalText(b []byte) error {
+	v, ok := lookup(statNames, string(b))
+	if !ok {
+		return fmt.Errorf("unknown stat %q; use one of %s", b, strings.Join(statNames[1:], " "))
+	}
+	*s = Stat(v)
+	return nil
+}
+
+// quantile returns the quantile of a percentile stat.
+func (s Stat) quantile() (float64, bool) {
+	switch s {
+	case StatP50:
+		return 0.5, true
+	case StatP90:
+		return 0.9, true
+	case StatP95:
+		return 0.95, true
+	case StatP99:
+		return 0.99, true
+	case StatP999:
+		return 0.999, true
+	}
+	return 0, false
+}
+
+// needsValue reports whether the stat needs a number per event (a `field`).
+func (s Stat) needsValue() bool {
+	switch s {
+	case StatCount, StatIncrease, StatRate:
+		return false
+	}
+	return true
+}
+
+// Op compares a value with the threshold (`op`).
+type Op int
+
+// The ops; OpUnset is a rule without `op` (invalid).
+const (
+	OpUnset Op = iota
+	OpGT
+	OpGE
+	OpLT
+	OpLE
+	OpEQ
+	OpNE
+)
+
+var opNames = []string{OpUnset: "", OpGT: ">", OpGE: ">=", OpLT: "<", OpLE: "<=", OpEQ: "==", OpNE: "!="}
+
+func (o Op) String() string {
+	if o >= 0 && int(o) < len(opNames) {
+		return opNames[o]
+	}
+	return fmt.Sprintf("Op(%d)", int(o))
+}
+
+func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// UnmarshalText accepts > >= < <= == !=.
+func (o *Op) UnmarshalText(b []byte) error {
+	v, ok := lookup(opNames, string(b))
+	if !ok || v == int(OpUnset) {
+		return fmt.Errorf("unknown op %q; use one of %s", b, strings.Join(opNames[1:], " "))
+	}
+	*o = Op(v)
+	return nil
+}
+
+func (o Op) eval(v, threshold float64) bool {
+	if math.IsNaN(v) {
+		return false
+	}
+	switch o {
+	case OpGT:
+		return v > threshold
+	case OpGE:
+		return v >= threshold
+	case OpLT:
+		return v < threshold
+	case OpLE:
+		return v <= threshold
+	case OpEQ:
+		return v == threshold
+	case OpNE:
+		return v != threshold
+	}
+	return false
+}
+
+// Severity orders alerts (`severity`); a notifier's min_severity filters on it.
+type Severity int
+
+// The severities, lowest first; SeverityUnset is a rule without `severity`
+// (warning).
+const (
+	SeverityUnset Severity = iota
+	SeverityInfo
+	SeverityWarning
+	SeverityError
+	SeverityCritical
+)
+
+var severityNames = []string{SeverityUnset: "", SeverityInfo: "info", SeverityWarning: "warning", SeverityError: "error", SeverityCritical: "critical"}
+
+// severity and its constants are the names the notifiers (notify*.go) use.
+type severity = Severity
+
+const (
+	sevInfo     = SeverityInfo
+	sevWarning  = SeverityWarning
+	sevError    = SeverityError
+	sevCritical = SeverityCritical
+)
+
+// parseSeverity maps a severity name (a notifier's min_severity); "" is
+// valid (the caller picks the default).
+func parseSeverity(s string) (Severity, bool) {
+	v, ok := lookup(severityNames, s)
+	return Severity(v), ok
+}
+
+func (s Severity) String() string {
+	if s > 0 && int(s) < len(severityNames) {
+		return severityNames[s]
+	}
+	return "unknown"
+}
+
+func (s Severity) MarshalText() ([]byte, error) {
+	if s == SeverityUnset {
+		return nil, nil
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText accepts critical error warning info; "" is SeverityUnset.
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, ok := parseSeverity(string(b))
+	if !ok {
+		return fmt.Errorf("unknown severity %q; use one of critical error warning info", b)
+	}
+	*s = v
+	return nil
+}
+
+func lookup(names []string, s string) (int, bool) {
+	for i, n := range names {
+		if n == s {
+			return i, true
+		}
+	}
+	return 0, false
+}
