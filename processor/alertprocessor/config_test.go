@@ -132,17 +132,24 @@ func TestDisabledNotifierIsNeitherCheckedNorBuilt(t *testing.T) {
 }
 
 func TestRuleDefaults(t *testing.T) {
-	r, err := compileRule(RuleConfig{Name: "m", Metric: "m", Op: OpGT}, 15*time.Second)
+	compile := func(rc RuleConfig, eval time.Duration) (*rule, error) {
+		ar, err := compileRule(rc, eval, &ruleEnv{})
+		if err != nil {
+			return nil, err
+		}
+		return ar.alerts(), nil
+	}
+	r, err := compile(RuleConfig{Name: "m", Metric: "m", Op: OpGT}, 15*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, StatLast, r.stat, "metric rules default to last")
 	assert.Equal(t, sevWarning, r.sev)
 	assert.Equal(t, 5*time.Minute, r.window)
 	assert.Equal(t, 15*time.Second, r.slotWidth)
-	r, err = compileRule(RuleConfig{Name: "e", Event: "e", Field: "v", Op: OpLT}, 15*time.Second)
+	r, err = compile(RuleConfig{Name: "e", Event: "e", Field: "v", Op: OpLT}, 15*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, StatEach, r.stat)
 	assert.Equal(t, 15*time.Second, r.window, "per-event checks look at one evaluation interval")
-	r, err = compileRule(RuleConfig{Name: "w", Event: "e", Stat: StatCount, Window: 24 * time.Hour, Op: OpLT}, time.Second)
+	r, err = compile(RuleConfig{Name: "w", Event: "e", Stat: StatCount, Window: 24 * time.Hour, Op: OpLT}, time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, 4*time.Minute, r.slotWidth, "at most 360 slots per window")
 }

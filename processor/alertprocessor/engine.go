@@ -4,98 +4,54 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
-	"github.com/anvil/anvilcol/internal/metricstate"
+	"github.com/anvil/anvilcol/internal/eventmatch"
 	"github.com/anvil/anvilcol/internal/ratelog"
 	"github.com/anvil/anvilcol/processor/alertprocessor/internal/metadata"
 )
 
-// alertState is the state of one alert (rule, group).
-type alertState int
-
-const (
-	stateInactive alertState = iota
-	statePending
-	stateFiring
-)
-
-func (s alertState) String() string {
-	switch s {
-	case statePending:
-		return "pending"
-	case stateFiring:
-		return "firing"
-	}
-	return "inactive"
+// notifySink is where the engine hands its notifications (processor.go
+// wires the notifier workers of notify.go).
+type notifySink interface {
+	notify(Notification)
+	// refresh is how often a firing alert is re-sent as a keep-alive (the
+	// shortest resend_interval of the notifiers that want them; 0: never).
+	refresh() time.Duration
+	shutdown(ctx context.Context)
 }
 
-// stateResolved names the firing -> inactive transition in telemetry.
-const stateResolved = "resolved"
-
-// Reasons for dropped observations.
-const (
-	reasonMaxGroups    = "max_groups"
-	reasonFieldMissing = "field_missing"
-	reasonNotANumber   = "not_a_number"
-)
-
-// group is one alert: the window and state of a rule for one group_by value set.
-type group struct {
-	labels map[string]string
-	dedup  string
-	win    window
-
-	state        alertState
-	activeAt     time.Time // condition first held (pending, then startsAt)
-	lastTrueAt   time.Time
-	lastNotified time.Time
-	lastRefresh  time.Time
-	value        float64
-	summary      string // of the last notification
-}
-
-// maxCachedNames bounds the name -> rules caches.
-const maxCachedNames = 10_000
-
-// engine is the rule engine shared by every pipeline of one component id.
+// engine is the rule engine shared by every pipeline of one component id:
+// ingestion (ingest_*.go) feeds the rules observations; the engine
+// evaluates every rule each evaluation_interval on its clock, hands the
+// notifications to the sink and saves the state (state.go).
 type engine struct {
 	cfg    *Config
 	logger *zap.Logger
 	errLog *ratelog.Logger
 	tb     *metadata.TelemetryBuilder
-	set    component.TelemetrySettings
 
 	clk     clock
 	now     func() time.Time // clk.Now
 	started time.Time
 
-	mu          sync.Mutex
-	rules       []*rule
-	metricRules []*rule
-	eventRules  []*rule
-	series      map[uint64]*seriesState
-	scratch     []bucket
-	cur, inc    metricstate.Histogram // the point being differenced, its increase
-	keyBuf      []byte
+	ruleEnv // what the rules share; refresh is set at start
 
-	cacheMu     sync.RWMutex
-	metricCache map[string][]*rule
-	eventCache  map[string][]*rule
+	mu          sync.Mutex // guards the rules' groups and the series
+	rules       []alertingRule
+	metricRules *selector[*metricRule]
+	eventRules  *selector[*eventRule]
+	series      *seriesTracker
+	longest     time.Duration // the longest window: series unseen for longer are forgotten
 
-	notifiers []*worker
-	refresh   time.Duration // shortest resend_interval of notifiers that want refreshes
-	store     *stateStore   // nil without `storage`
+	sink  notifySink
+	store *stateStore // nil without `storage`
 
 	stop chan struct{}
 	done chan struct{}
@@ -107,35 +63,35 @@ func newEngine(cfg *Config, set component.TelemetrySettings, clk clock) (*engine
 		return nil, err
 	}
 	e := &engine{
-		cfg:         cfg,
-		logger:      set.Logger,
-		errLog:      ratelog.New(set.Logger, ratelog.DefaultInterval),
-		tb:          tb,
-		set:         set,
-		clk:         clk,
-		now:         clk.Now,
-		series:      map[uint64]*seriesState{},
-		metricCache: map[string][]*rule{},
-		eventCache:  map[string][]*rule{},
+		cfg:    cfg,
+		logger: set.Logger,
+		errLog: ratelog.New(set.Logger, ratelog.DefaultInterval),
+		tb:     tb,
+		clk:    clk,
+		now:    clk.Now,
 	}
 	e.started = clk.Now()
+	e.series = newSeriesTracker(e.started)
+	e.ruleEnv = ruleEnv{maxGroups: cfg.MaxGroups, repeat: cfg.RepeatInterval,
+		transition: e.countTransition, dropped: e.countDropped, warn: func(key, msg string) { e.errLog.Warn(key, msg) }}
+	var metricRules []*metricRule
+	var eventRules []*eventRule
 	for _, rc := range cfg.Rules {
-		r, err := compileRule(rc, cfg.EvaluationInterval)
+		ar, err := compileRule(rc, cfg.EvaluationInterval, &e.ruleEnv)
 		if err != nil {
 			return nil, err
 		}
-		if len(r.groupBy) == 0 {
-			// A rule without group_by is one alert that always exists, so
-			// "fewer than N events" fires even when nothing arrives.
-			r.groups[""] = &group{labels: map[string]string{}, dedup: dedupKey(r.name, nil)}
-		}
-		e.rules = append(e.rules, r)
-		if r.isMetric {
-			e.metricRules = append(e.metricRules, r)
-		} else {
-			e.eventRules = append(e.eventRules, r)
+		e.rules = append(e.rules, ar)
+		e.longest = max(e.longest, ar.alerts().window)
+		switch r := ar.(type) {
+		case *metricRule:
+			metricRules = append(metricRules, r)
+		case *eventRule:
+			eventRules = append(eventRules, r)
 		}
 	}
+	e.metricRules = newSelector(metricRules, func(r *metricRule) *eventmatch.Matcher { return r.matcher })
+	e.eventRules = newSelector(eventRules, func(r *eventRule) *eventmatch.Matcher { return r.matcher })
 	if err := tb.RegisterAlertFiringCallback(e.observeFiring); err != nil {
 		return nil, err
 	}
@@ -145,111 +101,30 @@ func newEngine(cfg *Config, set component.TelemetrySettings, clk clock) (*engine
 	return e, nil
 }
 
-func (e *engine) rulesFor(name string, rules []*rule, cache map[string][]*rule) []*rule {
-	e.cacheMu.RLock()
-	rs, ok := cache[name]
-	e.cacheMu.RUnlock()
-	if ok {
-		return rs
-	}
-	for _, r := range rules {
-		if r.matcher.Match(name) {
-			rs = append(rs, r)
-		}
-	}
-	e.cacheMu.Lock()
-	if len(cache) >= maxCachedNames {
-		clear(cache)
-	}
-	cache[name] = rs
-	e.cacheMu.Unlock()
-	return rs
-}
-
-// ingest is what one consume call keeps while it walks a batch: the rules of
-// the last name it looked up (the items of one batch often share names) and
-// the engine lock, taken at the first item a rule reads (so a batch no rule
-// reads never waits for an evaluation) and held until done.
-type ingest struct {
-	e         *engine
-	all       []*rule            // the rules of the signal: metricRules or eventRules
-	cache     map[string][]*rule // their name -> rules cache
-	lastName  string
-	lastRules []*rule
-	locked    bool
-	now       time.Time
-}
-
-func (e *engine) metricIngest() ingest {
-	return ingest{e: e, all: e.metricRules, cache: e.metricCache}
-}
-
-func (e *engine) eventIngest() ingest {
-	return ingest{e: e, all: e.eventRules, cache: e.eventCache}
-}
-
-// rules returns the rules that read items named name (none for "").
-func (in *ingest) rules(name string) []*rule {
-	if name != in.lastName {
-		in.lastName, in.lastRules = name, in.e.rulesFor(name, in.all, in.cache)
-	}
-	return in.lastRules
+// batchLock is the engine lock as one consume call takes it: at the first
+// item a rule reads (so a batch no rule reads never waits for an
+// evaluation), once, and held until the batch is done; now is the batch's time.
+type batchLock struct {
+	e      *engine
+	locked bool
+	now    time.Time
 }
 
 // lock takes the engine lock, once per batch, and returns the batch's time.
-func (in *ingest) lock() time.Time {
-	if !in.locked {
-		in.e.mu.Lock()
-		in.locked = true
-		in.now = in.e.now()
+func (b *batchLock) lock() time.Time {
+	if !b.locked {
+		b.e.mu.Lock()
+		b.locked = true
+		b.now = b.e.now()
 	}
-	return in.now
+	return b.now
 }
 
 // done releases the engine lock if the batch took it.
-func (in *ingest) done() {
-	if in.locked {
-		in.e.mu.Unlock()
+func (b *batchLock) done() {
+	if b.locked {
+		b.e.mu.Unlock()
 	}
-}
-
-// groupFor returns the group of the data's group_by values, creating it (up
-// to max_groups); nil means the observation is dropped (and counted).
-func (e *engine) groupFor(r *rule, attrs, res pcommon.Map, now time.Time) *group {
-	if len(r.groupBy) == 0 {
-		return r.groups[""]
-	}
-	buf := e.keyBuf[:0]
-	for _, k := range r.groupBy {
-		v, ok := attrs.Get(k)
-		if !ok {
-			v, ok = res.Get(k)
-		}
-		if ok {
-			if v.Type() == pcommon.ValueTypeStr {
-				buf = append(buf, v.Str()...)
-			} else {
-				buf = append(buf, v.AsString()...)
-			}
-		}
-		buf = append(buf, 0xff)
-	}
-	e.keyBuf = buf
-	if g, ok := r.groups[string(buf)]; ok {
-		return g
-	}
-	if len(r.groups) >= e.cfg.MaxGroups {
-		e.countDropped(r, reasonMaxGroups)
-		return nil
-	}
-	labels := make(map[string]string, len(r.groupBy))
-	parts := strings.Split(string(buf[:len(buf)-1]), "\xff")
-	for i, k := range r.groupBy {
-		labels[k] = parts[i]
-	}
-	g := &group{labels: labels, dedup: dedupKey(r.name, labels)}
-	r.groups[string(buf)] = g
-	return g
 }
 
 func (e *engine) countDropped(r *rule, reason string) {
@@ -259,15 +134,35 @@ func (e *engine) countDropped(r *rule, reason string) {
 		zap.String("rule", r.name), zap.String("reason", reason))
 }
 
-// evaluate runs every rule at the engine's current time: each group's
-// window is computed, its state machine stepped, notifications queued.
-// With `storage`, the state is saved after the notifications are queued: a
-// crash in between repeats a notification rather than losing it.
+func (e *engine) countTransition(r *rule, from, to string) {
+	e.tb.AlertTransitions.Add(context.Background(), 1, metric.WithAttributes(
+		attribute.String("rule", r.name), attribute.String("from", from), attribute.String("to", to)))
+}
+
+// evaluate runs every rule at the engine's current time and hands the
+// notifications to the sink. With `storage`, the state is saved after the
+// notifications are handed over: a crash in between repeats a notification
+// rather than losing it.
 func (e *engine) evaluate() {
 	for _, n := range e.evaluateRules() {
-		e.dispatch(n)
+		e.sink.notify(n)
 	}
 	e.persist(context.Background())
+}
+
+// evaluateRules evaluates every rule at the clock's time and returns the
+// notifications to send; cumulative series not seen for longer than the
+// longest window are forgotten.
+func (e *engine) evaluateRules() []Notification {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	var out []Notification
+	for _, r := range e.rules {
+		out = r.eval(now, out)
+	}
+	e.series.expire(now, 2*e.longest+e.cfg.EvaluationInterval)
+	return out
 }
 
 // persist writes the rules whose state changed since the last write.
@@ -284,141 +179,14 @@ func (e *engine) persist(ctx context.Context) {
 	}
 }
 
-// evaluateRules steps every alert and returns the notifications to send.
-func (e *engine) evaluateRules() []Notification {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	now := e.now()
-	var out []Notification
-	for _, r := range e.rules {
-		for key, g := range r.groups {
-			g.win.expire(now, r.window, r.slotWidth)
-			a := g.win.total()
-			v, ok := a.value(r.stat, r.q, r.window)
-			cond := ok && r.op.eval(v, r.threshold)
-			if !ok {
-				v = math.NaN()
-			}
-			out = e.step(r, g, cond, v, now, out)
-			if g.state == stateInactive && len(g.win.slots) == 0 && len(r.groupBy) > 0 {
-				delete(r.groups, key)
-			}
-		}
-	}
-	e.expireSeries(now)
-	return out
-}
-
-// expireSeries forgets cumulative series not seen for longer than the
-// longest window (or beyond maxSeries, the stalest).
-func (e *engine) expireSeries(now time.Time) {
-	var longest time.Duration
-	for _, r := range e.rules {
-		longest = max(longest, r.window)
-	}
-	ttl := 2*longest + e.cfg.EvaluationInterval
-	for k, s := range e.series {
-		if now.Sub(s.seen) > ttl {
-			delete(e.series, k)
-		}
-	}
-	if len(e.series) > maxSeries {
-		type kv struct {
-			k    uint64
-			seen time.Time
-		}
-		all := make([]kv, 0, len(e.series))
-		for k, s := range e.series {
-			all = append(all, kv{k, s.seen})
-		}
-		sort.Slice(all, func(i, j int) bool { return all[i].seen.Before(all[j].seen) })
-		for _, x := range all[:len(all)-maxSeries] {
-			delete(e.series, x.k)
-		}
-	}
-}
-
-// step advances one alert's state machine:
-// inactive -> pending (condition holds, `for` > 0) -> firing (held for `for`)
-// -> resolved (condition false for keep_firing_for) -> inactive.
-func (e *engine) step(r *rule, g *group, cond bool, v float64, now time.Time, out []Notification) []Notification {
-	if cond {
-		g.value = v
-	}
-	switch g.state {
-	case stateInactive:
-		if !cond {
-			return out
-		}
-		g.activeAt = now
-		if r.cfg.For > 0 {
-			g.state = statePending
-			e.transition(r, stateInactive.String(), statePending.String())
-			return out
-		}
-		return e.fire(r, g, stateInactive, now, out)
-	case statePending:
-		if !cond {
-			g.state = stateInactive
-			e.transition(r, statePending.String(), stateInactive.String())
-			return out
-		}
-		if now.Sub(g.activeAt) >= r.cfg.For {
-			return e.fire(r, g, statePending, now, out)
-		}
-	case stateFiring:
-		if cond {
-			g.lastTrueAt = now
-		} else if now.Sub(g.lastTrueAt) >= r.cfg.KeepFiringFor {
-			g.state = stateInactive
-			e.transition(r, stateFiring.String(), stateResolved)
-			if !math.IsNaN(v) {
-				g.value = v // resolved with the value that no longer breaches
-			}
-			n := e.notification(r, g, StatusResolved, now)
-			n.EndsAt = now
-			return append(out, n)
-		}
-		if e.cfg.RepeatInterval > 0 && now.Sub(g.lastNotified) >= e.cfg.RepeatInterval {
-			g.lastNotified, g.lastRefresh = now, now
-			n := e.notification(r, g, StatusFiring, now)
-			n.Repeat = true
-			return append(out, n)
-		}
-		if e.refresh > 0 && now.Sub(g.lastRefresh) >= e.refresh {
-			g.lastRefresh = now
-			n := e.notification(r, g, StatusFiring, now)
-			n.refresh = true
-			return append(out, n)
-		}
-	}
-	return out
-}
-
-func (e *engine) fire(r *rule, g *group, from alertState, now time.Time, out []Notification) []Notification {
-	g.state = stateFiring
-	g.lastTrueAt, g.lastNotified, g.lastRefresh = now, now, now
-	e.transition(r, from.String(), stateFiring.String())
-	return append(out, e.notification(r, g, StatusFiring, now))
-}
-
-func (e *engine) transition(r *rule, from, to string) {
-	e.tb.AlertTransitions.Add(context.Background(), 1, metric.WithAttributes(
-		attribute.String("rule", r.name), attribute.String("from", from), attribute.String("to", to)))
-}
-
 // observeFiring reports the alerts firing per rule and severity.
 func (e *engine) observeFiring(_ context.Context, o metric.Int64Observer) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, r := range e.rules {
-		var n int64
-		for _, g := range r.groups {
-			if g.state == stateFiring {
-				n++
-			}
-		}
-		o.Observe(n, metric.WithAttributes(attribute.String("rule", r.name), attribute.String("severity", r.sev.String())))
+	for _, ar := range e.rules {
+		r := ar.alerts()
+		_, firing := r.count()
+		o.Observe(firing, metric.WithAttributes(attribute.String("rule", r.name), attribute.String("severity", r.sev.String())))
 	}
 	return nil
 }
@@ -427,48 +195,43 @@ func (e *engine) observeFiring(_ context.Context, o metric.Int64Observer) error 
 func (e *engine) observeActive(_ context.Context, o metric.Int64Observer) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, r := range e.rules {
-		var pending, firing int64
-		for _, g := range r.groups {
-			switch g.state {
-			case statePending:
-				pending++
-			case stateFiring:
-				firing++
-			}
-		}
+	for _, ar := range e.rules {
+		r := ar.alerts()
+		pending, firing := r.count()
 		o.Observe(pending, metric.WithAttributes(attribute.String("rule", r.name), attribute.String("state", statePending.String())))
 		o.Observe(firing, metric.WithAttributes(attribute.String("rule", r.name), attribute.String("state", stateFiring.String())))
 	}
 	return nil
 }
 
-// start launches the evaluation loop and the notifier workers.
-func (e *engine) start(ws []*worker) {
-	e.notifiers = ws
-	for _, w := range ws {
-		if w.refresh > 0 && (e.refresh == 0 || w.refresh < e.refresh) {
-			e.refresh = w.refresh
-		}
-		w.start()
-	}
+// start hands notifications to sink from now on and launches the
+// evaluation loop: every evaluation_interval on the engine's clock.
+func (e *engine) start(sink notifySink) {
+	e.sink = sink
+	e.mu.Lock()
+	e.refresh = sink.refresh()
+	e.mu.Unlock()
 	e.stop, e.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(e.done)
-		t := time.NewTicker(e.cfg.EvaluationInterval)
-		defer t.Stop()
+		next := e.now()
 		for {
+			next = next.Add(e.cfg.EvaluationInterval)
 			select {
 			case <-e.stop:
 				return
-			case <-t.C:
+			case <-e.clk.After(next.Sub(e.now())):
 				e.evaluate()
+			}
+			if now := e.now(); now.After(next) {
+				next = now // evaluations that fell behind are skipped, as a ticker's ticks are
 			}
 		}
 	}()
 }
 
-// shutdown stops evaluating and gives queued notifications until ctx ends.
+// shutdown stops evaluating, saves the state, and gives the sink until ctx
+// ends to deliver what it holds.
 func (e *engine) shutdown(ctx context.Context) error {
 	if e.stop != nil {
 		close(e.stop)
@@ -486,15 +249,9 @@ func (e *engine) shutdown(ctx context.Context) error {
 		}
 		err = errors.Join(err, e.store.client.Close(ctx))
 	}
-	for _, w := range e.notifiers {
-		w.shutdown(ctx)
+	if e.sink != nil {
+		e.sink.shutdown(ctx)
 	}
 	e.tb.Shutdown()
 	return err
-}
-
-func (e *engine) dispatch(n Notification) {
-	for _, w := range e.notifiers {
-		w.offer(n, e.cfg.SendResolved)
-	}
 }

@@ -19,7 +19,8 @@ func valueOf(t *testing.T, e *engine, name, key string) (float64, bool) {
 	t.Helper()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, r := range e.rules {
+	for _, ar := range e.rules {
+		r := ar.alerts()
 		if r.name != name {
 			continue
 		}
@@ -30,9 +31,7 @@ func valueOf(t *testing.T, e *engine, name, key string) (float64, bool) {
 		if !ok {
 			return 0, false
 		}
-		g.win.expire(e.now(), r.window, r.slotWidth)
-		a := g.win.total()
-		return a.value(r.stat, r.q, r.window)
+		return r.value(g, e.now())
 	}
 	t.Fatalf("no rule %q", name)
 	return 0, false
@@ -203,9 +202,9 @@ func TestForAndKeepFiringFor(t *testing.T) {
 	}
 	// Pending that does not last 30s never fires.
 	assert.Empty(t, feed(10))
-	assert.Equal(t, statePending, e.rules[0].groups[""].state)
+	assert.Equal(t, statePending, e.rules[0].alerts().groups[""].state)
 	assert.Empty(t, feed(1))
-	assert.Equal(t, stateInactive, e.rules[0].groups[""].state)
+	assert.Equal(t, stateInactive, e.rules[0].alerts().groups[""].state)
 
 	assert.Empty(t, feed(10)) // pending since t1
 	assert.Empty(t, feed(10)) // t1+10s
@@ -217,7 +216,7 @@ func TestForAndKeepFiringFor(t *testing.T) {
 	assert.Equal(t, 30*time.Second, clk.Now().Sub(firedStart), "startsAt is when the condition began to hold")
 
 	assert.Empty(t, feed(1), "keep_firing_for: 10s after the condition stopped")
-	assert.Equal(t, stateFiring, e.rules[0].groups[""].state)
+	assert.Equal(t, stateFiring, e.rules[0].alerts().groups[""].state)
 	assert.Empty(t, feed(10), "holds again: the keep_firing_for clock restarts")
 	assert.Empty(t, feed(1))
 	ns = feed(1) // 20s without the condition
@@ -276,7 +275,7 @@ func TestMaxGroupsDropsAndCounts(t *testing.T) {
 	for _, k := range []string{"a", "b", "c", "d"} {
 		e.consumeLogs(eventLogs("e", "", map[string]string{"k": k}, 0))
 	}
-	assert.Len(t, e.rules[0].groups, 2)
+	assert.Len(t, e.rules[0].alerts().groups, 2)
 	assert.Equal(t, int64(2), counterValue(t, tt, "otelcol_alert_observations_dropped", attribute.String("reason", "max_groups")))
 }
 
@@ -316,16 +315,17 @@ func TestSendResolvedFalseStillResolvesState(t *testing.T) {
 	e, clk, _ := newTestEngine(t, cfg)
 	rec := &recordingSender{}
 	w := newWorker(NewNotifierConfig(notifierWebhook), rec, e.tb, e.errLog, e.clk)
-	e.start([]*worker{w})
+	sink := workerSink{workers: []*worker{w}, sendResolved: cfg.SendResolved}
+	sink.start()
 	t.Cleanup(func() { _ = e.shutdown(t.Context()) })
 	e.consumeMetrics(gaugeMetrics("m", nil, 1))
 	for _, n := range tick(e, clk) {
-		e.dispatch(n)
+		sink.notify(n)
 	}
 	for _, n := range tick(e, clk) {
-		e.dispatch(n)
+		sink.notify(n)
 	}
-	assert.Equal(t, stateInactive, e.rules[0].groups[""].state)
+	assert.Equal(t, stateInactive, e.rules[0].alerts().groups[""].state)
 	w.shutdown(t.Context()) // delivers everything dispatched, then stops: nothing else can arrive
 	assert.Equal(t, []string{"firing"}, statuses(rec.got()))
 }
@@ -546,7 +546,7 @@ func TestHistogramQuantileEdgeCases(t *testing.T) {
 func TestMetricDataOtherThanRulesIsIgnored(t *testing.T) {
 	e, _, _ := newTestEngine(t, testConfig(RuleConfig{Name: "c", Metric: "c", Stat: StatIncrease, Op: OpGT, Threshold: 0}))
 	e.consumeMetrics(gaugeMetrics("unrelated", nil, 1, 2, 3))
-	assert.Empty(t, e.series)
+	assert.Empty(t, e.series.series)
 }
 
 func TestStalenessMarkersAndNaNAreSkipped(t *testing.T) {

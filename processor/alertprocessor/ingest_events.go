@@ -2,7 +2,6 @@ package alertprocessor // import "github.com/anvil/anvilcol/processor/alertproce
 
 import (
 	"strconv"
-	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -17,10 +16,11 @@ const durationField = "duration"
 
 // consumeLogs feeds every log record whose event name a rule matches.
 func (e *engine) consumeLogs(ld plog.Logs) {
-	if len(e.eventRules) == 0 {
+	if len(e.eventRules.rules) == 0 {
 		return
 	}
-	in := e.eventIngest()
+	sel := batchSelector[*eventRule]{sel: e.eventRules}
+	in := batchLock{e: e}
 	defer in.done()
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
@@ -30,14 +30,14 @@ func (e *engine) consumeLogs(ld plog.Logs) {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
-				rules := in.rules(event.LogName(lr))
+				rules := sel.rules(event.LogName(lr))
 				if len(rules) == 0 {
 					continue
 				}
 				now := in.lock()
 				for _, r := range rules {
 					v, ok, present := logField(lr, r.cfg.Field)
-					e.observeEvent(r, v, ok, present, lr.Attributes(), rl.Resource().Attributes(), now)
+					r.observe(v, ok, present, lr.Attributes(), rl.Resource().Attributes(), now)
 				}
 			}
 		}
@@ -46,10 +46,11 @@ func (e *engine) consumeLogs(ld plog.Logs) {
 
 // consumeTraces feeds every span whose name a rule matches.
 func (e *engine) consumeTraces(td ptrace.Traces) {
-	if len(e.eventRules) == 0 {
+	if len(e.eventRules.rules) == 0 {
 		return
 	}
-	in := e.eventIngest()
+	sel := batchSelector[*eventRule]{sel: e.eventRules}
+	in := batchLock{e: e}
 	defer in.done()
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
@@ -59,14 +60,14 @@ func (e *engine) consumeTraces(td ptrace.Traces) {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				s := spans.At(k)
-				rules := in.rules(event.SpanName(s))
+				rules := sel.rules(event.SpanName(s))
 				if len(rules) == 0 {
 					continue
 				}
 				now := in.lock()
 				for _, r := range rules {
 					v, ok, present := spanField(s, r.cfg.Field)
-					e.observeEvent(r, v, ok, present, s.Attributes(), rs.Resource().Attributes(), now)
+					r.observe(v, ok, present, s.Attributes(), rs.Resource().Attributes(), now)
 				}
 			}
 		}
@@ -122,37 +123,4 @@ func number(v pcommon.Value) (float64, bool) {
 		return f, err == nil
 	}
 	return 0, false
-}
-
-// observeEvent adds one matching event to rule r.
-func (e *engine) observeEvent(r *rule, v float64, ok, present bool, attrs, res pcommon.Map, now time.Time) {
-	if r.cfg.Field != "" && !ok {
-		reason := reasonFieldMissing
-		if present {
-			reason = reasonNotANumber
-		}
-		e.countDropped(r, reason)
-		return
-	}
-	g := e.groupFor(r, attrs, res, now)
-	if g == nil {
-		return
-	}
-	a := g.win.at(now, r.slotWidth)
-	switch {
-	case r.stat == StatEach:
-		a.n++
-		if r.op.eval(v, r.threshold) {
-			a.viol++
-			a.violLast = v
-		}
-		a.setLast(v, now)
-	case r.cfg.Field == "":
-		a.n++
-		a.inc++
-	default:
-		a.addSample(v, r.q > 0)
-		a.inc += v
-		a.setLast(v, now)
-	}
 }

@@ -47,7 +47,8 @@ type templateData struct {
 	Labels    map[string]string
 }
 
-func (e *engine) notification(r *rule, g *group, status string, now time.Time) Notification {
+// notification is the notification of g's alert in status at now.
+func (r *rule) notification(g *group, status string, now time.Time) Notification {
 	n := Notification{
 		Rule:      r.name,
 		Status:    status,
@@ -66,7 +67,7 @@ func (e *engine) notification(r *rule, g *group, status string, now time.Time) N
 	err := r.tmpl.Execute(&b, templateData{Rule: n.Rule, Value: n.Value, Threshold: n.Threshold, Op: n.Op,
 		Severity: n.Severity, Status: status, Labels: n.Labels})
 	if err != nil {
-		e.errLog.Warn("template:"+r.name, "alert summary template failed; using the rule name")
+		r.env.warn("template:"+r.name, "alert summary template failed; using the rule name")
 		n.Summary = r.name
 	} else {
 		n.Summary = b.String()

@@ -2,6 +2,7 @@ package alertprocessor // import "github.com/anvil/anvilcol/processor/alertproce
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -60,9 +61,11 @@ func (s *shared) Start(ctx context.Context, host component.Host) error {
 		}
 		e.store = st
 	}
-	e.start(ws)
+	sink := workerSink{workers: ws, sendResolved: e.cfg.SendResolved}
+	sink.start()
+	e.start(sink)
 	for _, n := range resolved {
-		e.dispatch(n)
+		sink.notify(n)
 	}
 	s.set.Logger.Info("alert processor started",
 		zap.Int("rules", len(e.rules)), zap.Int("notifiers", len(ws)), zap.Duration("evaluation_interval", e.cfg.EvaluationInterval),
@@ -92,4 +95,39 @@ func (h handle) processLogs(_ context.Context, ld plog.Logs) (plog.Logs, error) 
 func (h handle) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	h.engine().consumeTraces(td)
 	return td, nil
+}
+
+// workerSink hands the engine's notifications to the notifier workers
+// (notify.go), each filtering and queueing them on its own.
+type workerSink struct {
+	workers      []*worker
+	sendResolved bool
+}
+
+func (s workerSink) start() {
+	for _, w := range s.workers {
+		w.start()
+	}
+}
+
+func (s workerSink) notify(n Notification) {
+	for _, w := range s.workers {
+		w.offer(n, s.sendResolved)
+	}
+}
+
+func (s workerSink) refresh() time.Duration {
+	var d time.Duration
+	for _, w := range s.workers {
+		if w.refresh > 0 && (d == 0 || w.refresh < d) {
+			d = w.refresh
+		}
+	}
+	return d
+}
+
+func (s workerSink) shutdown(ctx context.Context) {
+	for _, w := range s.workers {
+		w.shutdown(ctx)
+	}
 }

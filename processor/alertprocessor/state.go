@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/DataDog/sketches-go/ddsketch/store"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -104,34 +103,6 @@ type savedGroup struct {
 	Slots        []savedSlot       `json:"slots,omitempty"`
 }
 
-type savedSlot struct {
-	Start     time.Time    `json:"start"`
-	N         pfloat       `json:"n,omitempty"`
-	Sum       pfloat       `json:"sum,omitempty"`
-	Min       pfloat       `json:"min,omitempty"`
-	Max       pfloat       `json:"max,omitempty"`
-	HasMinMax bool         `json:"has_min_max,omitempty"`
-	Inc       pfloat       `json:"inc,omitempty"`
-	Last      pfloat       `json:"last,omitempty"`
-	LastAt    time.Time    `json:"last_at,omitzero"`
-	HasLast   bool         `json:"has_last,omitempty"`
-	Hist      [][2]pfloat  `json:"hist,omitempty"`    // [upper bound, count], ascending
-	FastUB    []pfloat     `json:"fast_ub,omitempty"` // the one-layout bucket run
-	FastN     []pfloat     `json:"fast_n,omitempty"`
-	Samples   *savedSketch `json:"samples,omitempty"`
-	Quant     [][2]pfloat  `json:"quant,omitempty"` // [quantile, value], ascending
-	QuantAt   time.Time    `json:"quant_at,omitzero"`
-	Viol      pfloat       `json:"viol,omitempty"`
-	ViolLast  pfloat       `json:"viol_last,omitempty"`
-}
-
-type savedSketch struct {
-	Pos   map[int]pfloat `json:"pos,omitempty"`
-	Neg   map[int]pfloat `json:"neg,omitempty"`
-	Zero  pfloat         `json:"zero,omitempty"`
-	Total pfloat         `json:"total"`
-}
-
 // fingerprint identifies what a rule's saved state means: what it reads and
 // how it computes and compares. State saved under another fingerprint is
 // discarded. Severity, summary, for and keep_firing_for are left out: a
@@ -147,110 +118,6 @@ func (r *rule) fingerprint() string {
 	}{r.cfg.Metric, r.cfg.Event, r.cfg.Field, int(r.stat), r.window, r.slotWidth, int(r.op) - 1, pfloat(r.threshold), r.groupBy})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])
-}
-
-func pairs(m map[float64]float64) [][2]pfloat {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make([][2]pfloat, 0, len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		out = append(out, [2]pfloat{pfloat(k), pfloat(m[k])})
-	}
-	return out
-}
-
-func unpairs(p [][2]pfloat) map[float64]float64 {
-	if len(p) == 0 {
-		return nil
-	}
-	m := make(map[float64]float64, len(p))
-	for _, kv := range p {
-		m[float64(kv[0])] = float64(kv[1])
-	}
-	return m
-}
-
-func floats(v []float64) []pfloat {
-	if v == nil {
-		return nil
-	}
-	out := make([]pfloat, len(v))
-	for i, x := range v {
-		out[i] = pfloat(x)
-	}
-	return out
-}
-
-func unfloats(v []pfloat) []float64 {
-	if v == nil {
-		return nil
-	}
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
-	}
-	return out
-}
-
-// saveBins and loadBins keep the saved format of the sample sketch: key i
-// holds (gamma^(i-1), gamma^i], which is DDSketch's bin i-1.
-func saveBins(st store.Store) map[int]pfloat {
-	if st.IsEmpty() {
-		return nil
-	}
-	out := map[int]pfloat{}
-	st.ForEach(func(j int, n float64) bool {
-		out[j+1] = pfloat(n)
-		return false
-	})
-	return out
-}
-
-func loadBins(st store.Store, m map[int]pfloat) {
-	for i, n := range m {
-		if n > 0 {
-			st.AddWithCount(i-1, float64(n))
-		}
-	}
-}
-
-func saveSlot(s *slot) savedSlot {
-	a := &s.agg
-	ss := savedSlot{
-		Start: s.start, N: pfloat(a.n), Sum: pfloat(a.sum), Min: pfloat(a.min), Max: pfloat(a.max), HasMinMax: a.hasMinMax,
-		Inc: pfloat(a.inc), Last: pfloat(a.last), LastAt: a.lastAt, HasLast: a.hasLast,
-		Hist: pairs(a.hist), FastUB: floats(a.fastUB), FastN: floats(a.fastN),
-		Quant: pairs(a.quant), QuantAt: a.quantAt, Viol: pfloat(a.viol), ViolLast: pfloat(a.violLast),
-	}
-	if a.samples != nil {
-		dd := a.samples.dd
-		ss.Samples = &savedSketch{Pos: saveBins(dd.GetPositiveValueStore()), Neg: saveBins(dd.GetNegativeValueStore()),
-			Zero: pfloat(dd.GetZeroCount()), Total: pfloat(dd.GetCount())}
-	}
-	return ss
-}
-
-func loadSlot(ss savedSlot) slot {
-	s := slot{start: ss.Start, agg: agg{
-		n: float64(ss.N), sum: float64(ss.Sum), min: float64(ss.Min), max: float64(ss.Max), hasMinMax: ss.HasMinMax,
-		inc: float64(ss.Inc), last: float64(ss.Last), lastAt: ss.LastAt, hasLast: ss.HasLast,
-		hist: unpairs(ss.Hist), fastUB: unfloats(ss.FastUB), fastN: unfloats(ss.FastN),
-		quant: unpairs(ss.Quant), quantAt: ss.QuantAt, viol: float64(ss.Viol), violLast: float64(ss.ViolLast),
-	}}
-	if len(s.agg.fastUB) != len(s.agg.fastN) {
-		s.agg.fastUB, s.agg.fastN = nil, nil
-	}
-	if ss.Samples != nil {
-		s.agg.samples = newSketch()
-		dd := s.agg.samples.dd
-		loadBins(dd.GetPositiveValueStore(), ss.Samples.Pos)
-		loadBins(dd.GetNegativeValueStore(), ss.Samples.Neg)
-		if z := float64(ss.Samples.Zero); z > 0 {
-			_ = dd.AddWithCount(0, z)
-		}
-	}
-	return s
 }
 
 // encodeRule renders a rule's state; called with the engine lock held.
@@ -287,16 +154,6 @@ func parseState(s string) (alertState, bool) {
 		return stateFiring, true
 	}
 	return stateInactive, false
-}
-
-// groupKey is the key of a group in rule.groups, as groupFor builds it.
-func (r *rule) groupKey(labels map[string]string) string {
-	var b []byte
-	for _, k := range r.groupBy {
-		b = append(b, labels[k]...)
-		b = append(b, 0xff)
-	}
-	return string(b)
 }
 
 // stateStore is the storage client the engine saves its state through.
@@ -343,12 +200,12 @@ func (e *engine) restore(ctx context.Context, st *stateStore) ([]Notification, e
 	for _, n := range idx.Rules {
 		names[n] = true
 	}
-	for _, r := range e.rules {
-		names[r.name] = true
+	for _, ar := range e.rules {
+		names[ar.alerts().name] = true
 	}
 	byName := map[string]*rule{}
-	for _, r := range e.rules {
-		byName[r.name] = r
+	for _, ar := range e.rules {
+		byName[ar.alerts().name] = ar.alerts()
 	}
 
 	e.mu.Lock()
@@ -384,8 +241,8 @@ func (e *engine) restore(ctx context.Context, st *stateStore) ([]Notification, e
 				continue
 			}
 			sev, _ := parseSeverity(sr.Severity)
-			if sev == 0 {
-				sev = sevWarning
+			if sev == SeverityUnset {
+				sev = SeverityWarning
 			}
 			out = append(out, Notification{
 				Rule: name, Status: StatusResolved, Severity: sev.String(), Summary: sg.Summary,
@@ -439,7 +296,9 @@ func (e *engine) resumeRule(r *rule, sr *savedRule) {
 		g.value, g.summary = float64(sg.Value), sg.Summary
 		g.win.slots = g.win.slots[:0]
 		for _, ss := range sg.Slots {
-			g.win.slots = append(g.win.slots, loadSlot(ss))
+			if sl, err := loadSlot(ss, r.newAcc); err == nil {
+				g.win.slots = append(g.win.slots, sl)
+			}
 		}
 	}
 }
@@ -449,7 +308,8 @@ func (e *engine) resumeRule(r *rule, sr *savedRule) {
 func (e *engine) snapshot(st *stateStore) []*storage.Operation {
 	var ops []*storage.Operation
 	names := make([]string, 0, len(e.rules))
-	for _, r := range e.rules {
+	for _, ar := range e.rules {
+		r := ar.alerts()
 		names = append(names, r.name)
 		key := stateRulePrefix + r.name
 		b := encodeRule(r)

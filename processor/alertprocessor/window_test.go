@@ -29,15 +29,19 @@ func TestSampleSketchPercentilesWithinOnePercent(t *testing.T) {
 			}
 		}
 		a.merge(b)
-		slot := loadSlot(saveSlot(&slot{agg: agg{samples: a}}))
+		newAcc := newAccumulator(StatP50, nil)
+		saved := saveSlot(&slot{acc: &quantileAcc{stat: StatP50, q: 0.5, samples: a}})
+		slot, err := loadSlot(saved, newAcc)
+		require.NoError(t, err)
+		loaded := slot.acc.(*quantileAcc).samples
 		slices.Sort(all)
 		for _, q := range []float64{0, 0.5, 0.9, 0.99, 1} {
 			want := all[int(q*float64(len(all)-1))]
-			for _, s := range []*sketch{a, slot.agg.samples} {
+			for _, s := range []*sketch{a, loaded} {
 				got := s.quantile(q)
 				require.InDelta(t, want, got, 0.0101*math.Abs(want), "q=%v n=%d", q, len(all))
 			}
 		}
-		require.Equal(t, float64(len(all)), slot.agg.samples.total())
+		require.Equal(t, float64(len(all)), loaded.total())
 	}
 }

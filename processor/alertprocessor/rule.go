@@ -1,0 +1,316 @@
+package alertprocessor // import "github.com/anvil/anvilcol/processor/alertprocessor"
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"text/template"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/anvil/anvilcol/internal/eventmatch"
+)
+
+// alertingRule is one configured rule as the engine schedules, saves and
+// reports it: a metricRule (rule_metric.go) or an eventRule
+// (rule_event.go). Ingestion feeds each kind its own observations; the
+// alerts and their state machine are the rule's own (rule, below).
+type alertingRule interface {
+	// eval steps every alert of the rule at now and appends the
+	// notifications to send to out.
+	eval(now time.Time, out []Notification) []Notification
+	// alerts is the part every kind shares: the compiled config and the
+	// groups with their windows and states.
+	alerts() *rule
+}
+
+// alertState is the state of one alert (rule, group).
+type alertState int
+
+const (
+	stateInactive alertState = iota
+	statePending
+	stateFiring
+)
+
+func (s alertState) String() string {
+	switch s {
+	case statePending:
+		return "pending"
+	case stateFiring:
+		return "firing"
+	}
+	return "inactive"
+}
+
+// stateResolved names the firing -> inactive transition in telemetry.
+const stateResolved = "resolved"
+
+// Reasons for dropped observations.
+const (
+	reasonMaxGroups    = "max_groups"
+	reasonFieldMissing = "field_missing"
+	reasonNotANumber   = "not_a_number"
+)
+
+// group is one alert: the window and state of a rule for one group_by value set.
+type group struct {
+	labels map[string]string
+	dedup  string
+	win    window
+
+	state        alertState
+	activeAt     time.Time // condition first held (pending, then startsAt)
+	lastTrueAt   time.Time
+	lastNotified time.Time
+	lastRefresh  time.Time
+	value        float64
+	summary      string // of the last notification
+}
+
+// maxSlotsPerWindow bounds the memory of a window: slots are
+// evaluation_interval wide unless the window would need more than this many.
+const maxSlotsPerWindow = 360
+
+// defaultStatWindow is the window of a rule with a stat and no window.
+const defaultStatWindow = 5 * time.Minute
+
+// ruleEnv is what the rules of one engine share: the notification policy
+// and where they report transitions, drops and template failures.
+type ruleEnv struct {
+	maxGroups int
+	repeat    time.Duration // repeat_interval
+	// refresh is the shortest resend_interval of the notifiers that want
+	// keep-alives of firing alerts (0: none); set when the notifiers start.
+	refresh    time.Duration
+	transition func(r *rule, from, to string)
+	dropped    func(r *rule, reason string)
+	warn       func(key, msg string)
+}
+
+// rule is a compiled RuleConfig and its alerts, one per group.
+type rule struct {
+	cfg       RuleConfig
+	env       *ruleEnv
+	name      string
+	matcher   *eventmatch.Matcher
+	stat      Stat
+	op        Op
+	threshold float64
+	sev       Severity
+	tmpl      *template.Template
+	window    time.Duration
+	slotWidth time.Duration
+	groupBy   []string
+	newAcc    func() accumulator // the accumulator of stat
+	fp        string             // fingerprint of what the persisted state means (state.go)
+
+	groups map[string]*group
+	keyBuf []byte
+}
+
+func (r *rule) alerts() *rule { return r }
+
+// statName is the stat as notifications name it: the configured one, else
+// `last` (metric rules) or `each` (per-event checks).
+func (r *rule) statName() string {
+	if r.stat == StatEach {
+		return "each"
+	}
+	return r.stat.String()
+}
+
+// compileRule builds the rule of rc: a *metricRule or an *eventRule.
+func compileRule(rc RuleConfig, eval time.Duration, env *ruleEnv) (alertingRule, error) {
+	r := &rule{cfg: rc, env: env, name: rc.Name, stat: rc.Stat, op: rc.Op, threshold: rc.Threshold, sev: rc.Severity,
+		groupBy: rc.GroupBy, groups: map[string]*group{}}
+	pattern := rc.Event
+	if rc.Metric != "" {
+		pattern = rc.Metric
+		if r.stat == StatEach {
+			r.stat = StatLast
+		}
+	}
+	m, err := eventmatch.New([]string{pattern})
+	if err != nil {
+		return nil, fmt.Errorf("rule %q: %w", rc.Name, err)
+	}
+	r.matcher = m
+	if r.sev == SeverityUnset {
+		r.sev = SeverityWarning
+	}
+	if r.tmpl, err = parseSummary(rc.Name, rc.Summary); err != nil {
+		return nil, fmt.Errorf("rule %q: summary: %w", rc.Name, err)
+	}
+	r.window = rc.Window
+	if r.window == 0 {
+		if r.stat == StatEach {
+			r.window = eval
+		} else {
+			r.window = max(defaultStatWindow, eval)
+		}
+	}
+	r.slotWidth = max(eval, r.window/maxSlotsPerWindow)
+	r.newAcc = newAccumulator(r.stat, func(v float64) bool { return r.op.eval(v, r.threshold) })
+	r.fp = r.fingerprint()
+	if len(r.groupBy) == 0 {
+		// A rule without group_by is one alert that always exists, so
+		// "fewer than N events" fires even when nothing arrives.
+		r.groups[""] = &group{labels: map[string]string{}, dedup: dedupKey(r.name, nil)}
+	}
+	if rc.Metric != "" {
+		return &metricRule{rule: r}, nil
+	}
+	return &eventRule{rule: r}, nil
+}
+
+// groupFor returns the group of the data's group_by values, creating it (up
+// to max_groups); nil means the observation is dropped (and counted).
+func (r *rule) groupFor(attrs, res pcommon.Map) *group {
+	if len(r.groupBy) == 0 {
+		return r.groups[""]
+	}
+	buf := r.keyBuf[:0]
+	for _, k := range r.groupBy {
+		v, ok := attrs.Get(k)
+		if !ok {
+			v, ok = res.Get(k)
+		}
+		if ok {
+			if v.Type() == pcommon.ValueTypeStr {
+				buf = append(buf, v.Str()...)
+			} else {
+				buf = append(buf, v.AsString()...)
+			}
+		}
+		buf = append(buf, 0xff)
+	}
+	r.keyBuf = buf
+	if g, ok := r.groups[string(buf)]; ok {
+		return g
+	}
+	if len(r.groups) >= r.env.maxGroups {
+		r.env.dropped(r, reasonMaxGroups)
+		return nil
+	}
+	labels := make(map[string]string, len(r.groupBy))
+	parts := strings.Split(string(buf[:len(buf)-1]), "\xff")
+	for i, k := range r.groupBy {
+		labels[k] = parts[i]
+	}
+	g := &group{labels: labels, dedup: dedupKey(r.name, labels)}
+	r.groups[string(buf)] = g
+	return g
+}
+
+// groupKey is the key of a group in rule.groups, as groupFor builds it.
+func (r *rule) groupKey(labels map[string]string) string {
+	var b []byte
+	for _, k := range r.groupBy {
+		b = append(b, labels[k]...)
+		b = append(b, 0xff)
+	}
+	return string(b)
+}
+
+// value computes the rule's statistic over g's window at now.
+func (r *rule) value(g *group, now time.Time) (float64, bool) {
+	g.win.expire(now, r.window, r.slotWidth)
+	return g.win.total(r.newAcc).value(r.window)
+}
+
+// eval computes every group's window at now, steps its state machine and
+// appends the notifications to send. A group with no data and no alert is
+// forgotten (unless it is the one group of a rule without group_by).
+func (r *rule) eval(now time.Time, out []Notification) []Notification {
+	for key, g := range r.groups {
+		v, ok := r.value(g, now)
+		cond := ok && r.op.eval(v, r.threshold)
+		if !ok {
+			v = math.NaN()
+		}
+		out = r.step(g, cond, v, now, out)
+		if g.state == stateInactive && len(g.win.slots) == 0 && len(r.groupBy) > 0 {
+			delete(r.groups, key)
+		}
+	}
+	return out
+}
+
+// step advances one alert's state machine:
+// inactive -> pending (condition holds, `for` > 0) -> firing (held for `for`)
+// -> resolved (condition false for keep_firing_for) -> inactive.
+func (r *rule) step(g *group, cond bool, v float64, now time.Time, out []Notification) []Notification {
+	if cond {
+		g.value = v
+	}
+	switch g.state {
+	case stateInactive:
+		if !cond {
+			return out
+		}
+		g.activeAt = now
+		if r.cfg.For > 0 {
+			g.state = statePending
+			r.env.transition(r, stateInactive.String(), statePending.String())
+			return out
+		}
+		return r.fire(g, stateInactive, now, out)
+	case statePending:
+		if !cond {
+			g.state = stateInactive
+			r.env.transition(r, statePending.String(), stateInactive.String())
+			return out
+		}
+		if now.Sub(g.activeAt) >= r.cfg.For {
+			return r.fire(g, statePending, now, out)
+		}
+	case stateFiring:
+		if cond {
+			g.lastTrueAt = now
+		} else if now.Sub(g.lastTrueAt) >= r.cfg.KeepFiringFor {
+			g.state = stateInactive
+			r.env.transition(r, stateFiring.String(), stateResolved)
+			if !math.IsNaN(v) {
+				g.value = v // resolved with the value that no longer breaches
+			}
+			n := r.notification(g, StatusResolved, now)
+			n.EndsAt = now
+			return append(out, n)
+		}
+		if r.env.repeat > 0 && now.Sub(g.lastNotified) >= r.env.repeat {
+			g.lastNotified, g.lastRefresh = now, now
+			n := r.notification(g, StatusFiring, now)
+			n.Repeat = true
+			return append(out, n)
+		}
+		if r.env.refresh > 0 && now.Sub(g.lastRefresh) >= r.env.refresh {
+			g.lastRefresh = now
+			n := r.notification(g, StatusFiring, now)
+			n.refresh = true
+			return append(out, n)
+		}
+	}
+	return out
+}
+
+func (r *rule) fire(g *group, from alertState, now time.Time, out []Notification) []Notification {
+	g.state = stateFiring
+	g.lastTrueAt, g.lastNotified, g.lastRefresh = now, now, now
+	r.env.transition(r, from.String(), stateFiring.String())
+	return append(out, r.notification(g, StatusFiring, now))
+}
+
+// count returns the rule's pending and firing alerts.
+func (r *rule) count() (pending, firing int64) {
+	for _, g := range r.groups {
+		switch g.state {
+		case statePending:
+			pending++
+		case stateFiring:
+			firing++
+		}
+	}
+	return pending, firing
+}
