@@ -266,4 +266,3 @@ func (t *seriesTracker) summaryObs(key uint64, dp pmetric.SummaryDataPoint, now 
 	}
 	return o
 }
-

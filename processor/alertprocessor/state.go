@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"time"
 
-
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
