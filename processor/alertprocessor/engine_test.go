@@ -1,7 +1,9 @@
 package alertprocessor
 
 import (
+	"context"
 	"math"
+	"sync"
 	"testing"
 	"time"
 
@@ -614,4 +616,39 @@ func expHistMetrics(name string, temp pmetric.AggregationTemporality, start pcom
 	}
 	dp.SetCount(n)
 	return md
+}
+
+// recordingSink is a notifySink that keeps what it is handed.
+type recordingSink struct {
+	mu  sync.Mutex
+	got []Notification
+}
+
+func (s *recordingSink) notify(n Notification) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, n)
+}
+
+func (s *recordingSink) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got)
+}
+
+func (s *recordingSink) refresh() time.Duration { return 0 }
+
+func (s *recordingSink) shutdown(context.Context) {}
+
+func TestEngineEvaluatesOnItsClock(t *testing.T) {
+	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "quiet", Event: "e", Stat: StatCount, Window: time.Minute, Op: OpLT, Threshold: 1}))
+	started := clk.Now()
+	sink := &recordingSink{}
+	e.start(sink)
+	t.Cleanup(func() { _ = e.shutdown(context.Background()) })
+	runClock(t, clk, func() bool { return sink.len() == 1 })
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	assert.Equal(t, "quiet", sink.got[0].Rule)
+	assert.Equal(t, started.Add(e.cfg.EvaluationInterval), sink.got[0].At, "the first evaluation is one interval after the start")
 }

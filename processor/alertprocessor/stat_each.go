@@ -14,7 +14,7 @@ type eachAcc struct {
 	violLast float64 // the value of the latest of them
 }
 
-func (a *eachAcc) addMetric(*obs, time.Time) {} // metric rules have a stat
+func (a *eachAcc) addMetric(obs, time.Time) {} // metric rules have a stat
 
 func (a *eachAcc) addEvent(v float64, _ time.Time) {
 	if a.cond(v) {

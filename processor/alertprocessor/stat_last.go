@@ -20,7 +20,7 @@ func (a *lastAcc) set(v float64, at time.Time) {
 	}
 }
 
-func (a *lastAcc) addMetric(o *obs, at time.Time) {
+func (a *lastAcc) addMetric(o obs, at time.Time) {
 	if o.hasValue {
 		a.set(o.value, at)
 	}

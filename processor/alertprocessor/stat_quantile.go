@@ -53,7 +53,7 @@ func (a *quantileAcc) addSample(v float64) {
 	}
 }
 
-func (a *quantileAcc) addMetric(o *obs, at time.Time) {
+func (a *quantileAcc) addMetric(o obs, at time.Time) {
 	switch o.kind {
 	case kindGauge:
 		a.addSample(o.value)

@@ -19,7 +19,7 @@ type totalsAcc struct {
 	inc  float64
 }
 
-func (a *totalsAcc) addMetric(o *obs, _ time.Time) {
+func (a *totalsAcc) addMetric(o obs, _ time.Time) {
 	switch o.kind {
 	case kindGauge:
 		a.n++

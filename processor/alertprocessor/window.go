@@ -12,7 +12,7 @@ import (
 // rule is compiled (newAccumulator), that also saves and loads itself.
 type accumulator interface {
 	// addMetric adds one metric data point (after cumulative differencing).
-	addMetric(o *obs, at time.Time)
+	addMetric(o obs, at time.Time)
 	// addEvent adds one event: its field's value, or 1 for a rule without field.
 	addEvent(v float64, at time.Time)
 	// merge adds later, an accumulator of the same type from a later slot.

@@ -5,7 +5,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -44,4 +46,27 @@ func TestSampleSketchPercentilesWithinOnePercent(t *testing.T) {
 		}
 		require.Equal(t, float64(len(all)), loaded.total())
 	}
+}
+
+func TestQuantileFromBucketsInOneOrManyLayoutsAcrossRestarts(t *testing.T) {
+	newAcc := newAccumulator(StatP50, nil)
+	now := time.Unix(100, 0)
+	a, b := newAcc(), newAcc()
+	a.addMetric(obs{kind: kindHistogram, count: 4, buckets: []bucket{{10, 2}, {20, 2}, {math.Inf(1), 0}}}, now)
+	a.addMetric(obs{kind: kindHistogram, count: 4, buckets: []bucket{{10, 2}, {20, 2}, {math.Inf(1), 0}}}, now)
+	b.addMetric(obs{kind: kindHistogram, count: 4, buckets: []bucket{{10, 0}, {20, 0}, {math.Inf(1), 0}}}, now)
+	b.addMetric(obs{kind: kindHistogram, count: 4, buckets: []bucket{{5, 4}, {math.Inf(1), 0}}}, now) // another layout
+	total := newAcc()
+	total.merge(roundTrip(t, a, newAcc))
+	total.merge(roundTrip(t, b, newAcc))
+	v, ok := total.value(0)
+	require.True(t, ok)
+	assert.InDelta(t, 7.5, v, 1e-9, "12 observations: 4 <= 5, 4 in (5, 10], 4 in (10, 20]; rank 6 is halfway into (5, 10]")
+
+	newMax := newAccumulator(StatMax, nil)
+	m := newMax()
+	m.addMetric(obs{kind: kindSummary, count: 2, hasMinMax: true, min: 1, max: 9, quant: map[float64]float64{0: 1, 1: 9}}, now)
+	v, ok = roundTrip(t, m, newMax).value(0)
+	require.True(t, ok)
+	assert.Equal(t, 9.0, v)
 }
