@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 
 	"github.com/anvil/anvilcol/internal/componenttesthelp"
-	"github.com/anvil/anvilcol/processor/alertprocessor/internal/metadata"
 )
 
 func loadConfig(t *testing.T, id component.ID) *Config {
@@ -36,7 +35,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.True(t, cfg.Notifiers[0].Enabled)
 	assert.False(t, cfg.Notifiers[5].Enabled)
 	slack := cfg.Notifiers[0]
-	assert.Equal(t, "https://hooks.slack.com/services/T000/B000/XXXX", slack.WebhookURL)
+	assert.Equal(t, "https://hooks.slack.com/services/T000/B000/XXXX", slack.Slack.WebhookURL)
 	// Every list element gets the notifier defaults.
 	assert.Equal(t, 1000, slack.QueueSize)
 	assert.Equal(t, 10*time.Second, slack.Timeout)
@@ -50,7 +49,7 @@ func TestLoadConfig(t *testing.T) {
 	v, ok := wh.Headers.Get("Authorization")
 	require.True(t, ok)
 	assert.Equal(t, "Bearer token", string(v))
-	assert.Equal(t, time.Minute, cfg.Notifiers[2].ResendInterval)
+	assert.Equal(t, time.Minute, cfg.Notifiers[2].Alertmanager.ResendInterval)
 
 	empty := loadConfig(t, component.MustNewIDWithName("alert", "empty"))
 	assert.Equal(t, createDefaultConfig(), empty)
@@ -92,9 +91,9 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"webhook endpoint", func(c *Config) { c.Notifiers = []NotifierConfig{NewNotifierConfig("webhook")} }, "`notifiers[0].endpoint` is required for a webhook notifier"},
 		{"min_severity", func(c *Config) {
 			n := NewNotifierConfig("log")
-			n.MinSeverity = "high"
+			n.MinSeverity = 9
 			c.Notifiers = []NotifierConfig{n}
-		}, "`notifiers[0].min_severity` \"high\" is unknown"},
+		}, "`notifiers[0].min_severity` 9 is unknown"},
 		{"enabled notifier is checked", func(c *Config) {
 			n := NewNotifierConfig("slack")
 			c.Notifiers = []NotifierConfig{NewNotifierConfig("log"), n}
@@ -125,12 +124,11 @@ func TestDisabledNotifierIsNeitherCheckedNorBuilt(t *testing.T) {
 	off.Enabled = false
 	cfg.Notifiers = []NotifierConfig{off, NewNotifierConfig("log")}
 	require.NoError(t, cfg.Validate())
-	tb, err := metadata.NewTelemetryBuilder(componenttest.NewNopTelemetrySettings())
+	h, err := acquire(testSettings(t), cfg, wallClock{})
 	require.NoError(t, err)
-	ws, err := buildWorkers(context.Background(), cfg, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings(), tb, nopErrLog(), wallClock{})
-	require.NoError(t, err)
-	require.Len(t, ws, 1)
-	assert.Equal(t, "log", ws[0].typ)
+	require.NoError(t, h.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
+	assert.Equal(t, 1, h.engine().notifiers.Len(), "the log notifier only")
 }
 
 func TestRuleDefaults(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/anvil/anvilcol/internal/metricstate"
 	"github.com/anvil/anvilcol/internal/ratelog"
 	"github.com/anvil/anvilcol/processor/alertprocessor/internal/metadata"
+	"github.com/anvil/anvilcol/processor/alertprocessor/internal/notify"
 )
 
 // alertState is the state of one alert (rule, group).
@@ -93,7 +94,7 @@ type engine struct {
 	metricCache map[string][]*rule
 	eventCache  map[string][]*rule
 
-	notifiers []*worker
+	notifiers *notify.Notifiers
 	refresh   time.Duration // shortest resend_interval of notifiers that want refreshes
 	store     *stateStore   // nil without `storage`
 
@@ -388,7 +389,7 @@ func (e *engine) step(r *rule, g *group, cond bool, v float64, now time.Time, ou
 		if e.refresh > 0 && now.Sub(g.lastRefresh) >= e.refresh {
 			g.lastRefresh = now
 			n := e.notification(r, g, StatusFiring, now)
-			n.refresh = true
+			n.Refresh = true
 			return append(out, n)
 		}
 	}
@@ -443,15 +444,11 @@ func (e *engine) observeActive(_ context.Context, o metric.Int64Observer) error 
 	return nil
 }
 
-// start launches the evaluation loop and the notifier workers.
-func (e *engine) start(ws []*worker) {
-	e.notifiers = ws
-	for _, w := range ws {
-		if w.refresh > 0 && (e.refresh == 0 || w.refresh < e.refresh) {
-			e.refresh = w.refresh
-		}
-		w.start()
-	}
+// start launches the evaluation loop and the notifiers.
+func (e *engine) start(ns *notify.Notifiers) {
+	e.notifiers = ns
+	e.refresh = ns.ResendInterval()
+	ns.Start()
 	e.stop, e.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(e.done)
@@ -486,15 +483,11 @@ func (e *engine) shutdown(ctx context.Context) error {
 		}
 		err = errors.Join(err, e.store.client.Close(ctx))
 	}
-	for _, w := range e.notifiers {
-		w.shutdown(ctx)
-	}
+	e.notifiers.Shutdown(ctx)
 	e.tb.Shutdown()
 	return err
 }
 
 func (e *engine) dispatch(n Notification) {
-	for _, w := range e.notifiers {
-		w.offer(n, e.cfg.SendResolved)
-	}
+	e.notifiers.Offer(n)
 }

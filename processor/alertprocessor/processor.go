@@ -44,7 +44,7 @@ func acquire(set processor.Settings, cfg *Config, clk clock) (handle, error) {
 // Start starts the engine: notifiers, and the saved state when storage is set.
 func (s *shared) Start(ctx context.Context, host component.Host) error {
 	e := s.engine
-	ws, err := buildWorkers(ctx, e.cfg, host, s.set, e.tb, e.errLog, e.clk)
+	ns, err := e.newNotifiers(ctx, host)
 	if err != nil {
 		return err
 	}
@@ -60,12 +60,12 @@ func (s *shared) Start(ctx context.Context, host component.Host) error {
 		}
 		e.store = st
 	}
-	e.start(ws)
+	e.start(ns)
 	for _, n := range resolved {
 		e.dispatch(n)
 	}
 	s.set.Logger.Info("alert processor started",
-		zap.Int("rules", len(e.rules)), zap.Int("notifiers", len(ws)), zap.Duration("evaluation_interval", e.cfg.EvaluationInterval),
+		zap.Int("rules", len(e.rules)), zap.Int("notifiers", ns.Len()), zap.Duration("evaluation_interval", e.cfg.EvaluationInterval),
 		zap.Bool("persisted_state", e.store != nil))
 	return nil
 }
