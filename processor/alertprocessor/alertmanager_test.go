@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 
 	"github.com/anvil/anvilcol/internal/e2etest"
+
+	"github.com/anvil/anvilcol/processor/alertprocessor/internal/notify"
 )
 
 // TestRealAlertmanagerReceivesAndResolves runs a real Alertmanager
@@ -18,7 +20,7 @@ import (
 func TestRealAlertmanagerReceivesAndResolves(t *testing.T) {
 	base := e2etest.StartAlertmanager(t)
 
-	nc := NewNotifierConfig(notifierAlertmanager)
+	nc := NewNotifierConfig(notify.TypeAlertmanager)
 	nc.Endpoint = base
 	cfg := testConfig(RuleConfig{
 		Name: "low_agreement", Event: "anvil.agreement.low_score", Field: "value", Op: OpLT, Threshold: 0.4,

@@ -4,16 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
 	"text/template"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/confighttp"
-	"go.opentelemetry.io/collector/config/configretry"
-	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/anvil/anvilcol/internal/eventmatch"
+	"github.com/anvil/anvilcol/processor/alertprocessor/internal/notify"
 )
 
 // Config is the configuration of the alert processor.
@@ -84,50 +81,13 @@ type RuleConfig struct {
 	_ struct{}
 }
 
-// NotifierConfig is one notification target.
-type NotifierConfig struct {
-	// Type is slack, pagerduty, alertmanager, webhook or log. Required.
-	Type string `mapstructure:"type"`
-	// Enabled turns the notifier on; a disabled notifier is neither checked
-	// nor used (so a shipped config can carry a notifier switched on from
-	// the environment). Default true.
-	Enabled bool `mapstructure:"enabled"`
-	// MinSeverity: only alerts of this severity or higher are sent here. Default info (all).
-	MinSeverity string `mapstructure:"min_severity"`
+// NotifierConfig is one notification target: `type`, the keys every
+// notifier has, and the keys of its type (one sub-struct per type, written
+// at the same level; internal/notify documents each).
+type NotifierConfig = notify.Config
 
-	// WebhookURL is the Slack incoming-webhook URL (slack; required there).
-	WebhookURL string `mapstructure:"webhook_url"`
-	// Channel overrides the webhook's channel (slack). Default "" (the webhook's own).
-	Channel string `mapstructure:"channel"`
-	// RoutingKey is the PagerDuty integration key (pagerduty; required there).
-	RoutingKey string `mapstructure:"routing_key"`
-	// Source is PagerDuty's payload.source. Default: the host name.
-	Source string `mapstructure:"source"`
-	// ResendInterval re-sends firing alerts to Alertmanager so they do not
-	// time out there (alertmanager). Default 1m.
-	ResendInterval time.Duration `mapstructure:"resend_interval"`
-	// Endpoints are the base URLs of every Alertmanager of a cluster
-	// (alertmanager): each alert goes to each of them, with its own queue and
-	// retries. `endpoint`, if set, is added to the list. Default none.
-	Endpoints []string `mapstructure:"endpoints"`
-
-	// ClientConfig holds the HTTP client settings: endpoint, timeout, tls,
-	// headers, ... Endpoint defaults: pagerduty
-	// https://events.pagerduty.com/v2/enqueue; required for alertmanager
-	// (its base URL) and webhook; slack uses webhook_url. Timeout default 10s.
-	confighttp.ClientConfig `mapstructure:",squash"`
-	// QueueSize bounds the notifications waiting for this notifier; when full,
-	// the oldest is dropped and counted. Default 1000.
-	QueueSize int `mapstructure:"queue_size"`
-	// BackOffConfig sets the retries of failed deliveries. Default enabled,
-	// initial 1s, max 30s, max elapsed 5m.
-	BackOffConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
-
-	_ struct{}
-}
-
-// DefaultPagerDutyEndpoint is the PagerDuty Events API v2 enqueue URL.
-const DefaultPagerDutyEndpoint = "https://events.pagerduty.com/v2/enqueue"
+// NewNotifierConfig returns a notifier of type typ with every default set.
+func NewNotifierConfig(typ string) NotifierConfig { return notify.NewConfig(typ) }
 
 // DefaultSummary is the summary template of a rule without one.
 const DefaultSummary = "{{ .Rule }}: {{ .Value }} {{ .Op }} {{ .Threshold }}"
@@ -137,14 +97,6 @@ var (
 	ErrInvalidConfig = errors.New("invalid alert processor configuration")
 
 	ruleNameRE = regexp.MustCompile(`^[a-z0-9_]+$`)
-)
-
-const (
-	notifierSlack        = "slack"
-	notifierPagerDuty    = "pagerduty"
-	notifierAlertmanager = "alertmanager"
-	notifierWebhook      = "webhook"
-	notifierLog          = "log"
 )
 
 func cfgErr(format string, args ...any) error {
@@ -174,7 +126,9 @@ func (c *Config) Validate() error {
 	}
 	for i := range c.Notifiers {
 		if c.Notifiers[i].Enabled {
-			errs = append(errs, c.Notifiers[i].validate(i)...)
+			for _, err := range c.Notifiers[i].Check(fmt.Sprintf("notifiers[%d]", i)) {
+				errs = append(errs, cfgErr("%w", err))
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -252,93 +206,4 @@ func parseSummary(name, s string) (*template.Template, error) {
 		s = DefaultSummary
 	}
 	return template.New(name).Option("missingkey=zero").Parse(s)
-}
-
-func (n *NotifierConfig) validate(i int) []error {
-	var errs []error
-	key := func(k string) string { return fmt.Sprintf("`notifiers[%d].%s`", i, k) }
-	switch n.Type {
-	case notifierSlack:
-		if n.WebhookURL == "" {
-			errs = append(errs, cfgErr("%s is required for a slack notifier", key("webhook_url")))
-		}
-	case notifierPagerDuty:
-		if n.RoutingKey == "" {
-			errs = append(errs, cfgErr("%s is required for a pagerduty notifier", key("routing_key")))
-		}
-	case notifierAlertmanager:
-		if len(n.alertmanagerEndpoints()) == 0 {
-			errs = append(errs, cfgErr("%s (or %s) is required for an alertmanager notifier", key("endpoints"), key("endpoint")))
-		}
-		for j, u := range n.Endpoints {
-			if u == "" {
-				errs = append(errs, cfgErr("`notifiers[%d].endpoints[%d]` is empty", i, j))
-			}
-		}
-	case notifierWebhook:
-		if n.Endpoint == "" {
-			errs = append(errs, cfgErr("%s is required for a %s notifier", key("endpoint"), n.Type))
-		}
-	case notifierLog:
-	default:
-		errs = append(errs, cfgErr("%s %q is unknown; use one of slack pagerduty alertmanager webhook log", key("type"), n.Type))
-	}
-	if len(n.Endpoints) > 0 && n.Type != notifierAlertmanager {
-		errs = append(errs, cfgErr("%s applies to alertmanager notifiers only; use %s", key("endpoints"), key("endpoint")))
-	}
-	if _, ok := parseSeverity(n.MinSeverity); !ok {
-		errs = append(errs, cfgErr("%s %q is unknown; use one of critical error warning info", key("min_severity"), n.MinSeverity))
-	}
-	if n.QueueSize <= 0 {
-		errs = append(errs, cfgErr("%s must be positive, got %d", key("queue_size"), n.QueueSize))
-	}
-	if n.ResendInterval < 0 {
-		errs = append(errs, cfgErr("%s must not be negative, got %v", key("resend_interval"), n.ResendInterval))
-	}
-	if err := n.BackOffConfig.Validate(); err != nil {
-		errs = append(errs, cfgErr("%s: %v", key("retry_on_failure"), err))
-	}
-	if err := n.ClientConfig.Validate(); err != nil {
-		errs = append(errs, cfgErr("notifiers[%d]: %v", i, err))
-	}
-	return errs
-}
-
-// alertmanagerEndpoints is `endpoint` (if set) followed by `endpoints`,
-// without empty entries and duplicates.
-func (n *NotifierConfig) alertmanagerEndpoints() []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, u := range append([]string{n.Endpoint}, n.Endpoints...) {
-		u = strings.TrimRight(u, "/")
-		if u != "" && !seen[u] {
-			seen[u] = true
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
-// NewNotifierConfig returns a notifier of type typ with every default set.
-func NewNotifierConfig(typ string) NotifierConfig {
-	hc := confighttp.NewDefaultClientConfig()
-	hc.Timeout = 10 * time.Second
-	bo := configretry.NewDefaultBackOffConfig()
-	bo.InitialInterval = time.Second
-	return NotifierConfig{
-		Type:           typ,
-		Enabled:        true,
-		ResendInterval: time.Minute,
-		ClientConfig:   hc,
-		QueueSize:      1000,
-		BackOffConfig:  bo,
-	}
-}
-
-// Unmarshal fills a list element's defaults before reading it, so every
-// notifier in the list gets them.
-func (n *NotifierConfig) Unmarshal(conf *confmap.Conf) error {
-	typ, _ := conf.Get("type").(string)
-	*n = NewNotifierConfig(typ)
-	return conf.Unmarshal(n)
 }

@@ -12,7 +12,6 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/anvil/anvilcol/internal/componenttesthelp"
-	"github.com/anvil/anvilcol/processor/alertprocessor/internal/metadata"
 )
 
 func loadConfig(t *testing.T, id component.ID) *Config {
@@ -37,7 +36,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.True(t, cfg.Notifiers[0].Enabled)
 	assert.False(t, cfg.Notifiers[5].Enabled)
 	slack := cfg.Notifiers[0]
-	assert.Equal(t, "https://hooks.slack.com/services/T000/B000/XXXX", slack.WebhookURL)
+	assert.Equal(t, "https://hooks.slack.com/services/T000/B000/XXXX", slack.Slack.WebhookURL)
 	// Every list element gets the notifier defaults.
 	assert.Equal(t, 1000, slack.QueueSize)
 	assert.Equal(t, 10*time.Second, slack.Timeout)
@@ -51,7 +50,7 @@ func TestLoadConfig(t *testing.T) {
 	v, ok := wh.Headers.Get("Authorization")
 	require.True(t, ok)
 	assert.Equal(t, "Bearer token", string(v))
-	assert.Equal(t, time.Minute, cfg.Notifiers[2].ResendInterval)
+	assert.Equal(t, time.Minute, cfg.Notifiers[2].Alertmanager.ResendInterval)
 
 	empty := loadConfig(t, component.MustNewIDWithName("alert", "empty"))
 	assert.Equal(t, createDefaultConfig(), empty)
@@ -90,9 +89,9 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"webhook endpoint", func(c *Config) { c.Notifiers = []NotifierConfig{NewNotifierConfig("webhook")} }, "`notifiers[0].endpoint` is required for a webhook notifier"},
 		{"min_severity", func(c *Config) {
 			n := NewNotifierConfig("log")
-			n.MinSeverity = "high"
+			n.MinSeverity = 9
 			c.Notifiers = []NotifierConfig{n}
-		}, "`notifiers[0].min_severity` \"high\" is unknown"},
+		}, "`notifiers[0].min_severity` 9 is unknown"},
 		{"enabled notifier is checked", func(c *Config) {
 			n := NewNotifierConfig("slack")
 			c.Notifiers = []NotifierConfig{NewNotifierConfig("log"), n}
@@ -123,12 +122,11 @@ func TestDisabledNotifierIsNeitherCheckedNorBuilt(t *testing.T) {
 	off.Enabled = false
 	cfg.Notifiers = []NotifierConfig{off, NewNotifierConfig("log")}
 	require.NoError(t, cfg.Validate())
-	tb, err := metadata.NewTelemetryBuilder(componenttest.NewNopTelemetrySettings())
+	h, err := acquire(testSettings(t), cfg, wallClock{})
 	require.NoError(t, err)
-	ws, err := buildWorkers(context.Background(), cfg, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings(), tb, nopErrLog(), wallClock{})
-	require.NoError(t, err)
-	require.Len(t, ws, 1)
-	assert.Equal(t, "log", ws[0].typ)
+	require.NoError(t, h.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
+	assert.Equal(t, 1, h.engine().sink.(notifiersSink).ns.Len(), "the log notifier only")
 }
 
 func TestRuleDefaults(t *testing.T) {
@@ -142,7 +140,7 @@ func TestRuleDefaults(t *testing.T) {
 	r, err := compile(RuleConfig{Name: "m", Metric: "m", Op: OpGT}, 15*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, StatLast, r.stat, "metric rules default to last")
-	assert.Equal(t, sevWarning, r.sev)
+	assert.Equal(t, SeverityWarning, r.sev)
 	assert.Equal(t, 5*time.Minute, r.window)
 	assert.Equal(t, 15*time.Second, r.slotWidth)
 	r, err = compile(RuleConfig{Name: "e", Event: "e", Field: "v", Op: OpLT}, 15*time.Second)

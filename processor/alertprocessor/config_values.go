@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/anvil/anvilcol/processor/alertprocessor/internal/notify"
 )
 
 // The typed values of a rule's `stat`, `op` and `severity`: the config
@@ -142,61 +144,20 @@ func (o Op) eval(v, threshold float64) bool {
 	return false
 }
 
-// Severity orders alerts (`severity`); a notifier's min_severity filters on it.
-type Severity int
+// Severity orders alerts (`severity`); a notifier's min_severity filters
+// on it. It is the notify package's type, so a rule's severity is what the
+// notifiers compare.
+type Severity = notify.Severity
 
 // The severities, lowest first; SeverityUnset is a rule without `severity`
 // (warning).
 const (
-	SeverityUnset Severity = iota
-	SeverityInfo
-	SeverityWarning
-	SeverityError
-	SeverityCritical
+	SeverityUnset    Severity = 0
+	SeverityInfo              = notify.SeverityInfo
+	SeverityWarning           = notify.SeverityWarning
+	SeverityError             = notify.SeverityError
+	SeverityCritical          = notify.SeverityCritical
 )
-
-var severityNames = []string{SeverityUnset: "", SeverityInfo: "info", SeverityWarning: "warning", SeverityError: "error", SeverityCritical: "critical"}
-
-// severity and its constants are the names the notifiers (notify*.go) use.
-type severity = Severity
-
-const (
-	sevInfo     = SeverityInfo
-	sevWarning  = SeverityWarning
-	sevError    = SeverityError
-	sevCritical = SeverityCritical
-)
-
-// parseSeverity maps a severity name (a notifier's min_severity); "" is
-// valid (the caller picks the default).
-func parseSeverity(s string) (Severity, bool) {
-	v, ok := lookup(severityNames, s)
-	return Severity(v), ok
-}
-
-func (s Severity) String() string {
-	if s > 0 && int(s) < len(severityNames) {
-		return severityNames[s]
-	}
-	return "unknown"
-}
-
-func (s Severity) MarshalText() ([]byte, error) {
-	if s == SeverityUnset {
-		return nil, nil
-	}
-	return []byte(s.String()), nil
-}
-
-// UnmarshalText accepts critical error warning info; "" is SeverityUnset.
-func (s *Severity) UnmarshalText(b []byte) error {
-	v, ok := parseSeverity(string(b))
-	if !ok {
-		return fmt.Errorf("unknown severity %q; use one of critical error warning info", b)
-	}
-	*s = v
-	return nil
-}
 
 func lookup(names []string, s string) (int, bool) {
 	for i, n := range names {

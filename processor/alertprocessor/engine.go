@@ -18,7 +18,7 @@ import (
 )
 
 // notifySink is where the engine hands its notifications (processor.go
-// wires the notifier workers of notify.go).
+// wires internal/notify's notifiers).
 type notifySink interface {
 	notify(Notification)
 	// refresh is how often a firing alert is re-sent as a keep-alive (the
@@ -36,6 +36,7 @@ type engine struct {
 	logger *zap.Logger
 	errLog *ratelog.Logger
 	tb     *metadata.TelemetryBuilder
+	set    component.TelemetrySettings
 
 	clk     clock
 	now     func() time.Time // clk.Now
@@ -67,6 +68,7 @@ func newEngine(cfg *Config, set component.TelemetrySettings, clk clock) (*engine
 		logger: set.Logger,
 		errLog: ratelog.New(set.Logger, ratelog.DefaultInterval),
 		tb:     tb,
+		set:    set,
 		clk:    clk,
 		now:    clk.Now,
 	}

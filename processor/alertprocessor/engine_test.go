@@ -9,10 +9,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/anvil/anvilcol/processor/alertprocessor/internal/notify"
 )
 
 // valueOf computes a rule's current value for the group with key (one
@@ -88,7 +91,7 @@ func TestEventCountWithoutField(t *testing.T) {
 	require.Len(t, ns, 1)
 	assert.Equal(t, StatusFiring, ns[0].Status)
 	assert.Equal(t, "3 export failures in the last hour", ns[0].Summary)
-	assert.Equal(t, "error", ns[0].Severity)
+	assert.Equal(t, "error", ns[0].Severity.String())
 }
 
 func TestEventGlobMatchesLogAttributeAndSpanName(t *testing.T) {
@@ -315,10 +318,15 @@ func TestSendResolvedFalseStillResolvesState(t *testing.T) {
 	cfg := testConfig(RuleConfig{Name: "r", Metric: "m", Window: 10 * time.Second, Op: OpGT, Threshold: 0})
 	cfg.SendResolved = false
 	e, clk, _ := newTestEngine(t, cfg)
-	rec := &recordingSender{}
-	w := newWorker(NewNotifierConfig(notifierWebhook), rec, e.tb, e.errLog, e.clk)
-	sink := workerSink{workers: []*worker{w}, sendResolved: cfg.SendResolved}
-	sink.start()
+	in := newIntake(t)
+	nc := NewNotifierConfig(notify.TypeWebhook)
+	nc.Endpoint = in.URL
+	cfg.Notifiers = []NotifierConfig{nc}
+	ns, err := e.newNotifiers(t.Context(), componenttest.NewNopHost())
+	require.NoError(t, err)
+	sink := notifiersSink{ns}
+	ns.Start()
+	e.start(sink)
 	t.Cleanup(func() { _ = e.shutdown(t.Context()) })
 	e.consumeMetrics(gaugeMetrics("m", nil, 1))
 	for _, n := range tick(e, clk) {
@@ -328,8 +336,9 @@ func TestSendResolvedFalseStillResolvesState(t *testing.T) {
 		sink.notify(n)
 	}
 	assert.Equal(t, stateInactive, e.rules[0].alerts().groups[""].state)
-	w.shutdown(t.Context()) // delivers everything dispatched, then stops: nothing else can arrive
-	assert.Equal(t, []string{"firing"}, statuses(rec.got()))
+	ns.Shutdown(t.Context()) // delivers everything dispatched, then stops: nothing else can arrive
+	require.Len(t, in.Requests(), 1)
+	assert.Equal(t, "firing", decode(t, in.Requests()[0].Body)["status"])
 }
 
 func TestAbsenceRuleWithoutGroupByFires(t *testing.T) {

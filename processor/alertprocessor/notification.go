@@ -1,39 +1,45 @@
 package alertprocessor // import "github.com/anvil/anvilcol/processor/alertprocessor"
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/anvil/anvilcol/processor/alertprocessor/internal/notify"
 )
+
+// The notification and its statuses are internal/notify's.
+type Notification = notify.Notification
 
 // Status of a notification.
 const (
-	StatusFiring   = "firing"
-	StatusResolved = "resolved"
+	StatusFiring   = notify.StatusFiring
+	StatusResolved = notify.StatusResolved
 )
 
-// Notification is one alert event handed to the notifiers.
-type Notification struct {
-	Rule      string
-	Status    string // firing or resolved
-	Repeat    bool   // a re-notification of a still-firing alert (repeat_interval)
-	Severity  string
-	Summary   string
-	Value     float64
-	Threshold float64
-	Op        string
-	Stat      string
-	Labels    map[string]string // the group_by labels of this alert
-	DedupKey  string            // stable per (rule, group), across restarts
-	StartsAt  time.Time
-	EndsAt    time.Time // zero while firing
-	At        time.Time
-
-	sev     severity
-	refresh bool // an Alertmanager keep-alive only
+// newNotifiers builds the notifiers of the config on the engine's clock,
+// counting into the processor's own telemetry; the engine starts them.
+func (e *engine) newNotifiers(ctx context.Context, host component.Host) (*notify.Notifiers, error) {
+	ns, err := notify.New(ctx, host, e.cfg.Notifiers, notify.Settings{
+		Telemetry: e.set,
+		Counters: notify.Counters{
+			Sent: e.tb.AlertNotificationsSent, Failed: e.tb.AlertNotificationsFailed, Dropped: e.tb.AlertNotificationQueueDropped,
+		},
+		ErrLog:       e.errLog,
+		Clock:        e.clk,
+		SendResolved: e.cfg.SendResolved,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return ns, nil
 }
 
 // templateData is what a summary template sees.
@@ -52,7 +58,7 @@ func (r *rule) notification(g *group, status string, now time.Time) Notification
 	n := Notification{
 		Rule:      r.name,
 		Status:    status,
-		Severity:  r.sev.String(),
+		Severity:  notify.Severity(r.sev), // the same order and numbers
 		Value:     g.value,
 		Threshold: r.threshold,
 		Op:        r.op.String(),
@@ -61,11 +67,10 @@ func (r *rule) notification(g *group, status string, now time.Time) Notification
 		DedupKey:  g.dedup,
 		StartsAt:  g.activeAt,
 		At:        now,
-		sev:       r.sev,
 	}
 	var b strings.Builder
 	err := r.tmpl.Execute(&b, templateData{Rule: n.Rule, Value: n.Value, Threshold: n.Threshold, Op: n.Op,
-		Severity: n.Severity, Status: status, Labels: n.Labels})
+		Severity: n.Severity.String(), Status: status, Labels: n.Labels})
 	if err != nil {
 		r.env.warn("template:"+r.name, "alert summary template failed; using the rule name")
 		n.Summary = r.name

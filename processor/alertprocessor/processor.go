@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/anvil/anvilcol/internal/sharedcomponent"
+	"github.com/anvil/anvilcol/processor/alertprocessor/internal/notify"
 )
 
 // engines holds the one engine of each component id, used by every pipeline
@@ -45,7 +46,7 @@ func acquire(set processor.Settings, cfg *Config, clk clock) (handle, error) {
 // Start starts the engine: notifiers, and the saved state when storage is set.
 func (s *shared) Start(ctx context.Context, host component.Host) error {
 	e := s.engine
-	ws, err := buildWorkers(ctx, e.cfg, host, s.set, e.tb, e.errLog, e.clk)
+	ns, err := e.newNotifiers(ctx, host)
 	if err != nil {
 		return err
 	}
@@ -61,14 +62,14 @@ func (s *shared) Start(ctx context.Context, host component.Host) error {
 		}
 		e.store = st
 	}
-	sink := workerSink{workers: ws, sendResolved: e.cfg.SendResolved}
-	sink.start()
+	sink := notifiersSink{ns}
+	ns.Start()
 	e.start(sink)
 	for _, n := range resolved {
 		sink.notify(n)
 	}
 	s.set.Logger.Info("alert processor started",
-		zap.Int("rules", len(e.rules)), zap.Int("notifiers", len(ws)), zap.Duration("evaluation_interval", e.cfg.EvaluationInterval),
+		zap.Int("rules", len(e.rules)), zap.Int("notifiers", ns.Len()), zap.Duration("evaluation_interval", e.cfg.EvaluationInterval),
 		zap.Bool("persisted_state", e.store != nil))
 	return nil
 }
@@ -97,37 +98,10 @@ func (h handle) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Trace
 	return td, nil
 }
 
-// workerSink hands the engine's notifications to the notifier workers
-// (notify.go), each filtering and queueing them on its own.
-type workerSink struct {
-	workers      []*worker
-	sendResolved bool
-}
+// notifiersSink hands the engine's notifications to the notifiers
+// (internal/notify), each filtering and queueing them on its own.
+type notifiersSink struct{ ns *notify.Notifiers }
 
-func (s workerSink) start() {
-	for _, w := range s.workers {
-		w.start()
-	}
-}
-
-func (s workerSink) notify(n Notification) {
-	for _, w := range s.workers {
-		w.offer(n, s.sendResolved)
-	}
-}
-
-func (s workerSink) refresh() time.Duration {
-	var d time.Duration
-	for _, w := range s.workers {
-		if w.refresh > 0 && (d == 0 || w.refresh < d) {
-			d = w.refresh
-		}
-	}
-	return d
-}
-
-func (s workerSink) shutdown(ctx context.Context) {
-	for _, w := range s.workers {
-		w.shutdown(ctx)
-	}
-}
+func (s notifiersSink) notify(n Notification)        { s.ns.Offer(n) }
+func (s notifiersSink) refresh() time.Duration       { return s.ns.ResendInterval() }
+func (s notifiersSink) shutdown(ctx context.Context) { s.ns.Shutdown(ctx) }

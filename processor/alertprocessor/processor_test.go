@@ -2,7 +2,6 @@ package alertprocessor
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -14,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/anvil/anvilcol/processor/alertprocessor/internal/notify"
 )
 
 func TestDataPassesThroughUnchanged(t *testing.T) {
@@ -59,7 +60,7 @@ func TestDataPassesThroughUnchanged(t *testing.T) {
 
 func TestOneEngineSharedByAllPipelines(t *testing.T) {
 	in := newIntake(t)
-	nc := NewNotifierConfig(notifierWebhook)
+	nc := NewNotifierConfig(notify.TypeWebhook)
 	nc.Endpoint = in.URL
 	cfg := testConfig(RuleConfig{Name: "busy", Event: "anvil.label.submit*", Stat: StatCount, Window: 300 * time.Millisecond, Op: OpGE, Threshold: 2})
 	cfg.EvaluationInterval = 100 * time.Millisecond
@@ -109,7 +110,7 @@ func TestOneEngineSharedByAllPipelines(t *testing.T) {
 }
 
 func TestStartFailsOnBadHTTPClientConfig(t *testing.T) {
-	nc := NewNotifierConfig(notifierWebhook)
+	nc := NewNotifierConfig(notify.TypeWebhook)
 	nc.Endpoint = "http://127.0.0.1:1"
 	nc.TLS.CAFile = "/nonexistent/ca.pem"
 	cfg := testConfig()
@@ -119,13 +120,4 @@ func TestStartFailsOnBadHTTPClientConfig(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "`notifiers[0]`")
 	require.NoError(t, p.Shutdown(context.Background()))
-}
-
-func TestWebhookPayloadIsDocumentedJSON(t *testing.T) {
-	// The README's example payload decodes into the type the notifier sends.
-	var p webhookPayload
-	require.NoError(t, json.Unmarshal([]byte(`{"version":"1","status":"firing","repeat":false,"rule":"low_agreement",
-	"severity":"critical","summary":"s","value":0.31,"threshold":0.4,"op":"<","stat":"each",
-	"labels":{"dimension":"label"},"dedup_key":"k","starts_at":"2026-03-01T10:00:00Z","timestamp":"2026-03-01T10:00:00Z"}`), &p))
-	assert.Equal(t, jsonFloat(0.31), p.Value)
 }

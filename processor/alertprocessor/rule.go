@@ -288,7 +288,7 @@ func (r *rule) step(g *group, cond bool, v float64, now time.Time, out []Notific
 		if r.env.refresh > 0 && now.Sub(g.lastRefresh) >= r.env.refresh {
 			g.lastRefresh = now
 			n := r.notification(g, StatusFiring, now)
-			n.refresh = true
+			n.Refresh = true
 			return append(out, n)
 		}
 	}

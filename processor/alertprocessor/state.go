@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
+
+	"github.com/anvil/anvilcol/processor/alertprocessor/internal/notify"
 )
 
 // The persisted state (README "Persisted state"): one storage key per rule
@@ -239,15 +241,15 @@ func (e *engine) restore(ctx context.Context, st *stateStore) ([]Notification, e
 			if sg.State != stateFiring.String() {
 				continue
 			}
-			sev, _ := parseSeverity(sr.Severity)
+			sev, _ := notify.ParseSeverity(sr.Severity)
 			if sev == SeverityUnset {
 				sev = SeverityWarning
 			}
 			out = append(out, Notification{
-				Rule: name, Status: StatusResolved, Severity: sev.String(), Summary: sg.Summary,
+				Rule: name, Status: StatusResolved, Severity: sev, Summary: sg.Summary,
 				Value: float64(sg.Value), Threshold: float64(sr.Threshold), Op: sr.Op, Stat: sr.Stat,
 				Labels: maps.Clone(sg.Labels), DedupKey: dedupKey(name, sg.Labels),
-				StartsAt: sg.ActiveAt, EndsAt: now, At: now, sev: sev,
+				StartsAt: sg.ActiveAt, EndsAt: now, At: now,
 			})
 		}
 	}

@@ -324,7 +324,7 @@ func TestChangedRuleStateIsDiscardedAndItsFiringAlertResolved(t *testing.T) {
 	require.Equal(t, []string{"resolved"}, statuses(p.resolved), "the old rule's firing alert is resolved, not left open")
 	n := p.resolved[0]
 	assert.Equal(t, "low_agreement", n.Rule)
-	assert.Equal(t, "critical", n.Severity)
+	assert.Equal(t, "critical", n.Severity.String())
 	assert.Equal(t, "Inter-rater agreement 0.2 below 0.4 on bbox", n.Summary)
 	assert.Equal(t, map[string]string{"dimension": "bbox"}, n.Labels)
 	assert.Equal(t, dedupKey("low_agreement", n.Labels), n.DedupKey)

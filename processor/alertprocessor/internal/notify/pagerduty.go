@@ -1,29 +1,47 @@
-package alertprocessor // import "github.com/anvil/anvilcol/processor/alertprocessor"
+package notify // import "github.com/anvil/anvilcol/processor/alertprocessor/internal/notify"
 
 import (
+	"cmp"
 	"context"
-	"net/http"
+	"fmt"
 	"os"
 )
+
+// PagerDutyConfig holds the keys of a pagerduty notifier (Events API v2).
+type PagerDutyConfig struct {
+	// RoutingKey is the integration key. Required.
+	RoutingKey string `mapstructure:"routing_key"`
+	// Source is payload.source. Default: the host name.
+	Source string `mapstructure:"source"`
+
+	_ struct{}
+}
+
+// DefaultPagerDutyEndpoint is the PagerDuty Events API v2 enqueue URL, the
+// `endpoint` of a pagerduty notifier without one.
+const DefaultPagerDutyEndpoint = "https://events.pagerduty.com/v2/enqueue"
 
 // pdMaxSummary is PagerDuty's limit on payload.summary.
 const pdMaxSummary = 1024
 
-type pagerDutySender struct {
-	client     *http.Client
-	url        string
-	routingKey string
-	source     string
+func checkPagerDuty(c *Config, key func(string) string) []error {
+	if c.PagerDuty.RoutingKey == "" {
+		return []error{fmt.Errorf("%s is required for a pagerduty notifier", key("routing_key"))}
+	}
+	return nil
 }
 
-func newPagerDutySender(client *http.Client, url, routingKey, source string) *pagerDutySender {
-	if source == "" {
-		source, _ = os.Hostname()
-		if source == "" {
-			source = "anvilcol"
-		}
+func buildPagerDuty(c *Config, b *builder) ([]destination, error) {
+	ep, err := b.endpoint(c, cmp.Or(c.Endpoint, DefaultPagerDutyEndpoint))
+	if err != nil {
+		return nil, err
 	}
-	return &pagerDutySender{client: client, url: url, routingKey: routingKey, source: source}
+	source := c.PagerDuty.Source
+	if source == "" {
+		host, _ := os.Hostname()
+		source = cmp.Or(host, "anvilcol")
+	}
+	return []destination{{sender: &pagerDutySender{ep: ep, routingKey: c.PagerDuty.RoutingKey, source: source}}}, nil
 }
 
 // pdEvent is a PagerDuty Events API v2 event.
@@ -55,6 +73,9 @@ type pdDetails struct {
 	StartsAt  string            `json:"starts_at"`
 }
 
+// pagerDutyPayload is a trigger for a firing alert, a resolve (without a
+// payload, which PagerDuty ignores) for a resolved one; the dedup key ties
+// them together.
 func pagerDutyPayload(n Notification, routingKey, source string) pdEvent {
 	ev := pdEvent{RoutingKey: routingKey, DedupKey: n.DedupKey, Client: "anvilcol"}
 	if n.Status == StatusResolved {
@@ -70,12 +91,16 @@ func pagerDutyPayload(n Notification, routingKey, source string) pdEvent {
 	if labels == nil {
 		labels = map[string]string{}
 	}
+	group := ""
+	if len(labels) > 0 {
+		group = formatLabels(labels)
+	}
 	ev.Payload = &pdPayload{
 		Summary:   summary,
 		Source:    source,
-		Severity:  n.Severity,
+		Severity:  n.Severity.String(),
 		Timestamp: rfc3339(n.At),
-		Group:     formatLabelsOrEmpty(labels),
+		Group:     group,
 		Class:     n.Rule,
 		CustomDetails: pdDetails{
 			Rule: n.Rule, Value: jsonFloat(n.Value), Threshold: jsonFloat(n.Threshold), Op: n.Op, Stat: n.Stat,
@@ -85,13 +110,12 @@ func pagerDutyPayload(n Notification, routingKey, source string) pdEvent {
 	return ev
 }
 
-func formatLabelsOrEmpty(l map[string]string) string {
-	if len(l) == 0 {
-		return ""
-	}
-	return formatLabels(l)
+type pagerDutySender struct {
+	ep         endpoint
+	routingKey string
+	source     string
 }
 
 func (s *pagerDutySender) send(ctx context.Context, n Notification) error {
-	return postJSON(ctx, s.client, s.url, pagerDutyPayload(n, s.routingKey, s.source))
+	return s.ep.post(ctx, pagerDutyPayload(n, s.routingKey, s.source))
 }

@@ -1,6 +1,7 @@
-package alertprocessor // import "github.com/anvil/anvilcol/processor/alertprocessor"
+package notify // import "github.com/anvil/anvilcol/processor/alertprocessor/internal/notify"
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,74 +9,39 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/anvil/anvilcol/internal/httpstatus"
 )
 
+// SlackConfig holds the keys of a slack notifier.
+type SlackConfig struct {
+	// WebhookURL is the incoming-webhook URL (used instead of `endpoint`). Required.
+	WebhookURL string `mapstructure:"webhook_url"`
+	// Channel overrides the webhook's channel. Default "" (the webhook's own).
+	Channel string `mapstructure:"channel"`
+
+	_ struct{}
+}
+
 // slackMinGap is Slack's rate limit for incoming webhooks: one message per
 // second per webhook.
 const slackMinGap = time.Second
 
-// slackGates pace the messages of each webhook URL, shared by every slack
-// notifier (and processor) posting to it.
-var slackGates sync.Map // url -> *rateGate
-
-// rateGate hands out send slots at least gap apart. It keeps no clock: each
-// caller passes its processor's.
-type rateGate struct {
-	mu   sync.Mutex
-	next time.Time
-	gap  time.Duration
-}
-
-// reserve takes the next slot for a caller at now and returns it.
-func (g *rateGate) reserve(now time.Time) time.Time {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	at := g.next
-	if at.Before(now) {
-		at = now
-	}
-	g.next = at.Add(g.gap)
-	return at
-}
-
-// wait blocks until this caller's slot on clk (or ctx ends).
-func (g *rateGate) wait(ctx context.Context, clk clock) error {
-	now := clk.Now()
-	if d := g.reserve(now).Sub(now); d > 0 {
-		select {
-		case <-clk.After(d):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+func checkSlack(c *Config, key func(string) string) []error {
+	if c.Slack.WebhookURL == "" {
+		return []error{fmt.Errorf("%s is required for a slack notifier", key("webhook_url"))}
 	}
 	return nil
 }
 
-// delay pushes the next slot to at least now+d (Slack answered 429 with
-// Retry-After).
-func (g *rateGate) delay(now time.Time, d time.Duration) {
-	g.mu.Lock()
-	if at := now.Add(d); at.After(g.next) {
-		g.next = at
+func buildSlack(c *Config, b *builder) ([]destination, error) {
+	ep, err := b.endpoint(c, c.Slack.WebhookURL)
+	if err != nil {
+		return nil, err
 	}
-	g.mu.Unlock()
-}
-
-type slackSender struct {
-	client  *http.Client
-	url     string
-	channel string
-	gate    *rateGate
-	clk     clock
-}
-
-func newSlackSender(client *http.Client, url, channel string, clk clock) *slackSender {
-	g, _ := slackGates.LoadOrStore(url, &rateGate{gap: slackMinGap})
-	return &slackSender{client: client, url: url, channel: channel, gate: g.(*rateGate), clk: clk}
+	s := &slackSender{ep: ep, channel: c.Slack.Channel, pace: b.pacers.get(ep.url, slackMinGap)}
+	return []destination{{sender: s}}, nil
 }
 
 // slackMessage is an incoming-webhook message: `text` (the notification
@@ -102,9 +68,10 @@ func statusTag(n Notification) string {
 	if n.Status == StatusResolved {
 		return "[RESOLVED]"
 	}
-	return "[FIRING:" + n.Severity + "]"
+	return "[FIRING:" + n.Severity.String() + "]"
 }
 
+// formatLabels is "k1=v1, k2=v2" sorted by name, "-" without labels.
 func formatLabels(l map[string]string) string {
 	if len(l) == 0 {
 		return "-"
@@ -124,7 +91,7 @@ func slackPayload(n Notification, channel string) slackMessage {
 	fields := []slackText{
 		{Type: "mrkdwn", Text: "*Value*\n" + formatValue(n.Value)},
 		{Type: "mrkdwn", Text: "*Threshold*\n" + n.Stat + " " + n.Op + " " + formatValue(n.Threshold)},
-		{Type: "mrkdwn", Text: "*Severity*\n" + n.Severity},
+		{Type: "mrkdwn", Text: "*Severity*\n" + n.Severity.String()},
 		{Type: "mrkdwn", Text: "*Labels*\n" + formatLabels(n.Labels)},
 		{Type: "mrkdwn", Text: "*Since*\n" + rfc3339(n.StartsAt)},
 	}
@@ -139,18 +106,22 @@ func slackPayload(n Notification, channel string) slackMessage {
 	}
 }
 
+type slackSender struct {
+	ep      endpoint
+	channel string
+	pace    *pacer // the webhook's, shared by every notifier posting to it
+}
+
+// send waits for the webhook's slot; a 429 holds the webhook for its
+// Retry-After (a second without one) and is retried.
 func (s *slackSender) send(ctx context.Context, n Notification) error {
-	if err := s.gate.wait(ctx, s.clk); err != nil {
+	if err := s.pace.wait(ctx); err != nil {
 		return err
 	}
-	err := postJSON(ctx, s.client, s.url, slackPayload(n, s.channel))
+	err := s.ep.post(ctx, slackPayload(n, s.channel))
 	var se *httpstatus.StatusError
 	if errors.As(err, &se) && se.Code == http.StatusTooManyRequests {
-		d := se.RetryAfter
-		if d == 0 {
-			d = slackMinGap
-		}
-		s.gate.delay(s.clk.Now(), d)
+		s.pace.delay(cmp.Or(se.RetryAfter, slackMinGap))
 	}
 	return err
 }

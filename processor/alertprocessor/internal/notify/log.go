@@ -1,10 +1,19 @@
-package alertprocessor // import "github.com/anvil/anvilcol/processor/alertprocessor"
+package notify // import "github.com/anvil/anvilcol/processor/alertprocessor/internal/notify"
 
 import (
 	"context"
 
 	"go.uber.org/zap"
 )
+
+// LogConfig holds the keys of a log notifier: none of its own.
+type LogConfig struct {
+	_ struct{}
+}
+
+func buildLog(_ *Config, b *builder) ([]destination, error) {
+	return []destination{{sender: &logSender{logger: b.set.Telemetry.Logger}}}, nil
+}
 
 // logSender writes one structured log line per notification.
 type logSender struct {
@@ -16,7 +25,7 @@ func (s *logSender) send(_ context.Context, n Notification) error {
 		zap.String("rule", n.Rule),
 		zap.String("status", n.Status),
 		zap.Bool("repeat", n.Repeat),
-		zap.String("severity", n.Severity),
+		zap.String("severity", n.Severity.String()),
 		zap.String("summary", n.Summary),
 		zap.Float64("value", n.Value),
 		zap.String("op", n.Op),

@@ -1,16 +1,32 @@
-package alertprocessor // import "github.com/anvil/anvilcol/processor/alertprocessor"
+package notify // import "github.com/anvil/anvilcol/processor/alertprocessor/internal/notify"
 
 import (
 	"context"
-	"net/http"
+	"fmt"
 )
+
+// WebhookConfig holds the keys of a webhook notifier: none of its own (the
+// URL is `endpoint`, authentication `headers` or `auth`).
+type WebhookConfig struct {
+	_ struct{}
+}
 
 // webhookVersion is the version of the webhook payload.
 const webhookVersion = "1"
 
-type webhookSender struct {
-	client *http.Client
-	url    string
+func checkWebhook(c *Config, key func(string) string) []error {
+	if c.Endpoint == "" {
+		return []error{fmt.Errorf("%s is required for a webhook notifier", key("endpoint"))}
+	}
+	return nil
+}
+
+func buildWebhook(c *Config, b *builder) ([]destination, error) {
+	ep, err := b.endpoint(c, c.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return []destination{{sender: &webhookSender{ep: ep}}}, nil
 }
 
 // webhookPayload is the documented JSON a webhook notifier POSTs.
@@ -38,13 +54,17 @@ func newWebhookPayload(n Notification) webhookPayload {
 		labels = map[string]string{}
 	}
 	return webhookPayload{
-		Version: webhookVersion, Status: n.Status, Repeat: n.Repeat, Rule: n.Rule, Severity: n.Severity,
+		Version: webhookVersion, Status: n.Status, Repeat: n.Repeat, Rule: n.Rule, Severity: n.Severity.String(),
 		Summary: n.Summary, Value: jsonFloat(n.Value), Threshold: jsonFloat(n.Threshold), Op: n.Op, Stat: n.Stat,
 		Labels: labels, DedupKey: n.DedupKey, StartsAt: rfc3339(n.StartsAt), EndsAt: rfc3339(n.EndsAt),
 		Timestamp: rfc3339(n.At),
 	}
 }
 
+type webhookSender struct {
+	ep endpoint
+}
+
 func (s *webhookSender) send(ctx context.Context, n Notification) error {
-	return postJSON(ctx, s.client, s.url, newWebhookPayload(n))
+	return s.ep.post(ctx, newWebhookPayload(n))
 }
