@@ -1,6 +1,7 @@
 package anvilreceiver // import "github.com/anvil/anvilcol/receiver/anvilreceiver"
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/anvil/anvilcol/contract"
@@ -14,19 +15,37 @@ import (
 // (labeler_id, sample_id, assignment_id) is a tag.
 //
 // The contract is embedded and parsed once; Config.Validate reports a contract
-// that does not parse, so catalog only panics on a build that skipped it.
-// Every call returns fresh slices: callers may modify them.
+// that does not parse or names an unknown metric type (loadCatalog), so
+// catalog only panics on a build that skipped it. Every call returns fresh
+// slices: callers may modify them.
 func catalog() []MetricConfig {
-	ms := contract.MustLoad().Metrics
-	out := make([]MetricConfig, len(ms))
-	for i, m := range ms {
+	out, err := loadCatalog()
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// loadCatalog is catalog, returning an error for a contract that does not
+// parse or a metric whose type is unknown.
+func loadCatalog() ([]MetricConfig, error) {
+	c, err := contract.Load()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]MetricConfig, len(c.Metrics))
+	for i, m := range c.Metrics {
+		typ, err := parseMetricType(m.Type)
+		if err != nil {
+			return nil, fmt.Errorf("contract/events.json: metrics[%d] (%s): type: %w", i, m.Name, err)
+		}
 		out[i] = MetricConfig{
-			Name: m.Name, Type: m.Type, Event: m.Event, Measurement: m.Measurement, Unit: m.Unit,
+			Name: m.Name, Type: typ, Event: m.Event, Measurement: m.Measurement, Unit: m.Unit,
 			Description: m.Description, Tags: slices.Clone(m.Tags), Buckets: slices.Clone(m.Buckets),
 			Monotonic: m.Monotonic,
 		}
 	}
-	return out
+	return out, nil
 }
 
 // effectiveMetrics merges the catalog (when enabled) with the user's

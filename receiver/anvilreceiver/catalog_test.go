@@ -26,7 +26,7 @@ func TestCatalogIsTheContractsMetrics(t *testing.T) {
 	for i, m := range want {
 		g := got[i]
 		assert.Equal(t, m, contract.Metric{
-			Name: g.Name, Type: g.Type, Event: g.Event, Measurement: g.Measurement, Unit: g.Unit,
+			Name: g.Name, Type: g.Type.String(), Event: g.Event, Measurement: g.Measurement, Unit: g.Unit,
 			Buckets: g.Buckets, Tags: g.Tags, Monotonic: g.Monotonic, Description: g.Description,
 		}, m.Name)
 	}

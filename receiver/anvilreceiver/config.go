@@ -11,18 +11,66 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
-	"github.com/anvil/anvilcol/contract"
 	"github.com/anvil/anvilcol/internal/timeunit"
 )
 
-// Metric types, as in Elixir's Telemetry.Metrics.
+// MetricType is a metric definition's `type`, as in Elixir's
+// Telemetry.Metrics. The config decoder calls UnmarshalText, so the name is
+// parsed once, when the config is read, and an unknown one fails naming its
+// key (the decoder prefixes it, e.g. `'metrics[0].type' unknown type
+// "histogram"; use one of counter sum last_value summary distribution`).
+type MetricType int
+
+// The metric types; TypeUnset is a definition without `type` (invalid:
+// Validate requires it).
 const (
-	TypeCounter      = "counter"
-	TypeSum          = "sum"
-	TypeLastValue    = "last_value"
-	TypeSummary      = "summary"
-	TypeDistribution = "distribution"
+	TypeUnset MetricType = iota
+	TypeCounter
+	TypeSum
+	TypeLastValue
+	TypeSummary
+	TypeDistribution
 )
+
+var metricTypeNames = []string{
+	TypeUnset: "", TypeCounter: "counter", TypeSum: "sum", TypeLastValue: "last_value",
+	TypeSummary: "summary", TypeDistribution: "distribution",
+}
+
+func (t MetricType) String() string {
+	if t >= 0 && int(t) < len(metricTypeNames) {
+		return metricTypeNames[t]
+	}
+	return fmt.Sprintf("MetricType(%d)", int(t))
+}
+
+// MarshalText returns the type's name ("" for TypeUnset).
+func (t MetricType) MarshalText() ([]byte, error) {
+	if t < 0 || int(t) >= len(metricTypeNames) {
+		return nil, fmt.Errorf("invalid metric type %d", int(t))
+	}
+	return []byte(metricTypeNames[t]), nil
+}
+
+// UnmarshalText accepts a type name; "" is TypeUnset, which Validate rejects
+// as missing.
+func (t *MetricType) UnmarshalText(b []byte) error {
+	v, err := parseMetricType(string(b))
+	if err != nil {
+		return err
+	}
+	*t = v
+	return nil
+}
+
+func parseMetricType(s string) (MetricType, error) {
+	for i, n := range metricTypeNames {
+		if n == s {
+			return MetricType(i), nil
+		}
+	}
+	return TypeUnset, fmt.Errorf("unknown type %q; use one of %s", s, strings.Join(metricTypeNames[1:], " "))
+}
 
 // Histogram kinds of a distribution.
 const (
@@ -114,7 +162,7 @@ type MetricConfig struct {
 	Name string `mapstructure:"name"`
 
 	// Type is counter, sum, last_value, summary or distribution. Required.
-	Type string `mapstructure:"type"`
+	Type MetricType `mapstructure:"type"`
 
 	// Event is the dotted event name the metric reads. Default: the metric
 	// name without its last segment (Telemetry.Metrics' convention).
@@ -192,7 +240,7 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("resource: %w", err))
 	}
 	if cfg.DefaultMetrics {
-		if _, err := contract.Load(); err != nil {
+		if _, err := loadCatalog(); err != nil {
 			errs = append(errs, fmt.Errorf("default_metrics: the built-in catalog: %w", err))
 		}
 	}
@@ -230,10 +278,10 @@ func (m *MetricConfig) validate() error {
 	}
 	switch m.Type {
 	case TypeCounter, TypeSum, TypeLastValue, TypeSummary, TypeDistribution:
-	case "":
+	case TypeUnset:
 		return kerr("type", "is required (counter, sum, last_value, summary or distribution)")
-	default:
-		return kerr("type", "%q is unknown (want counter, sum, last_value, summary or distribution)", m.Type)
+	default: // only a MetricConfig built in code can hold one
+		return kerr("type", "%v is unknown (want counter, sum, last_value, summary or distribution)", m.Type)
 	}
 	if ev := m.event(); ev == "" || strings.HasPrefix(ev, ".") || strings.HasSuffix(ev, ".") || strings.Contains(ev, "..") {
 		if m.Event == "" {

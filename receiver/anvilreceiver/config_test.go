@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/confmap/xconfmap"
 
@@ -66,7 +67,7 @@ func TestConfigCustom(t *testing.T) {
 func TestConfigValidationNamesTheKey(t *testing.T) {
 	for name, want := range map[string]string{
 		"bad_buckets":     "metrics[3].buckets must be strictly increasing",
-		"unknown_type":    `metrics[0].type "gauge" is unknown`,
+		"no_type":         "metrics[0].type is required",
 		"duplicate":       `metrics[1].name "anvil.x.count" duplicates metrics[0]`,
 		"no_event":        "metrics[0].event is required",
 		"bad_temporality": `temporality must be "cumulative" or "delta", got "sometimes"`,
@@ -79,6 +80,42 @@ func TestConfigValidationNamesTheKey(t *testing.T) {
 			assert.Contains(t, err.Error(), want)
 			assert.ErrorContains(t, err, want)
 		})
+	}
+}
+
+// A metric's type is parsed when the config is read: an unknown one fails
+// there, naming the key and the allowed values.
+func TestUnknownTypeFailsWhenReadNamingTheKey(t *testing.T) {
+	const allowed = "; use one of counter sum last_value summary distribution"
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, "unknown_type").String())
+	require.NoError(t, err)
+	err = sub.Unmarshal(createDefaultConfig())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `'metrics[0].type' unknown type "gauge"`+allowed)
+
+	conf := confmap.NewFromStringMap(map[string]any{"metrics": []any{
+		map[string]any{"name": "anvil.x.count", "type": "counter"},
+		map[string]any{"name": "anvil.x.duration", "type": "histogram"},
+	}})
+	err = conf.Unmarshal(createDefaultConfig())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `'metrics[1].type' unknown type "histogram"`+allowed)
+
+	// Every name reads back as its type, and writes back as its name.
+	for want, name := range metricTypeNames {
+		if name == "" {
+			continue
+		}
+		cfg := createDefaultConfig().(*Config)
+		conf := confmap.NewFromStringMap(map[string]any{"metrics": []any{map[string]any{"name": "anvil.x.v", "type": name}}})
+		require.NoError(t, conf.Unmarshal(cfg), name)
+		assert.Equal(t, MetricType(want), cfg.Metrics[0].Type, name)
+		assert.Equal(t, name, cfg.Metrics[0].Type.String())
+		text, err := cfg.Metrics[0].Type.MarshalText()
+		require.NoError(t, err)
+		assert.Equal(t, name, string(text))
 	}
 }
 

@@ -31,7 +31,7 @@ const (
 type metricDef struct {
 	index       int
 	name        string
-	typ         string
+	typ         MetricType
 	event       string
 	measurement string
 	unit        string

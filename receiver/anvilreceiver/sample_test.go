@@ -128,7 +128,7 @@ func TestSampleBatchFeedsTheCatalog(t *testing.T) {
 	require.Len(t, md, 1)
 	got := points(md[0])
 	assert.ElementsMatch(t, slices.Collect(maps.Keys(want)), slices.Collect(maps.Keys(got)), "the series")
-	types := map[string]string{}
+	types := map[string]MetricType{}
 	for _, m := range catalog() {
 		types[m.Name] = m.Type
 	}
