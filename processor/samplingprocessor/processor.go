@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/anvil/anvilcol/internal/clock"
 	"github.com/anvil/anvilcol/processor/samplingprocessor/internal/metadata"
 )
 
@@ -45,7 +46,7 @@ type sampler struct {
 	rules    *ruleSet
 	hashAttr string
 	capped   bool // any rule has max_per_second
-	now      func() time.Time
+	clk      clock.Clock
 	tel      *telemetry
 	batches  sync.Pool
 }
@@ -62,7 +63,7 @@ func newSampler(set processor.Settings, cfg *Config, signal string) (*sampler, e
 	s := &sampler{
 		rules:    rs,
 		hashAttr: cfg.HashAttribute,
-		now:      time.Now,
+		clk:      clock.Real{},
 		tel:      newTelemetry(tb, rs, signal),
 	}
 	for i := range rs.rules {
@@ -92,7 +93,7 @@ func (s *sampler) begin() *batch {
 	b := s.batches.Get().(*batch)
 	b.m = matcher{rs: s.rules}
 	if s.capped {
-		b.now = s.now()
+		b.now = s.clk.Now()
 	}
 	return b
 }
