@@ -14,11 +14,12 @@ import (
 const MaxCachedKeys = 4096
 
 // Selection is what an Index returns for one item: the event it is
-// (event.Key.Event, built once per key) and the items (rules) whose patterns
-// select it, in their configured order.
+// (event.Key.Event, built once per key), that event's lifecycle, and the
+// items (rules) whose patterns select it, in their configured order.
 type Selection[T any] struct {
-	Event string
-	Items []T
+	Event     string
+	Lifecycle event.Lifecycle
+	Items     []T
 }
 
 // Index selects, for an item's event.Key, the rules whose patterns match any
@@ -75,6 +76,7 @@ func (ix *Index[T]) Select(k event.Key) Selection[T] {
 
 func (ix *Index[T]) match(k event.Key) Selection[T] {
 	s := Selection[T]{Event: k.Event()}
+	_, s.Lifecycle = event.Split(s.Event)
 	names := k.Names()
 	for i, m := range ix.matchers {
 		for _, n := range names {

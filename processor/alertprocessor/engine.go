@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/anvil/anvilcol/internal/event"
+	"github.com/anvil/anvilcol/internal/eventmatch"
 	"github.com/anvil/anvilcol/internal/metricstate"
 	"github.com/anvil/anvilcol/internal/ratelog"
 	"github.com/anvil/anvilcol/processor/alertprocessor/internal/metadata"
@@ -65,9 +67,6 @@ type group struct {
 	summary      string // of the last notification
 }
 
-// maxCachedNames bounds the name -> rules caches.
-const maxCachedNames = 10_000
-
 // engine is the rule engine shared by every pipeline of one component id.
 type engine struct {
 	cfg    *Config
@@ -89,9 +88,9 @@ type engine struct {
 	cur, inc    metricstate.Histogram // the point being differenced, its increase
 	keyBuf      []byte
 
-	cacheMu     sync.RWMutex
-	metricCache map[string][]*rule
-	eventCache  map[string][]*rule
+	metricIndex *eventmatch.Index[*rule] // metric name -> metric rules
+	eventIndex  *eventmatch.Index[*rule] // event.Key -> event rules
+	seen        eventSeen                // events counted recently, under mu
 
 	notifiers []*worker
 	refresh   time.Duration // shortest resend_interval of notifiers that want refreshes
@@ -107,16 +106,14 @@ func newEngine(cfg *Config, set component.TelemetrySettings, clk clock) (*engine
 		return nil, err
 	}
 	e := &engine{
-		cfg:         cfg,
-		logger:      set.Logger,
-		errLog:      ratelog.New(set.Logger, ratelog.DefaultInterval),
-		tb:          tb,
-		set:         set,
-		clk:         clk,
-		now:         clk.Now,
-		series:      map[uint64]*seriesState{},
-		metricCache: map[string][]*rule{},
-		eventCache:  map[string][]*rule{},
+		cfg:    cfg,
+		logger: set.Logger,
+		errLog: ratelog.New(set.Logger, ratelog.DefaultInterval),
+		tb:     tb,
+		set:    set,
+		clk:    clk,
+		now:    clk.Now,
+		series: map[uint64]*seriesState{},
 	}
 	e.started = clk.Now()
 	for _, rc := range cfg.Rules {
@@ -136,6 +133,10 @@ func newEngine(cfg *Config, set component.TelemetrySettings, clk clock) (*engine
 			e.eventRules = append(e.eventRules, r)
 		}
 	}
+	matcher := func(r *rule) *eventmatch.Matcher { return r.matcher }
+	e.metricIndex = eventmatch.NewIndex(e.metricRules, matcher)
+	e.eventIndex = eventmatch.NewIndex(e.eventRules, matcher)
+	e.seen = newEventSeen(cfg.EvaluationInterval)
 	if err := tb.RegisterAlertFiringCallback(e.observeFiring); err != nil {
 		return nil, err
 	}
@@ -145,55 +146,40 @@ func newEngine(cfg *Config, set component.TelemetrySettings, clk clock) (*engine
 	return e, nil
 }
 
-func (e *engine) rulesFor(name string, rules []*rule, cache map[string][]*rule) []*rule {
-	e.cacheMu.RLock()
-	rs, ok := cache[name]
-	e.cacheMu.RUnlock()
-	if ok {
-		return rs
-	}
-	for _, r := range rules {
-		if r.matcher.Match(name) {
-			rs = append(rs, r)
-		}
-	}
-	e.cacheMu.Lock()
-	if len(cache) >= maxCachedNames {
-		clear(cache)
-	}
-	cache[name] = rs
-	e.cacheMu.Unlock()
-	return rs
-}
-
-// ingest is what one consume call keeps while it walks a batch: the rules of
-// the last name it looked up (the items of one batch often share names) and
-// the engine lock, taken at the first item a rule reads (so a batch no rule
-// reads never waits for an evaluation) and held until done.
+// ingest is what one consume call keeps while it walks a batch: the rule
+// selection of the last name it looked up (the items of one batch often
+// share names) and the engine lock, taken at the first item a rule reads (so
+// a batch no rule reads never waits for an evaluation) and held until done.
 type ingest struct {
-	e         *engine
-	all       []*rule            // the rules of the signal: metricRules or eventRules
-	cache     map[string][]*rule // their name -> rules cache
-	lastName  string
-	lastRules []*rule
-	locked    bool
-	now       time.Time
+	e      *engine
+	memo   eventmatch.Memo[*rule] // of metricIndex or eventIndex
+	locked bool
+	now    time.Time
 }
 
 func (e *engine) metricIngest() ingest {
-	return ingest{e: e, all: e.metricRules, cache: e.metricCache}
+	return ingest{e: e, memo: e.metricIndex.Memo()}
 }
 
 func (e *engine) eventIngest() ingest {
-	return ingest{e: e, all: e.eventRules, cache: e.eventCache}
+	return ingest{e: e, memo: e.eventIndex.Memo()}
 }
 
 // rules returns the rules that read items named name (none for "").
 func (in *ingest) rules(name string) []*rule {
-	if name != in.lastName {
-		in.lastName, in.lastRules = name, in.e.rulesFor(name, in.all, in.cache)
+	if name == "" {
+		return nil
 	}
-	return in.lastRules
+	return in.memo.Select(event.Key{Name: name}).Items
+}
+
+// events returns the event an item is and the rules that read it (none for
+// an item without a name).
+func (in *ingest) events(k event.Key) eventmatch.Selection[*rule] {
+	if k.Name == "" {
+		return eventmatch.Selection[*rule]{}
+	}
+	return in.memo.Select(k)
 }
 
 // lock takes the engine lock, once per batch, and returns the batch's time.

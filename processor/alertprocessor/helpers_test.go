@@ -24,7 +24,9 @@ import (
 // fakeClock is the controllable clock of the engine and notifier tests.
 type fakeClock = clocktest.Fake
 
-func newFakeClock() *fakeClock { return clocktest.NewFake(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)) }
+func newFakeClock() *fakeClock {
+	return clocktest.NewFake(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+}
 
 // runClock moves clk to each time something waits for until done holds: the
 // code under test either works (done or a wait comes) or waits on clk, so

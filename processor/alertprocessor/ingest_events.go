@@ -9,13 +9,14 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/anvil/anvilcol/internal/event"
+	"github.com/anvil/anvilcol/internal/eventmatch"
 )
 
 // durationField is the span field read from the span's own timing (ns) when
 // the span has no attribute of that name.
 const durationField = "duration"
 
-// consumeLogs feeds every log record whose event name a rule matches.
+// consumeLogs feeds every log record whose event a rule matches.
 func (e *engine) consumeLogs(ld plog.Logs) {
 	if len(e.eventRules) == 0 {
 		return
@@ -30,12 +31,15 @@ func (e *engine) consumeLogs(ld plog.Logs) {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
-				rules := in.rules(event.LogName(lr))
-				if len(rules) == 0 {
+				sel := in.events(event.LogKey(lr))
+				if len(sel.Items) == 0 {
 					continue
 				}
 				now := in.lock()
-				for _, r := range rules {
+				for _, r := range sel.Items {
+					if e.seen.again(r, lr.SpanID(), sel, now) {
+						continue
+					}
 					v, ok, present := logField(lr, r.cfg.Field)
 					e.observeEvent(r, v, ok, present, lr.Attributes(), rl.Resource().Attributes(), now)
 				}
@@ -44,7 +48,8 @@ func (e *engine) consumeLogs(ld plog.Logs) {
 	}
 }
 
-// consumeTraces feeds every span whose name a rule matches.
+// consumeTraces feeds every span whose name or event (`<name>.stop`, or
+// `<name>.exception` for status Error) a rule matches.
 func (e *engine) consumeTraces(td ptrace.Traces) {
 	if len(e.eventRules) == 0 {
 		return
@@ -59,18 +64,70 @@ func (e *engine) consumeTraces(td ptrace.Traces) {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				s := spans.At(k)
-				rules := in.rules(event.SpanName(s))
-				if len(rules) == 0 {
+				sel := in.events(event.SpanKey(s))
+				if len(sel.Items) == 0 {
 					continue
 				}
 				now := in.lock()
-				for _, r := range rules {
+				for _, r := range sel.Items {
+					if e.seen.again(r, s.SpanID(), sel, now) {
+						continue
+					}
 					v, ok, present := spanField(s, r.cfg.Field)
 					e.observeEvent(r, v, ok, present, s.Attributes(), rs.Resource().Attributes(), now)
 				}
 			}
 		}
 	}
+}
+
+// maxSeen bounds the events eventSeen remembers per generation.
+const maxSeen = 100_000
+
+// eventSeen recognises an event a rule already counted: the anvil receiver
+// sends each `...stop` and `...exception` event both as a log record and as a
+// span with the same span id, and a rule that reads both signals counts the
+// event once, from whichever arrives first. An event is its span id and name;
+// only span-ending events are remembered (point and start events share their
+// span's id with others of the same name), for one to two
+// evaluation_intervals (two generations of keys, swapped every interval or
+// when the current one holds maxSeen keys).
+type eventSeen struct {
+	cur, prev map[seenKey]struct{}
+	every     time.Duration
+	swapped   time.Time
+}
+
+type seenKey struct {
+	r     *rule
+	span  pcommon.SpanID
+	event string // interned by the index
+}
+
+func newEventSeen(every time.Duration) eventSeen {
+	return eventSeen{cur: map[seenKey]struct{}{}, prev: map[seenKey]struct{}{}, every: every}
+}
+
+// again reports whether rule r already counted the event sel of span id
+// span, and remembers it if not. The caller holds the engine lock.
+func (s *eventSeen) again(r *rule, span pcommon.SpanID, sel eventmatch.Selection[*rule], now time.Time) bool {
+	if span.IsEmpty() || (sel.Lifecycle != event.Stop && sel.Lifecycle != event.Exception) {
+		return false
+	}
+	if now.Sub(s.swapped) >= s.every || now.Before(s.swapped) || len(s.cur) >= maxSeen {
+		s.cur, s.prev = s.prev, s.cur
+		clear(s.cur)
+		s.swapped = now
+	}
+	k := seenKey{r: r, span: span, event: sel.Event}
+	if _, ok := s.cur[k]; ok {
+		return true
+	}
+	if _, ok := s.prev[k]; ok {
+		return true
+	}
+	s.cur[k] = struct{}{}
+	return false
 }
 
 // logField reads a rule's field: a measurement of the body map, else an
