@@ -29,7 +29,7 @@ type aitraceExporter struct {
 	settings     component.TelemetrySettings
 	artifactsURL string
 	tracesURL    string
-	artifactIx   *eventmatch.Index[*eventmatch.Matcher] // one item: artifact_events
+	artifactIx   *eventmatch.Index // one rule: artifact_events
 	recent       *recentSet
 	artifacts    *jsonpost.Client
 	traces       *jsonpost.Client
@@ -54,7 +54,7 @@ func newAITraceExporter(cfg *Config, set exporter.Settings) (*aitraceExporter, e
 		settings:     set.TelemetrySettings,
 		artifactsURL: base + artifactsPath,
 		tracesURL:    base + tracesPath,
-		artifactIx:   eventmatch.NewIndex([]*eventmatch.Matcher{m}, func(m *eventmatch.Matcher) *eventmatch.Matcher { return m }),
+		artifactIx:   eventmatch.NewIndex([]*eventmatch.Matcher{m}),
 		recent:       newRecentSet(cfg.DedupCacheSize),
 		tel:          tel,
 		log:          ratelog.New(set.Logger, ratelog.DefaultInterval),
@@ -115,7 +115,7 @@ func (e *aitraceExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 			for k := 0; k < lrs.Len(); k, ord = k+1, ord+1 {
 				lr := lrs.At(k)
 				sel := memo.Select(event.LogKey(lr))
-				if len(sel.Items) == 0 {
+				if len(sel.Rules) == 0 {
 					ignored++
 					continue
 				}

@@ -15,38 +15,36 @@ const MaxCachedKeys = 4096
 
 // Selection is what an Index returns for one item: the event it is
 // (event.Key.Event, built once per key), that event's lifecycle, and the
-// items (rules) whose patterns select it, in their configured order.
-type Selection[T any] struct {
+// indices of the matchers (rules) that select it, in increasing order.
+type Selection struct {
 	Event     string
 	Lifecycle event.Lifecycle
-	Items     []T
+	Rules     []int32
 }
 
 // Index selects, for an item's event.Key, the rules whose patterns match any
-// of the key's names (event.Key.Names), and caches the answer per key. Reads
+// of the key's names (event.Key.Names), and caches the answer per key. It is
+// not generic so that Memo.Select inlines into the callers' per-item loops. Reads
 // are lock-free (a copy-on-write map: written once per key, read for every
 // item); the cache only grows, up to MaxCachedKeys. Safe for concurrent use.
-type Index[T any] struct {
-	items    []T
+type Index struct {
 	matchers []*Matcher
 
-	cache atomic.Pointer[map[event.Key]Selection[T]]
+	cache atomic.Pointer[map[event.Key]Selection]
 	mu    sync.Mutex // serialises cache writers
 }
 
-// NewIndex indexes items by the matcher of each (nil matches nothing).
-func NewIndex[T any](items []T, matcher func(T) *Matcher) *Index[T] {
-	ix := &Index[T]{items: items, matchers: make([]*Matcher, len(items))}
-	for i, it := range items {
-		ix.matchers[i] = matcher(it)
-	}
-	empty := map[event.Key]Selection[T]{}
+// NewIndex indexes the matchers of a component's rules, in order (nil
+// matches nothing); a Selection names them by index.
+func NewIndex(matchers []*Matcher) *Index {
+	ix := &Index{matchers: matchers}
+	empty := map[event.Key]Selection{}
 	ix.cache.Store(&empty)
 	return ix
 }
 
 // Select returns the selection of an item with key k.
-func (ix *Index[T]) Select(k event.Key) Selection[T] {
+func (ix *Index) Select(k event.Key) Selection {
 	m := *ix.cache.Load()
 	if s, hit := m[k]; hit {
 		return s
@@ -65,7 +63,7 @@ func (ix *Index[T]) Select(k event.Key) Selection[T] {
 	}
 	k.Name = strings.Clone(k.Name) // the key may point into a batch's memory
 	s := ix.match(k)
-	next := make(map[event.Key]Selection[T], len(m)+1)
+	next := make(map[event.Key]Selection, len(m)+1)
 	for key, v := range m {
 		next[key] = v
 	}
@@ -74,14 +72,14 @@ func (ix *Index[T]) Select(k event.Key) Selection[T] {
 	return s
 }
 
-func (ix *Index[T]) match(k event.Key) Selection[T] {
-	s := Selection[T]{Event: k.Event()}
+func (ix *Index) match(k event.Key) Selection {
+	s := Selection{Event: k.Event()}
 	_, s.Lifecycle = event.Split(s.Event)
 	names := k.Names()
 	for i, m := range ix.matchers {
 		for _, n := range names {
 			if m.Match(n) {
-				s.Items = append(s.Items, ix.items[i])
+				s.Rules = append(s.Rules, int32(i))
 				break
 			}
 		}
@@ -92,21 +90,31 @@ func (ix *Index[T]) match(k event.Key) Selection[T] {
 // Memo is an Index seen through the last key it was asked for: the items of a
 // batch come in runs of the same few events, so most items skip even the
 // cache's map lookup. A Memo belongs to one goroutine (one batch).
-type Memo[T any] struct {
-	ix     *Index[T]
-	key    event.Key
-	sel    Selection[T]
-	primed bool
+type Memo struct {
+	ix  *Index
+	key event.Key // the last key; End is unprimed until the first Select
+	sel Selection
 }
 
-// Memo returns a fresh Memo of ix.
-func (ix *Index[T]) Memo() Memo[T] { return Memo[T]{ix: ix} }
+// unprimed is an End no key has, so a fresh Memo misses.
+const unprimed event.End = 0xff
 
-// Select is Index.Select, remembering the last answer.
-func (m *Memo[T]) Select(k event.Key) Selection[T] {
-	if !m.primed || k != m.key {
-		m.sel = m.ix.Select(k)
-		m.key, m.primed = k, true
+// Memo returns a fresh Memo of ix (a zero Memo is not one).
+func (ix *Index) Memo() Memo { return Memo{ix: ix, key: event.Key{End: unprimed}} }
+
+// Select is Index.Select, remembering the last answer. The result is the
+// Memo's own, valid until the next Select.
+func (m *Memo) Select(k event.Key) *Selection {
+	if k.End != m.key.End || k.Name != m.key.Name {
+		m.miss(k)
 	}
-	return m.sel
+	return &m.sel
+}
+
+// miss is kept out of Select so that Select inlines into per-item loops.
+//
+//go:noinline
+func (m *Memo) miss(k event.Key) {
+	m.sel = m.ix.Select(k)
+	m.key = k
 }

@@ -10,31 +10,24 @@ import (
 	"github.com/anvil/anvilcol/internal/event"
 )
 
-type testRule struct {
-	name string
-	m    *Matcher
-}
-
-func testIndex(t *testing.T, patterns ...string) *Index[testRule] {
-	var rules []testRule
+func testIndex(t *testing.T, patterns ...string) (*Index, func(*Selection) []string) {
+	var ms []*Matcher
 	for _, p := range patterns {
 		m, err := New([]string{p})
 		require.NoError(t, err)
-		rules = append(rules, testRule{p, m})
+		ms = append(ms, m)
 	}
-	return NewIndex(rules, func(r testRule) *Matcher { return r.m })
-}
-
-func names(s Selection[testRule]) []string {
-	var out []string
-	for _, r := range s.Items {
-		out = append(out, r.name)
+	return NewIndex(ms), func(s *Selection) []string {
+		var out []string
+		for _, i := range s.Rules {
+			out = append(out, patterns[i])
+		}
+		return out
 	}
-	return out
 }
 
 func TestIndexSelectsSpansByNameAndByTheirEvent(t *testing.T) {
-	ix := testIndex(t, "*.exception", "anvil.export.generate", "anvil.export.*.stop", "*")
+	ix, names := testIndex(t, "*.exception", "anvil.export.generate", "anvil.export.*.stop", "*")
 	tests := []struct {
 		key   event.Key
 		event string
@@ -49,27 +42,29 @@ func TestIndexSelectsSpansByNameAndByTheirEvent(t *testing.T) {
 	for _, tt := range tests {
 		for range 2 { // miss, then hit
 			s := ix.Select(tt.key)
+			_, lc := event.Split(tt.event)
+			assert.Equal(t, lc, s.Lifecycle)
 			assert.Equal(t, tt.event, s.Event, "%+v", tt.key)
-			assert.Equal(t, tt.want, names(s), "%+v", tt.key)
+			assert.Equal(t, tt.want, names(&s), "%+v", tt.key)
 		}
 	}
 }
 
 func TestIndexBeyondItsBoundSelectsUncached(t *testing.T) {
-	ix := testIndex(t, "a.*")
+	ix, _ := testIndex(t, "a.*")
 	for i := range MaxCachedKeys + 10 {
 		k := event.Key{Name: fmt.Sprintf("a.%d", i)}
-		assert.Len(t, ix.Select(k).Items, 1)
+		assert.Len(t, ix.Select(k).Rules, 1)
 	}
 	assert.Len(t, *ix.cache.Load(), MaxCachedKeys)
 }
 
 func TestMemoRemembersTheLastKey(t *testing.T) {
-	ix := testIndex(t, "a.*")
+	ix, _ := testIndex(t, "a.*")
 	m := ix.Memo()
-	assert.Empty(t, m.Select(event.Key{Name: ""}).Items, "the empty name is looked up, not taken for the unprimed memo")
-	assert.Len(t, m.Select(event.Key{Name: "a.b"}).Items, 1)
-	assert.Len(t, m.Select(event.Key{Name: "a", End: event.SpanStop}).Items, 1, "a span a is the event a.stop")
+	assert.Empty(t, m.Select(event.Key{Name: ""}).Rules, "the empty name is looked up, not taken for the unprimed memo")
+	assert.Len(t, m.Select(event.Key{Name: "a.b"}).Rules, 1)
+	assert.Len(t, m.Select(event.Key{Name: "a", End: event.SpanStop}).Rules, 1, "a span a is the event a.stop")
 	if testing.CoverMode() == "" {
 		assert.Zero(t, testing.AllocsPerRun(100, func() { m.Select(event.Key{Name: "a.b"}) }))
 	}

@@ -88,9 +88,9 @@ type engine struct {
 	cur, inc    metricstate.Histogram // the point being differenced, its increase
 	keyBuf      []byte
 
-	metricIndex *eventmatch.Index[*rule] // metric name -> metric rules
-	eventIndex  *eventmatch.Index[*rule] // event.Key -> event rules
-	seen        eventSeen                // events counted recently, under mu
+	metricIndex *eventmatch.Index // metric name -> metricRules
+	eventIndex  *eventmatch.Index // event.Key -> eventRules
+	seen        eventSeen         // events counted recently, under mu
 
 	notifiers []*worker
 	refresh   time.Duration // shortest resend_interval of notifiers that want refreshes
@@ -133,9 +133,8 @@ func newEngine(cfg *Config, set component.TelemetrySettings, clk clock) (*engine
 			e.eventRules = append(e.eventRules, r)
 		}
 	}
-	matcher := func(r *rule) *eventmatch.Matcher { return r.matcher }
-	e.metricIndex = eventmatch.NewIndex(e.metricRules, matcher)
-	e.eventIndex = eventmatch.NewIndex(e.eventRules, matcher)
+	e.metricIndex = eventmatch.NewIndex(matchers(e.metricRules))
+	e.eventIndex = eventmatch.NewIndex(matchers(e.eventRules))
 	e.seen = newEventSeen(cfg.EvaluationInterval)
 	if err := tb.RegisterAlertFiringCallback(e.observeFiring); err != nil {
 		return nil, err
@@ -146,41 +145,66 @@ func newEngine(cfg *Config, set component.TelemetrySettings, clk clock) (*engine
 	return e, nil
 }
 
+func matchers(rules []*rule) []*eventmatch.Matcher {
+	ms := make([]*eventmatch.Matcher, len(rules))
+	for i, r := range rules {
+		ms[i] = r.matcher
+	}
+	return ms
+}
+
 // ingest is what one consume call keeps while it walks a batch: the rule
 // selection of the last name it looked up (the items of one batch often
 // share names) and the engine lock, taken at the first item a rule reads (so
 // a batch no rule reads never waits for an evaluation) and held until done.
 type ingest struct {
 	e      *engine
-	memo   eventmatch.Memo[*rule] // of metricIndex or eventIndex
+	all    []*rule         // metricRules or eventRules, as memo's selections number them
+	memo   eventmatch.Memo // of metricIndex or eventIndex
 	locked bool
 	now    time.Time
+
+	lastIdx   []int32 // the selection lastRules holds
+	lastRules []*rule
 }
 
 func (e *engine) metricIngest() ingest {
-	return ingest{e: e, memo: e.metricIndex.Memo()}
+	return ingest{e: e, all: e.metricRules, memo: e.metricIndex.Memo()}
 }
 
 func (e *engine) eventIngest() ingest {
-	return ingest{e: e, memo: e.eventIndex.Memo()}
+	return ingest{e: e, all: e.eventRules, memo: e.eventIndex.Memo()}
 }
 
-// rules returns the rules that read items named name (none for "").
+// rules returns the rules that read items named name (none for ""), valid
+// until the next call.
 func (in *ingest) rules(name string) []*rule {
 	if name == "" {
 		return nil
 	}
-	return in.memo.Select(event.Key{Name: name}).Items
+	idx := in.memo.Select(event.Key{Name: name}).Rules
+	if len(idx) == 0 {
+		return nil
+	}
+	if len(idx) != len(in.lastIdx) || &idx[0] != &in.lastIdx[0] {
+		in.lastIdx, in.lastRules = idx, in.lastRules[:0]
+		for _, i := range idx {
+			in.lastRules = append(in.lastRules, in.all[i])
+		}
+	}
+	return in.lastRules
 }
 
-// events returns the event an item is and the rules that read it (none for
-// an item without a name).
-func (in *ingest) events(k event.Key) eventmatch.Selection[*rule] {
+// events returns the event an item is and the rules (indices in in.all)
+// that read it (none for an item without a name).
+func (in *ingest) events(k event.Key) *eventmatch.Selection {
 	if k.Name == "" {
-		return eventmatch.Selection[*rule]{}
+		return &noSelection
 	}
 	return in.memo.Select(k)
 }
+
+var noSelection eventmatch.Selection
 
 // lock takes the engine lock, once per batch, and returns the batch's time.
 func (in *ingest) lock() time.Time {

@@ -32,11 +32,12 @@ func (e *engine) consumeLogs(ld plog.Logs) {
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
 				sel := in.events(event.LogKey(lr))
-				if len(sel.Items) == 0 {
+				if len(sel.Rules) == 0 {
 					continue
 				}
 				now := in.lock()
-				for _, r := range sel.Items {
+				for _, ri := range sel.Rules {
+					r := in.all[ri]
 					if e.seen.again(r, lr.SpanID(), sel, now) {
 						continue
 					}
@@ -65,11 +66,12 @@ func (e *engine) consumeTraces(td ptrace.Traces) {
 			for k := 0; k < spans.Len(); k++ {
 				s := spans.At(k)
 				sel := in.events(event.SpanKey(s))
-				if len(sel.Items) == 0 {
+				if len(sel.Rules) == 0 {
 					continue
 				}
 				now := in.lock()
-				for _, r := range sel.Items {
+				for _, ri := range sel.Rules {
+					r := in.all[ri]
 					if e.seen.again(r, s.SpanID(), sel, now) {
 						continue
 					}
@@ -110,7 +112,7 @@ func newEventSeen(every time.Duration) eventSeen {
 
 // again reports whether rule r already counted the event sel of span id
 // span, and remembers it if not. The caller holds the engine lock.
-func (s *eventSeen) again(r *rule, span pcommon.SpanID, sel eventmatch.Selection[*rule], now time.Time) bool {
+func (s *eventSeen) again(r *rule, span pcommon.SpanID, sel *eventmatch.Selection, now time.Time) bool {
 	if span.IsEmpty() || (sel.Lifecycle != event.Stop && sel.Lifecycle != event.Exception) {
 		return false
 	}

@@ -86,7 +86,7 @@ type ruleCounts struct {
 // batch is the per-call state: counts, the last-name memo, and the clock read
 // once for all of the batch's caps.
 type batch struct {
-	m      eventmatch.Memo[int32]
+	m      eventmatch.Memo
 	counts []ruleCounts
 	now    time.Time
 }
@@ -103,7 +103,7 @@ func (s *sampler) begin() *batch {
 func (s *sampler) end(ctx context.Context, b *batch) {
 	s.tel.record(ctx, b.counts)
 	clear(b.counts)
-	b.m = eventmatch.Memo[int32]{}
+	b.m = eventmatch.Memo{}
 	s.batches.Put(b)
 }
 

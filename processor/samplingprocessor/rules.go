@@ -99,7 +99,7 @@ func (r *rule) attrsMatch(attrs pcommon.Map) bool {
 // keeps their log records, and logs and spans of one operation sample alike.
 type ruleSet struct {
 	rules []rule // len(cfg.Rules)+1; the last is the default rate
-	index *eventmatch.Index[int32]
+	index *eventmatch.Index
 }
 
 func newRuleSet(cfg *Config) (*ruleSet, error) {
@@ -133,11 +133,11 @@ func newRuleSet(cfg *Config) (*ruleSet, error) {
 		return nil, fmt.Errorf("`default_rate`: %w", err)
 	}
 	rs.rules = append(rs.rules, def)
-	configured := make([]int32, len(cfg.Rules))
-	for i := range configured {
-		configured[i] = int32(i)
+	matchers := make([]*eventmatch.Matcher, len(cfg.Rules))
+	for i := range matchers {
+		matchers[i] = rs.rules[i].matcher
 	}
-	rs.index = eventmatch.NewIndex(configured, func(i int32) *eventmatch.Matcher { return rs.rules[i].matcher })
+	rs.index = eventmatch.NewIndex(matchers)
 	return rs, nil
 }
 
@@ -187,6 +187,6 @@ func (rs *ruleSet) pick(cands []int32, attrs pcommon.Map) int32 {
 
 // ruleFor returns the index of the rule that decides an item, remembering
 // the batch's last event (memo).
-func (rs *ruleSet) ruleFor(memo *eventmatch.Memo[int32], k event.Key, attrs pcommon.Map) int32 {
-	return rs.pick(memo.Select(k).Items, attrs)
+func (rs *ruleSet) ruleFor(memo *eventmatch.Memo, k event.Key, attrs pcommon.Map) int32 {
+	return rs.pick(memo.Select(k).Rules, attrs)
 }
