@@ -4,6 +4,7 @@ go 1.26
 
 require (
 	github.com/DataDog/datadog-go/v5 v5.8.3
+	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/klauspost/compress v1.18.6
 	github.com/open-telemetry/opentelemetry-collector-contrib/exporter/datadogexporter v0.155.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter v0.155.0

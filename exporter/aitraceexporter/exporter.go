@@ -29,7 +29,7 @@ type aitraceExporter struct {
 	settings     component.TelemetrySettings
 	artifactsURL string
 	tracesURL    string
-	matcher      *eventmatch.Matcher
+	artifactIx   *eventmatch.Index // one rule: artifact_events
 	recent       *recentSet
 	artifacts    *jsonpost.Client
 	traces       *jsonpost.Client
@@ -54,7 +54,7 @@ func newAITraceExporter(cfg *Config, set exporter.Settings) (*aitraceExporter, e
 		settings:     set.TelemetrySettings,
 		artifactsURL: base + artifactsPath,
 		tracesURL:    base + tracesPath,
-		matcher:      m,
+		artifactIx:   eventmatch.NewIndex([]*eventmatch.Matcher{m}),
 		recent:       newRecentSet(cfg.DedupCacheSize),
 		tel:          tel,
 		log:          ratelog.New(set.Logger, ratelog.DefaultInterval),
@@ -106,6 +106,7 @@ func (e *aitraceExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	var todo []pendingArtifact
 	var ignored, duplicate int64
 	ord := 0
+	memo := e.artifactIx.Memo()
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		sls := rls.At(i).ScopeLogs()
@@ -113,11 +114,12 @@ func (e *aitraceExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k, ord = k+1, ord+1 {
 				lr := lrs.At(k)
-				name := event.LogName(lr)
-				if !e.matcher.Match(name) {
+				sel := memo.Select(event.LogKey(lr))
+				if len(sel.Rules) == 0 {
 					ignored++
 					continue
 				}
+				name := sel.Event
 				a, reason := toArtifact(lr)
 				if reason != "" {
 					e.tel.AitraceLogRecordsDropped.Add(ctx, 1, e.reasonAttrs[reason])

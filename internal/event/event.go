@@ -48,7 +48,7 @@ func LogName(lr plog.LogRecord) string {
 	return ""
 }
 
-// SpanName returns the event name of a span, which is its name.
+// SpanName returns the name of a span (its event is SpanKey(s).Event()).
 func SpanName(s ptrace.Span) string { return s.Name() }
 
 // Split returns the span prefix of an event name and its lifecycle:
@@ -74,4 +74,60 @@ func Split(name string) (prefix string, lc Lifecycle) {
 func IsException(name string) bool {
 	_, lc := Split(name)
 	return lc == Exception
+}
+
+// End says whether a named item is a span and how it ended.
+type End uint8
+
+const (
+	// NotSpan is a log record (or any item known by one name).
+	NotSpan End = iota
+	// SpanStop is a span that ended normally: the event `<name>.stop`.
+	SpanStop
+	// SpanException is a span with status Error: the event `<name>.exception`.
+	SpanException
+)
+
+// Key is what every component selects an item by: its name and, for a span,
+// how it ended. A log record is the event its name says; a span named
+// "anvil.export.generate" is the event "anvil.export.generate.stop" or
+// "anvil.export.generate.exception" by its status, as :telemetry.span/3
+// emits it (the anvil receiver builds a span from each such event).
+type Key struct {
+	Name string
+	End  End
+}
+
+// LogKey is the key of a log record: its event name (LogName).
+func LogKey(lr plog.LogRecord) Key { return Key{Name: LogName(lr)} }
+
+// SpanKey is the key of a span: its name and its status.
+func SpanKey(s ptrace.Span) Key {
+	if s.Status().Code() == ptrace.StatusCodeError {
+		return Key{Name: s.Name(), End: SpanException}
+	}
+	return Key{Name: s.Name(), End: SpanStop}
+}
+
+// Event is the name of the event the item is: the log record's name, or the
+// span's name with the suffix of the event that ended it. It allocates for
+// spans; callers cache it per key.
+func (k Key) Event() string {
+	switch k.End {
+	case SpanStop:
+		return k.Name + "." + SuffixStop
+	case SpanException:
+		return k.Name + "." + SuffixException
+	}
+	return k.Name
+}
+
+// Names are the names a pattern may match to select the item: its name, and
+// for a span also its event name, so `anvil.export.generate`,
+// `anvil.export.*` and `*.exception` all select a failed generate span.
+func (k Key) Names() []string {
+	if k.End == NotSpan {
+		return []string{k.Name}
+	}
+	return []string{k.Name, k.Event()}
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 func TestSplitLifecycle(t *testing.T) {
@@ -40,5 +41,27 @@ func TestLogNameFallsBackToAttribute(t *testing.T) {
 	lr.SetEventName("anvil.label.submit.stop")
 	if got := LogName(lr); got != "anvil.label.submit.stop" {
 		t.Fatalf("EventName wins: %q", got)
+	}
+}
+
+func TestSpanIsTheEventThatEndedIt(t *testing.T) {
+	s := ptrace.NewSpan()
+	s.SetName("anvil.export.generate")
+	k := SpanKey(s)
+	if k.Event() != "anvil.export.generate.stop" {
+		t.Errorf("ok span: %q", k.Event())
+	}
+	s.Status().SetCode(ptrace.StatusCodeError)
+	k = SpanKey(s)
+	if k.Event() != "anvil.export.generate.exception" {
+		t.Errorf("error span: %q", k.Event())
+	}
+	if n := k.Names(); len(n) != 2 || n[0] != "anvil.export.generate" || n[1] != "anvil.export.generate.exception" {
+		t.Errorf("span names: %q", n)
+	}
+	lr := plog.NewLogRecord()
+	lr.SetEventName("anvil.export.generate.exception")
+	if k := LogKey(lr); k.Event() != "anvil.export.generate.exception" || len(k.Names()) != 1 {
+		t.Errorf("log key: %+v", k)
 	}
 }

@@ -2,6 +2,10 @@
 // in sampling, alert and exporter configs. A pattern is a dotted event name in
 // which `*` matches any run of characters, dots included:
 // "anvil.label.submit.*", "*.exception", "anvil.*.stop".
+//
+// An Index selects the rules of a component for an item (a log record or a
+// span, by its event.Key) and caches the answer per name; every component
+// selects events through it, so a pattern selects the same items everywhere.
 package eventmatch // import "github.com/anvil/anvilcol/internal/eventmatch"
 
 import (

@@ -44,10 +44,12 @@ type engine struct {
 
 	ruleEnv // what the rules share; refresh is set at start
 
-	mu          sync.Mutex // guards the rules' groups and the series
+	mu          sync.Mutex // guards the rules' groups, the events they counted recently (eventSeen) and the series
 	rules       []alertingRule
-	metricRules *selector[*metricRule]
-	eventRules  *selector[*eventRule]
+	metricRules []*metricRule
+	eventRules  []*eventRule
+	metricIndex *eventmatch.Index // metric name -> metricRules (selection.go)
+	eventIndex  *eventmatch.Index // event.Key of a log record or span -> eventRules
 	series      *seriesTracker
 	longest     time.Duration // the longest window: series unseen for longer are forgotten
 
@@ -76,8 +78,6 @@ func newEngine(cfg *Config, set component.TelemetrySettings, clk clock) (*engine
 	e.series = newSeriesTracker(e.started)
 	e.ruleEnv = ruleEnv{maxGroups: cfg.MaxGroups, repeat: cfg.RepeatInterval,
 		transition: e.countTransition, dropped: e.countDropped, warn: func(key, msg string) { e.errLog.Warn(key, msg) }}
-	var metricRules []*metricRule
-	var eventRules []*eventRule
 	for _, rc := range cfg.Rules {
 		ar, err := compileRule(rc, cfg.EvaluationInterval, &e.ruleEnv)
 		if err != nil {
@@ -87,13 +87,13 @@ func newEngine(cfg *Config, set component.TelemetrySettings, clk clock) (*engine
 		e.longest = max(e.longest, ar.alerts().window)
 		switch r := ar.(type) {
 		case *metricRule:
-			metricRules = append(metricRules, r)
+			e.metricRules = append(e.metricRules, r)
 		case *eventRule:
-			eventRules = append(eventRules, r)
+			e.eventRules = append(e.eventRules, r)
 		}
 	}
-	e.metricRules = newSelector(metricRules, func(r *metricRule) *eventmatch.Matcher { return r.matcher })
-	e.eventRules = newSelector(eventRules, func(r *eventRule) *eventmatch.Matcher { return r.matcher })
+	e.metricIndex = newIndex(e.metricRules)
+	e.eventIndex = newIndex(e.eventRules)
 	if err := tb.RegisterAlertFiringCallback(e.observeFiring); err != nil {
 		return nil, err
 	}

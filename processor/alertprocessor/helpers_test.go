@@ -2,7 +2,6 @@ package alertprocessor
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,70 +17,15 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/anvil/anvilcol/internal/clock/clocktest"
 	"github.com/anvil/anvilcol/processor/alertprocessor/internal/metadata"
 )
 
-// fakeClock is the controllable clock of the engine and notifier tests:
-// time moves only by Advance, which fires the After channels it reaches.
-type fakeClock struct {
-	mu      sync.Mutex
-	t       time.Time
-	waiters []fakeWaiter
-}
-
-type fakeWaiter struct {
-	at time.Time
-	c  chan time.Time
-}
+// fakeClock is the controllable clock of the engine and notifier tests.
+type fakeClock = clocktest.Fake
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if d <= 0 {
-		ch <- c.t
-		return ch
-	}
-	c.waiters = append(c.waiters, fakeWaiter{at: c.t.Add(d), c: ch})
-	return ch
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if w.at.After(c.t) {
-			kept = append(kept, w)
-			continue
-		}
-		w.c <- c.t
-	}
-	c.waiters = kept
-}
-
-// nextWait is the earliest time an After channel waits for, if any.
-func (c *fakeClock) nextWait() (time.Time, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var at time.Time
-	for _, w := range c.waiters {
-		if at.IsZero() || w.at.Before(at) {
-			at = w.at
-		}
-	}
-	return at, !at.IsZero()
+	return clocktest.NewFake(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // runClock moves clk to each time something waits for until done holds: the
@@ -93,7 +37,7 @@ func runClock(t *testing.T, clk *fakeClock, done func() bool) {
 		var at time.Time
 		require.Eventually(t, func() bool {
 			var ok bool
-			at, ok = clk.nextWait()
+			at, ok = clk.NextWait()
 			return ok || done()
 		}, 10*time.Second, time.Millisecond, "neither done nor waiting on the clock")
 		if !at.IsZero() {

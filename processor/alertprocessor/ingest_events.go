@@ -14,12 +14,13 @@ import (
 // the span has no attribute of that name.
 const durationField = "duration"
 
-// consumeLogs feeds every log record whose event name a rule matches.
+// consumeLogs feeds every log record whose event a rule matches; a rule
+// skips the twin of an event it already counted from a span (rule_event.go).
 func (e *engine) consumeLogs(ld plog.Logs) {
-	if len(e.eventRules.rules) == 0 {
+	if len(e.eventRules) == 0 {
 		return
 	}
-	sel := batchSelector[*eventRule]{sel: e.eventRules}
+	memo := e.eventIndex.Memo()
 	in := batchLock{e: e}
 	defer in.done()
 	rls := ld.ResourceLogs()
@@ -30,12 +31,20 @@ func (e *engine) consumeLogs(ld plog.Logs) {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
-				rules := sel.rules(event.LogName(lr))
-				if len(rules) == 0 {
+				key := event.LogKey(lr)
+				if key.Name == "" {
+					continue
+				}
+				sel := memo.Select(key)
+				if len(sel.Rules) == 0 {
 					continue
 				}
 				now := in.lock()
-				for _, r := range rules {
+				for _, i := range sel.Rules {
+					r := e.eventRules[i]
+					if r.seen.again(lr.SpanID(), sel, now) {
+						continue
+					}
 					v, ok, present := logField(lr, r.cfg.Field)
 					r.observe(v, ok, present, lr.Attributes(), rl.Resource().Attributes(), now)
 				}
@@ -44,12 +53,14 @@ func (e *engine) consumeLogs(ld plog.Logs) {
 	}
 }
 
-// consumeTraces feeds every span whose name a rule matches.
+// consumeTraces feeds every span whose name or event (`<name>.stop`, or
+// `<name>.exception` for status Error) a rule matches; a rule skips the twin
+// of an event it already counted from a log record (rule_event.go).
 func (e *engine) consumeTraces(td ptrace.Traces) {
-	if len(e.eventRules.rules) == 0 {
+	if len(e.eventRules) == 0 {
 		return
 	}
-	sel := batchSelector[*eventRule]{sel: e.eventRules}
+	memo := e.eventIndex.Memo()
 	in := batchLock{e: e}
 	defer in.done()
 	rss := td.ResourceSpans()
@@ -60,12 +71,20 @@ func (e *engine) consumeTraces(td ptrace.Traces) {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				s := spans.At(k)
-				rules := sel.rules(event.SpanName(s))
-				if len(rules) == 0 {
+				key := event.SpanKey(s)
+				if key.Name == "" {
+					continue
+				}
+				sel := memo.Select(key)
+				if len(sel.Rules) == 0 {
 					continue
 				}
 				now := in.lock()
-				for _, r := range rules {
+				for _, i := range sel.Rules {
+					r := e.eventRules[i]
+					if r.seen.again(s.SpanID(), sel, now) {
+						continue
+					}
 					v, ok, present := spanField(s, r.cfg.Field)
 					r.observe(v, ok, present, s.Attributes(), rs.Resource().Attributes(), now)
 				}

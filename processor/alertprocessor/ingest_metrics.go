@@ -6,16 +6,17 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/anvil/anvilcol/internal/event"
 	"github.com/anvil/anvilcol/internal/metricstate"
 )
 
 // consumeMetrics walks a batch once and feeds every data point of a metric
 // some rule reads into that rule's window.
 func (e *engine) consumeMetrics(md pmetric.Metrics) {
-	if len(e.metricRules.rules) == 0 {
+	if len(e.metricRules) == 0 {
 		return
 	}
-	sel := batchSelector[*metricRule]{sel: e.metricRules}
+	memo := e.metricIndex.Memo()
 	in := batchLock{e: e}
 	defer in.done()
 	rms := md.ResourceMetrics()
@@ -29,24 +30,29 @@ func (e *engine) consumeMetrics(md pmetric.Metrics) {
 			ms := sms.At(j).Metrics()
 			for k := 0; k < ms.Len(); k++ {
 				m := ms.At(k)
-				rules := sel.rules(m.Name())
-				if len(rules) == 0 {
+				name := m.Name()
+				if name == "" {
+					continue
+				}
+				sel := memo.Select(event.Key{Name: name})
+				if len(sel.Rules) == 0 {
 					continue
 				}
 				now := in.lock()
 				if !resHashed {
 					resHash, resHashed = metricstate.HashAttributes(res), true
 				}
-				e.consumeMetric(m, rules, res, resHash, now)
+				e.consumeMetric(m, sel.Rules, res, resHash, now)
 			}
 		}
 	}
 }
 
-func (e *engine) consumeMetric(m pmetric.Metric, rules []*metricRule, res pcommon.Map, resHash uint64, now time.Time) {
+// consumeMetric feeds m's points to the metric rules at positions rules.
+func (e *engine) consumeMetric(m pmetric.Metric, rules []int32, res pcommon.Map, resHash uint64, now time.Time) {
 	// Loops per point type, not one generic loop: a method call through a
 	// type parameter is an indirect call per point.
-	p := pointIngest{s: e.series, rules: rules, res: res, mh: resHash ^ metricstate.HashString(m.Name()), now: now}
+	p := pointIngest{s: e.series, all: e.metricRules, rules: rules, res: res, mh: resHash ^ metricstate.HashString(m.Name()), now: now}
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
 		p.numbers(m.Gauge().DataPoints(), kindGauge, true, false)
@@ -81,7 +87,8 @@ func (e *engine) consumeMetric(m pmetric.Metric, rules []*metricRule, res pcommo
 // pointIngest is what every data point of one metric is observed with.
 type pointIngest struct {
 	s     *seriesTracker
-	rules []*metricRule
+	all   []*metricRule // the engine's metric rules
+	rules []int32       // the positions in all of the rules that read the metric
 	res   pcommon.Map
 	mh    uint64 // metric name and resource hash
 	now   time.Time
@@ -91,8 +98,8 @@ func (p *pointIngest) key(attrs pcommon.Map) uint64 { return seriesKey(p.mh, att
 
 // observe adds o to the window of its group in every rule.
 func (p *pointIngest) observe(o obs, attrs pcommon.Map) {
-	for _, r := range p.rules {
-		r.observe(&o, attrs, p.res, p.now)
+	for _, i := range p.rules {
+		p.all[i].observe(&o, attrs, p.res, p.now)
 	}
 }
 

@@ -162,7 +162,7 @@ func compileRule(rc RuleConfig, eval time.Duration, env *ruleEnv) (alertingRule,
 	if rc.Metric != "" {
 		return &metricRule{rule: r}, nil
 	}
-	return &eventRule{rule: r}, nil
+	return newEventRule(r, eval), nil
 }
 
 // groupFor returns the group of the data's group_by values, creating it (up

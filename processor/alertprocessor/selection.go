@@ -1,63 +1,24 @@
 package alertprocessor // import "github.com/anvil/anvilcol/processor/alertprocessor"
 
-import (
-	"sync"
+import "github.com/anvil/anvilcol/internal/eventmatch"
 
-	"github.com/anvil/anvilcol/internal/eventmatch"
-)
+// Rules are selected through internal/eventmatch, as every component selects
+// events: an Index of one kind's rules (metric or event rules) answers, for an
+// item's event.Key, the positions of the rules whose pattern matches it, and
+// caches the answer per key. A metric is known by its name (event.Key{Name});
+// a log record by its event name and a span by its name and the event that
+// ended it (`<name>.stop`, `<name>.exception`), so `*.exception` selects
+// failed operations from either signal. A consume call walks its batch
+// through a Memo of the index (the items of a batch come in runs of one
+// name), whose Select inlines into the per-item loop; an item without a name
+// is read by no rule and not looked up.
 
-// maxCachedNames bounds a selector's name -> rules cache.
-const maxCachedNames = 10_000
-
-// selector finds the rules of one kind that read items of a name (a metric
-// name, an event name), caching the answer per name: most batches repeat a
-// few names. Safe for concurrent use.
-type selector[R any] struct {
-	rules   []R
-	matcher func(R) *eventmatch.Matcher
-	mu      sync.RWMutex
-	cache   map[string][]R
-}
-
-func newSelector[R any](rules []R, matcher func(R) *eventmatch.Matcher) *selector[R] {
-	return &selector[R]{rules: rules, matcher: matcher, cache: map[string][]R{}}
-}
-
-// match returns the rules whose pattern matches name.
-func (s *selector[R]) match(name string) []R {
-	s.mu.RLock()
-	rs, ok := s.cache[name]
-	s.mu.RUnlock()
-	if ok {
-		return rs
+// newIndex indexes the patterns of rules, in order: a Selection's Rules are
+// positions in rules.
+func newIndex[R alertingRule](rules []R) *eventmatch.Index {
+	ms := make([]*eventmatch.Matcher, len(rules))
+	for i, r := range rules {
+		ms[i] = r.alerts().matcher
 	}
-	for _, r := range s.rules {
-		if s.matcher(r).Match(name) {
-			rs = append(rs, r)
-		}
-	}
-	s.mu.Lock()
-	if len(s.cache) >= maxCachedNames {
-		clear(s.cache)
-	}
-	s.cache[name] = rs
-	s.mu.Unlock()
-	return rs
-}
-
-// batchSelector is what one consume call keeps while it walks a batch: the
-// rules of the last name it looked up (the items of one batch often share
-// names).
-type batchSelector[R any] struct {
-	sel       *selector[R]
-	lastName  string
-	lastRules []R
-}
-
-// rules returns the rules that read items named name (none for "").
-func (b *batchSelector[R]) rules(name string) []R {
-	if name != b.lastName {
-		b.lastName, b.lastRules = name, b.sel.match(name)
-	}
-	return b.lastRules
+	return eventmatch.NewIndex(ms)
 }

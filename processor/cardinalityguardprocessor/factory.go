@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
+	"github.com/anvil/anvilcol/internal/clock"
 	"github.com/anvil/anvilcol/processor/cardinalityguardprocessor/internal/metadata"
 )
 
@@ -41,7 +42,7 @@ func createDefaultConfig() component.Config {
 }
 
 func createMetrics(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
-	g, err := newGuard(set.TelemetrySettings, cfg.(*Config), time.Now)
+	g, err := newGuard(set.TelemetrySettings, cfg.(*Config), clock.Real{})
 	if err != nil {
 		return nil, err
 	}

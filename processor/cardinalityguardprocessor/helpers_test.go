@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,31 +12,13 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/anvil/anvilcol/internal/clock/clocktest"
 )
-
-// fakeClock is the controllable clock injected into the guard.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type harness struct {
 	g     *guard
-	clock *fakeClock
+	clock *clocktest.Fake
 	tel   *componenttest.Telemetry
 }
 
@@ -49,8 +30,8 @@ func newHarness(t testing.TB, mutate func(*Config)) *harness {
 	}
 	require.NoError(t, cfg.Validate())
 	tel := componenttest.NewTelemetry()
-	clock := newFakeClock()
-	g, err := newGuard(tel.NewTelemetrySettings(), cfg, clock.Now)
+	clock := clocktest.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	g, err := newGuard(tel.NewTelemetrySettings(), cfg, clock)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		_ = g.shutdown(context.Background())

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/anvil/anvilcol/internal/clock"
 	"github.com/anvil/anvilcol/internal/metricstate"
 	"github.com/anvil/anvilcol/processor/cardinalityguardprocessor/internal/metadata"
 )
@@ -21,7 +22,7 @@ import (
 type guard struct {
 	defaults  *rules
 	overrides map[string]*rules
-	now       func() time.Time
+	clk       clock.Clock
 	base      time.Time
 	ttlTicks  uint32 // series_ttl in seconds
 	sweepStep uint32
@@ -55,12 +56,12 @@ type batchCounts struct {
 	dropped, overflow, mergeErrors, stale, evicted int64
 }
 
-func newGuard(set component.TelemetrySettings, cfg *Config, now func() time.Time) (*guard, error) {
+func newGuard(set component.TelemetrySettings, cfg *Config, clk clock.Clock) (*guard, error) {
 	g := &guard{
 		defaults:  newRules(false, cfg.DropAttributes, cfg.MaxSeriesPerMetric),
 		overrides: make(map[string]*rules, len(cfg.Metrics)),
-		now:       now,
-		base:      now(),
+		clk:       clk,
+		base:      clk.Now(),
 		ttlTicks:  uint32(max(1, (cfg.SeriesTTL+time.Second-1)/time.Second)),
 		streams:   make(map[streamKey]*stream),
 	}
@@ -114,7 +115,7 @@ func (g *guard) observeActiveSeries(_ context.Context, o metric.Int64Observer) e
 
 // tick is the clock in whole seconds since start, from 1.
 func (g *guard) tick() uint32 {
-	d := g.now().Sub(g.base)
+	d := g.clk.Now().Sub(g.base)
 	if d < 0 {
 		d = 0
 	}

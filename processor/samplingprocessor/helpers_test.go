@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -18,15 +17,10 @@ import (
 	"go.opentelemetry.io/collector/processor/processorhelper"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	"github.com/anvil/anvilcol/internal/clock"
 	"github.com/anvil/anvilcol/processor/samplingprocessor/internal/metadata"
 )
 
-// fakeClock is a controllable clock for max_per_second tests.
-type fakeClock struct{ t time.Time }
-
-func newFakeClock() *fakeClock               { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
-func (c *fakeClock) now() time.Time          { return c.t }
-func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 func adrConfig(rules ...RuleConfig) *Config {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Rules = rules
@@ -34,8 +28,8 @@ func adrConfig(rules ...RuleConfig) *Config {
 }
 
 // newLogs builds the logs processor as the factory does, with the clock
-// replaced when now is non-nil.
-func newLogs(t testing.TB, cfg *Config, next consumer.Logs, now func() time.Time, set ...processor.Settings) processor.Logs {
+// replaced when clk is non-nil.
+func newLogs(t testing.TB, cfg *Config, next consumer.Logs, clk clock.Clock, set ...processor.Settings) processor.Logs {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
 	st := processortest.NewNopSettings(metadata.Type)
@@ -44,8 +38,8 @@ func newLogs(t testing.TB, cfg *Config, next consumer.Logs, now func() time.Time
 	}
 	s, err := newSampler(st, cfg, signalLogs)
 	require.NoError(t, err)
-	if now != nil {
-		s.now = now
+	if clk != nil {
+		s.clk = clk
 	}
 	p, err := processorhelper.NewLogs(context.Background(), st, cfg, next, logsSampler{s}.processLogs,
 		processorhelper.WithCapabilities(processorCapabilities), processorhelper.WithShutdown(s.shutdown))
@@ -55,7 +49,7 @@ func newLogs(t testing.TB, cfg *Config, next consumer.Logs, now func() time.Time
 	return p
 }
 
-func newTraces(t testing.TB, cfg *Config, next consumer.Traces, now func() time.Time, set ...processor.Settings) processor.Traces {
+func newTraces(t testing.TB, cfg *Config, next consumer.Traces, clk clock.Clock, set ...processor.Settings) processor.Traces {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
 	st := processortest.NewNopSettings(metadata.Type)
@@ -64,8 +58,8 @@ func newTraces(t testing.TB, cfg *Config, next consumer.Traces, now func() time.
 	}
 	s, err := newSampler(st, cfg, signalTraces)
 	require.NoError(t, err)
-	if now != nil {
-		s.now = now
+	if clk != nil {
+		s.clk = clk
 	}
 	p, err := processorhelper.NewTraces(context.Background(), st, cfg, next, tracesSampler{s}.processTraces,
 		processorhelper.WithCapabilities(processorCapabilities), processorhelper.WithShutdown(s.shutdown))

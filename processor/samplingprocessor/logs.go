@@ -36,7 +36,7 @@ func (s logsSampler) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, 
 // cap let through get sampling.capped.
 func (s logsSampler) sampleLog(b *batch, lr plog.LogRecord) bool {
 	attrs := lr.Attributes()
-	ri, r, done, kept := s.pick(b, event.LogName(lr), byEventName, attrs)
+	ri, r, done, kept := s.pick(b, event.LogKey(lr), attrs)
 	if done {
 		return kept
 	}

@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/anvil/anvilcol/internal/eventmatch"
 )
 
 var ctx = context.Background()
@@ -321,7 +323,7 @@ func TestManyDistinctNamesBeyondTheCache(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	p := newLogs(t, cfg, sink, nil)
 	ld, sl := newLogsData()
-	n := maxCachedNames + 500
+	n := eventmatch.MaxCachedKeys + 500
 	for i := 0; i < n; i++ {
 		suffix := "even"
 		if i%2 == 1 {

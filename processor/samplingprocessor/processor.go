@@ -11,6 +11,9 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/anvil/anvilcol/internal/clock"
+	"github.com/anvil/anvilcol/internal/event"
+	"github.com/anvil/anvilcol/internal/eventmatch"
 	"github.com/anvil/anvilcol/processor/samplingprocessor/internal/metadata"
 )
 
@@ -45,7 +48,7 @@ type sampler struct {
 	rules    *ruleSet
 	hashAttr string
 	capped   bool // any rule has max_per_second
-	now      func() time.Time
+	clk      clock.Clock
 	tel      *telemetry
 	batches  sync.Pool
 }
@@ -62,7 +65,7 @@ func newSampler(set processor.Settings, cfg *Config, signal string) (*sampler, e
 	s := &sampler{
 		rules:    rs,
 		hashAttr: cfg.HashAttribute,
-		now:      time.Now,
+		clk:      clock.Real{},
 		tel:      newTelemetry(tb, rs, signal),
 	}
 	for i := range rs.rules {
@@ -83,16 +86,16 @@ type ruleCounts struct {
 // batch is the per-call state: counts, the last-name memo, and the clock read
 // once for all of the batch's caps.
 type batch struct {
-	m      matcher
+	m      eventmatch.Memo
 	counts []ruleCounts
 	now    time.Time
 }
 
 func (s *sampler) begin() *batch {
 	b := s.batches.Get().(*batch)
-	b.m = matcher{rs: s.rules}
+	b.m = s.rules.index.Memo()
 	if s.capped {
-		b.now = s.now()
+		b.now = s.clk.Now()
 	}
 	return b
 }
@@ -100,7 +103,7 @@ func (s *sampler) begin() *batch {
 func (s *sampler) end(ctx context.Context, b *batch) {
 	s.tel.record(ctx, b.counts)
 	clear(b.counts)
-	b.m = matcher{}
+	b.m = eventmatch.Memo{}
 	s.batches.Put(b)
 }
 
@@ -121,8 +124,8 @@ const (
 // pick finds the rule deciding an item; done is true when the rule decided
 // without randomness (rate 1 or 0 and no cap: the item is left as it is),
 // with the verdict in kept.
-func (s *sampler) pick(b *batch, name string, k nameKind, attrs pcommon.Map) (ri int32, r *rule, done, kept bool) {
-	ri = b.m.ruleFor(name, k, attrs)
+func (s *sampler) pick(b *batch, k event.Key, attrs pcommon.Map) (ri int32, r *rule, done, kept bool) {
+	ri = s.rules.ruleFor(&b.m, k, attrs)
 	r = &s.rules.rules[ri]
 	if r.limiter == nil {
 		if r.keepsAll() {

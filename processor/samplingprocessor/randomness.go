@@ -1,12 +1,13 @@
 package samplingprocessor // import "github.com/anvil/anvilcol/processor/samplingprocessor"
 
 import (
+	"encoding/binary"
+	"math"
 	"math/rand/v2"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-
-	"github.com/anvil/anvilcol/internal/metricstate"
 )
 
 // Where an item's 56 bits of randomness come from, in order of preference:
@@ -33,29 +34,48 @@ func randomnessOf(tid pcommon.TraceID, attrs pcommon.Map, hashAttr string) sampl
 	return to56(rand.Uint64())
 }
 
-// to56 keeps the top 56 bits of a well-mixed 64-bit value.
+// to56 keeps the top 56 bits of a well-mixed 64-bit value: the randomness
+// an item is kept by when it is at least the rule's threshold.
 func to56(h uint64) sampling.Randomness {
 	r, _ := sampling.UnsignedToRandomness(h >> 8)
 	return r
 }
 
-// hashValue hashes an attribute value with the series hash every component
-// uses (metricstate.HashValue: xxhash64 without a seed, typed so 1 and "1"
-// differ), so two collectors decide a given value identically. Empty values
-// and maps, slices and empty byte strings do not count.
+// hashValue is the sampling hash of a hash_attribute value, part of the
+// sampling protocol (README, "The hash_attribute hash"): XXH64 with seed 0
+// of the value's bytes — a string's UTF-8 bytes, a byte string's bytes, an
+// int's 8 bytes little-endian (two's complement), a double's IEEE 754 bits
+// little-endian (-0 as +0), a bool's one byte (1 true, 0 false). Empty
+// strings and byte strings, maps and slices do not count. It must not change:
+// golden vectors in randomness_test.go pin it.
 func hashValue(v pcommon.Value) (uint64, bool) {
+	var b [8]byte
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
 		if v.Str() == "" {
 			return 0, false
 		}
+		return xxhash.Sum64String(v.Str()), true
 	case pcommon.ValueTypeBytes:
 		if v.Bytes().Len() == 0 {
 			return 0, false
 		}
-	case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBool:
-	default:
-		return 0, false
+		return xxhash.Sum64(v.Bytes().AsRaw()), true
+	case pcommon.ValueTypeInt:
+		binary.LittleEndian.PutUint64(b[:], uint64(v.Int()))
+		return xxhash.Sum64(b[:]), true
+	case pcommon.ValueTypeDouble:
+		f := v.Double()
+		if f == 0 {
+			f = 0 // -0 decides as +0
+		}
+		binary.LittleEndian.PutUint64(b[:], math.Float64bits(f))
+		return xxhash.Sum64(b[:]), true
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			b[0] = 1
+		}
+		return xxhash.Sum64(b[:1]), true
 	}
-	return metricstate.HashValue(v), true
+	return 0, false
 }

@@ -9,13 +9,15 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/anvil/anvilcol/internal/clock/clocktest"
 )
 
 func TestMaxPerSecondCapsKeptItems(t *testing.T) {
-	clock := newFakeClock()
+	clk := clocktest.NewFake(time.Time{})
 	cfg := adrConfig(RuleConfig{Name: "noisy_queue", Events: []string{"anvil.assignment.*"}, MaxPerSecond: 10})
 	sink := new(consumertest.LogsSink)
-	p := newLogs(t, cfg, sink, clock.now)
+	p := newLogs(t, cfg, sink, clk)
 	r := rand.New(rand.NewPCG(31, 32))
 	send := func(n int) int {
 		before := sink.LogRecordCount()
@@ -28,11 +30,11 @@ func TestMaxPerSecondCapsKeptItems(t *testing.T) {
 	}
 	assert.Equal(t, 10, send(50), "a full bucket holds one second of tokens")
 	assert.Equal(t, 0, send(50), "no time passed, no tokens")
-	clock.advance(500 * time.Millisecond)
+	clk.Advance(500 * time.Millisecond)
 	assert.Equal(t, 5, send(50), "half a second earns 5 tokens")
-	clock.advance(time.Hour)
+	clk.Advance(time.Hour)
 	assert.Equal(t, 10, send(50), "the bucket never holds more than max_per_second")
-	clock.advance(-time.Minute)
+	clk.Advance(-time.Minute)
 	assert.Equal(t, 0, send(5), "a clock going backwards earns nothing")
 	for _, lr := range keptLogs(sink) {
 		v, ok := lr.Attributes().Get(AttrCapped)
@@ -44,10 +46,10 @@ func TestMaxPerSecondCapsKeptItems(t *testing.T) {
 }
 
 func TestMaxPerSecondAppliesAfterTheRate(t *testing.T) {
-	clock := newFakeClock()
+	clk := clocktest.NewFake(time.Time{})
 	cfg := adrConfig(RuleConfig{Name: "noisy", Events: []string{"anvil.assignment.*"}, Rate: ptr(0.5), MaxPerSecond: 100})
 	sink := new(consumertest.TracesSink)
-	p := newTraces(t, cfg, sink, clock.now)
+	p := newTraces(t, cfg, sink, clk)
 	// 1000 spans whose trace ids all pass 50%: the rate keeps them, the cap
 	// keeps 100.
 	td, ss := newTracesData()
@@ -69,16 +71,16 @@ func TestMaxPerSecondAppliesAfterTheRate(t *testing.T) {
 }
 
 func TestFractionalMaxPerSecond(t *testing.T) {
-	clock := newFakeClock()
+	clk := clocktest.NewFake(time.Time{})
 	cfg := adrConfig(RuleConfig{Name: "rare", Events: []string{"a.b"}, MaxPerSecond: 0.5})
 	sink := new(consumertest.LogsSink)
-	p := newLogs(t, cfg, sink, clock.now)
+	p := newLogs(t, cfg, sink, clk)
 	for i := 0; i < 6; i++ {
 		ld, sl := newLogsData()
 		logRec(sl, "a.b", pcommon.NewTraceIDEmpty(), nil)
 		logRec(sl, "a.b", pcommon.NewTraceIDEmpty(), nil)
 		require.NoError(t, p.ConsumeLogs(ctx, ld))
-		clock.advance(time.Second)
+		clk.Advance(time.Second)
 	}
 	// 1 at t=0 (burst 1), then one token every 2 s: t=2, t=4.
 	assert.Equal(t, 3, sink.LogRecordCount())

@@ -6,8 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -15,11 +13,6 @@ import (
 	"github.com/anvil/anvilcol/internal/event"
 	"github.com/anvil/anvilcol/internal/eventmatch"
 )
-
-// maxCachedNames bounds the event-name -> candidate-rules cache. Anvil has a
-// few dozen event names; names beyond the bound (a misbehaving OTLP source
-// inventing names) are matched uncached, which is slower but never allocates.
-const maxCachedNames = 4096
 
 // rule is a compiled RuleConfig. The default rate is the last rule of a
 // ruleSet, with no events and no attributes.
@@ -97,54 +90,16 @@ func (r *rule) attrsMatch(attrs pcommon.Map) bool {
 	return true
 }
 
-// ruleSet holds the compiled rules in order, the default rule last, and a
-// copy-on-write cache from event name to the indices of the rules whose
-// events match it. Reads are lock-free; the cache only grows.
+// ruleSet holds the compiled rules in order, the default rule last, and the
+// index that selects the configured rules an item's event matches (shared
+// with every component: internal/eventmatch). A log record is selected by its
+// event name; a span by its name and by the event that ended it
+// (`<name>.exception` for a span with status Error, `<name>.stop`
+// otherwise), so a `*.exception` rule keeps failed operations' spans as it
+// keeps their log records, and logs and spans of one operation sample alike.
 type ruleSet struct {
 	rules []rule // len(cfg.Rules)+1; the last is the default rate
-
-	cache atomic.Pointer[map[nameKey][]int32]
-	mu    sync.Mutex // serialises cache writers
-}
-
-// nameKind says which names an item matches rules by. A log record matches
-// by its event name; a span by its name and by the name of the event that
-// ended it (ADR-008's events: `<name>.exception` for a span with status
-// Error, `<name>.stop` otherwise), so a `*.exception` rule keeps failed
-// operations' spans as it keeps their log records, and logs and spans of one
-// operation sample alike.
-type nameKind uint8
-
-const (
-	byEventName nameKind = iota // log records
-	bySpanOK                    // spans ended by `<name>.stop`
-	bySpanError                 // spans ended by `<name>.exception`
-)
-
-type nameKey struct {
-	name string
-	kind nameKind
-}
-
-// names returns the names an item of this kind is matched by.
-func (k nameKind) names(name string) []string {
-	switch k {
-	case bySpanOK:
-		return []string{name, name + "." + event.SuffixStop}
-	case bySpanError:
-		return []string{name, name + "." + event.SuffixException}
-	}
-	return []string{name}
-}
-
-// matches reports whether r's events match any of names.
-func (r *rule) matches(names []string) bool {
-	for _, n := range names {
-		if r.matcher.Match(n) {
-			return true
-		}
-	}
-	return false
+	index *eventmatch.Index
 }
 
 func newRuleSet(cfg *Config) (*ruleSet, error) {
@@ -178,8 +133,11 @@ func newRuleSet(cfg *Config) (*ruleSet, error) {
 		return nil, fmt.Errorf("`default_rate`: %w", err)
 	}
 	rs.rules = append(rs.rules, def)
-	empty := map[nameKey][]int32{}
-	rs.cache.Store(&empty)
+	matchers := make([]*eventmatch.Matcher, len(cfg.Rules))
+	for i := range matchers {
+		matchers[i] = rs.rules[i].matcher
+	}
+	rs.index = eventmatch.NewIndex(matchers)
 	return rs, nil
 }
 
@@ -215,47 +173,9 @@ func newRule(name string, rate float64, precision int) (rule, error) {
 // defaultRule is the rule for items that match no configured rule.
 func (rs *ruleSet) defaultRule() int32 { return int32(len(rs.rules) - 1) }
 
-// candidates returns the indices of the rules whose events match an item
-// named name of kind k, in order, from the cache; on a miss it matches every
-// rule once and caches the result (bounded by maxCachedNames). ok is false
-// when the cache is full and the caller must match uncached.
-func (rs *ruleSet) candidates(name string, k nameKind) (idx []int32, ok bool) {
-	key := nameKey{name, k}
-	m := *rs.cache.Load()
-	if c, hit := m[key]; hit {
-		return c, true
-	}
-	if len(m) >= maxCachedNames {
-		return nil, false
-	}
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	m = *rs.cache.Load()
-	if c, hit := m[key]; hit {
-		return c, true
-	}
-	if len(m) >= maxCachedNames {
-		return nil, false
-	}
-	var c []int32
-	names := k.names(name)
-	for i := range rs.rules[:len(rs.rules)-1] {
-		if rs.rules[i].matches(names) {
-			c = append(c, int32(i))
-		}
-	}
-	next := make(map[nameKey][]int32, len(m)+1)
-	for k, v := range m {
-		next[k] = v
-	}
-	next[nameKey{strings.Clone(name), k}] = c
-	rs.cache.Store(&next)
-	return c, true
-}
-
-// pick returns the index of the rule that decides an item with this event
-// name and attributes: the first candidate whose attributes match, else the
-// default rule.
+// pick returns the index of the rule that decides an item: the first
+// candidate (of the rules its event matches) whose attributes match, else
+// the default rule.
 func (rs *ruleSet) pick(cands []int32, attrs pcommon.Map) int32 {
 	for _, i := range cands {
 		if rs.rules[i].attrsMatch(attrs) {
@@ -265,37 +185,8 @@ func (rs *ruleSet) pick(cands []int32, attrs pcommon.Map) int32 {
 	return rs.defaultRule()
 }
 
-// pickUncached is pick for names the cache has no room for.
-func (rs *ruleSet) pickUncached(name string, k nameKind, attrs pcommon.Map) int32 {
-	names := k.names(name)
-	for i := range rs.rules[:len(rs.rules)-1] {
-		r := &rs.rules[i]
-		if r.matches(names) && r.attrsMatch(attrs) {
-			return int32(i)
-		}
-	}
-	return rs.defaultRule()
-}
-
-// matcher is a per-batch view of a ruleSet that remembers the last event
-// name's candidates: batches are runs of the same few events, so most items
-// skip even the cache's map lookup.
-type matcher struct {
-	rs       *ruleSet
-	lastName string
-	lastKind nameKind
-	lastC    []int32
-	lastOK   bool
-	primed   bool
-}
-
-func (m *matcher) ruleFor(name string, k nameKind, attrs pcommon.Map) int32 {
-	if !m.primed || name != m.lastName || k != m.lastKind {
-		m.lastC, m.lastOK = m.rs.candidates(name, k)
-		m.lastName, m.lastKind, m.primed = name, k, true
-	}
-	if !m.lastOK {
-		return m.rs.pickUncached(name, k, attrs)
-	}
-	return m.rs.pick(m.lastC, attrs)
+// ruleFor returns the index of the rule that decides an item, remembering
+// the batch's last event (memo).
+func (rs *ruleSet) ruleFor(memo *eventmatch.Memo, k event.Key, attrs pcommon.Map) int32 {
+	return rs.pick(memo.Select(k).Rules, attrs)
 }

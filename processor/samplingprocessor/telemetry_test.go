@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/anvil/anvilcol/internal/clock/clocktest"
 	"github.com/anvil/anvilcol/processor/samplingprocessor/internal/metadata"
 	"github.com/anvil/anvilcol/processor/samplingprocessor/internal/metadatatest"
 )
@@ -26,7 +27,7 @@ func dp(v int64, kv ...attribute.KeyValue) metricdata.DataPoint[int64] {
 func TestTelemetryCountsEveryDecisionPerRule(t *testing.T) {
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	clock := newFakeClock()
+	clk := clocktest.NewFake(time.Time{})
 	cfg := adrConfig(
 		RuleConfig{Name: "critical", Events: []string{"anvil.agreement.low_score"}, Rate: ptr(1)},
 		RuleConfig{Name: "never", Events: []string{"anvil.label.submit.stop"}, Rate: ptr(0)},
@@ -34,7 +35,7 @@ func TestTelemetryCountsEveryDecisionPerRule(t *testing.T) {
 	)
 	cfg.DefaultRate = 0.5
 	sink := new(consumertest.LogsSink)
-	p := newLogs(t, cfg, sink, clock.now, metadatatest.NewSettings(tel))
+	p := newLogs(t, cfg, sink, clk, metadatatest.NewSettings(tel))
 
 	ld, sl := newLogsData()
 	for i := 0; i < 3; i++ {
@@ -71,7 +72,7 @@ func TestTelemetryCountsEveryDecisionPerRule(t *testing.T) {
 	}, opts...)
 
 	// A second batch adds to the same series.
-	clock.advance(time.Second)
+	clk.Advance(time.Second)
 	ld, sl = newLogsData()
 	for i := 0; i < 5; i++ {
 		logRec(sl, "anvil.assignment.created", traceIDWithRandomness(7), nil)

@@ -39,11 +39,7 @@ func (s tracesSampler) processTraces(ctx context.Context, td ptrace.Traces) (ptr
 // get the sampling.capped attribute.
 func (s tracesSampler) sampleSpan(b *batch, sp ptrace.Span) bool {
 	attrs := sp.Attributes()
-	kind := bySpanOK
-	if sp.Status().Code() == ptrace.StatusCodeError {
-		kind = bySpanError
-	}
-	ri, r, done, kept := s.pick(b, event.SpanName(sp), kind, attrs)
+	ri, r, done, kept := s.pick(b, event.SpanKey(sp), attrs)
 	if done {
 		return kept
 	}

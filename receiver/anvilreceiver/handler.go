@@ -137,7 +137,7 @@ func (r *anvilReceiver) handleEvents(w http.ResponseWriter, req *http.Request) {
 // refusal.
 func (r *anvilReceiver) consume(ctx context.Context, sc *requestScratch) (int, error) {
 	b := &sc.batch
-	now := pcommon.NewTimestampFromTime(r.now())
+	now := pcommon.NewTimestampFromTime(r.clk.Now())
 	resource, resKey := r.requestResource(b)
 	if r.nextMetrics != nil {
 		for i := range b.events {
@@ -180,7 +180,7 @@ func (r *anvilReceiver) consume(ctx context.Context, sc *requestScratch) (int, e
 			m := pcommon.NewMap()
 			resource.CopyTo(m)
 			return m
-		}, r.now())
+		}, r.clk.Now())
 		r.countMissing(ctx, &sc.stage)
 	}
 	return http.StatusOK, nil

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
@@ -20,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/anvil/anvilcol/internal/clock"
 	"github.com/anvil/anvilcol/internal/metricstate"
 	"github.com/anvil/anvilcol/internal/ratelog"
 	"github.com/anvil/anvilcol/internal/timeunit"
@@ -39,7 +39,7 @@ type anvilReceiver struct {
 	set      receiver.Settings
 	native   timeunit.Unit
 	resource pcommon.Map // the config's resource, service.name defaulted
-	now      func() time.Time
+	clk      clock.Clock
 	agg      *aggregator
 
 	nextLogs    consumer.Logs
@@ -61,7 +61,7 @@ type anvilReceiver struct {
 	shutdownWG sync.WaitGroup
 }
 
-func newAnvilReceiver(cfg *Config, set receiver.Settings, now func() time.Time) (*anvilReceiver, error) {
+func newAnvilReceiver(cfg *Config, set receiver.Settings, clk clock.Clock) (*anvilReceiver, error) {
 	native, err := timeunit.Parse(cfg.NativeTimeUnit)
 	if err != nil {
 		return nil, err
@@ -84,11 +84,11 @@ func newAnvilReceiver(cfg *Config, set receiver.Settings, now func() time.Time) 
 		return nil, err
 	}
 	r := &anvilReceiver{
-		cfg: cfg, set: set, native: native, resource: res, now: now,
+		cfg: cfg, set: set, native: native, resource: res, clk: clk,
 		obsrep: obsrep, telemetry: tb, errlog: ratelog.New(set.Logger, 0),
 	}
 	r.agg = newAggregator(newMetricDefs(cfg.effectiveMetrics()), native,
-		cfg.Temporality == TemporalityDelta, cfg.SeriesTTL, cfg.MaxSeriesPerMetric, r.now())
+		cfg.Temporality == TemporalityDelta, cfg.SeriesTTL, cfg.MaxSeriesPerMetric, r.clk.Now())
 	r.agg.onOverflow = func(name string) {
 		tb.ReceiverAnvilMetricPointsOverflowed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("metric", name)))
 	}
@@ -153,13 +153,13 @@ func (r *anvilReceiver) Shutdown(ctx context.Context) error {
 }
 
 func (r *anvilReceiver) flushLoop() {
-	t := time.NewTicker(r.cfg.MetricsFlushInterval)
+	t := r.clk.NewTicker(r.cfg.MetricsFlushInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-r.stopFlush:
 			return
-		case <-t.C:
+		case <-t.C():
 			r.flush(context.Background())
 		}
 	}
@@ -168,7 +168,7 @@ func (r *anvilReceiver) flushLoop() {
 // flush sends the aggregated metrics on. A refused flush is counted by
 // obsreport; cumulative state carries it into the next flush.
 func (r *anvilReceiver) flush(ctx context.Context) {
-	md := r.agg.flush(r.now(), func(sm pmetric.ScopeMetrics) { r.scope(sm.Scope()) })
+	md := r.agg.flush(r.clk.Now(), func(sm pmetric.ScopeMetrics) { r.scope(sm.Scope()) })
 	n := md.DataPointCount()
 	if n == 0 {
 		return

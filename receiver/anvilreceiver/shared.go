@@ -1,10 +1,9 @@
 package anvilreceiver // import "github.com/anvil/anvilcol/receiver/anvilreceiver"
 
 import (
-	"time"
-
 	"go.opentelemetry.io/collector/receiver"
 
+	"github.com/anvil/anvilcol/internal/clock"
 	"github.com/anvil/anvilcol/internal/sharedcomponent"
 )
 
@@ -17,6 +16,6 @@ var receivers = sharedcomponent.NewMap[*Config, *anvilReceiver]()
 
 func loadOrStore(cfg *Config, set receiver.Settings) (*sharedcomponent.Component[*anvilReceiver], error) {
 	return receivers.LoadOrStore(cfg, func() (*anvilReceiver, error) {
-		return newAnvilReceiver(cfg, set, time.Now)
+		return newAnvilReceiver(cfg, set, clock.Real{})
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/anvil/anvilcol/internal/clock"
 	"github.com/anvil/anvilcol/internal/ratelog"
 )
 
@@ -67,13 +68,17 @@ func typeNames() []string {
 	return names
 }
 
-// Clock is the processor's time source: Now for retry deadlines and
-// pacing, After for their waits, so a fake clock drives both in tests.
+// Clock is the part of the processor's time source (an internal/clock
+// Clock: clock.Real, or clocktest.Fake in tests) the notifiers use: Now for
+// retry deadlines and pacing, After for their waits, so a fake clock drives
+// both in tests.
 type Clock interface {
 	Now() time.Time
 	// After is time.After on this clock.
 	After(d time.Duration) <-chan time.Time
 }
+
+var _ Clock = clock.Clock(nil)
 
 // Counters are the processor's own telemetry for notifications; each is
 // recorded with the attribute notifier=<type>.
