@@ -30,7 +30,9 @@ type Selection struct {
 type Index struct {
 	matchers []*Matcher
 
-	cache atomic.Pointer[map[event.Key]Selection]
+	// cache holds one map per event.End keyed by name: string-keyed maps
+	// take the runtime's fast string path, which a struct key does not.
+	cache atomic.Pointer[[numEnds]map[string]*Selection]
 	mu    sync.Mutex // serialises cache writers
 }
 
@@ -38,38 +40,57 @@ type Index struct {
 // matches nothing); a Selection names them by index.
 func NewIndex(matchers []*Matcher) *Index {
 	ix := &Index{matchers: matchers}
-	empty := map[event.Key]Selection{}
+	var empty [numEnds]map[string]*Selection
 	ix.cache.Store(&empty)
 	return ix
 }
 
+// numEnds is the number of event.End values a key can have.
+const numEnds = int(event.SpanException) + 1
+
 // Select returns the selection of an item with key k.
-func (ix *Index) Select(k event.Key) Selection {
-	m := *ix.cache.Load()
-	if s, hit := m[k]; hit {
+func (ix *Index) Select(k event.Key) Selection { return *ix.lookup(k) }
+
+// lookup is Select by pointer: cached selections are shared and must not be
+// modified.
+func (ix *Index) lookup(k event.Key) *Selection {
+	c := ix.cache.Load()
+	if s, hit := c[k.End][k.Name]; hit {
 		return s
 	}
-	if len(m) >= MaxCachedKeys {
-		return ix.match(k)
+	if cachedKeys(c) >= MaxCachedKeys {
+		s := ix.match(k)
+		return &s
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	m = *ix.cache.Load()
-	if s, hit := m[k]; hit {
+	c = ix.cache.Load()
+	if s, hit := c[k.End][k.Name]; hit {
 		return s
 	}
-	if len(m) >= MaxCachedKeys {
-		return ix.match(k)
+	if cachedKeys(c) >= MaxCachedKeys {
+		s := ix.match(k)
+		return &s
 	}
 	k.Name = strings.Clone(k.Name) // the key may point into a batch's memory
 	s := ix.match(k)
-	next := make(map[event.Key]Selection, len(m)+1)
-	for key, v := range m {
-		next[key] = v
+	next := *c
+	m := make(map[string]*Selection, len(c[k.End])+1)
+	for name, v := range c[k.End] {
+		m[name] = v
 	}
-	next[k] = s
+	m[k.Name] = &s
+	next[k.End] = m
 	ix.cache.Store(&next)
-	return s
+	return &s
+}
+
+func cachedKeys(c *[numEnds]map[string]*Selection) int {
+	n := 0
+	for _, m := range c {
+		n += len(m)
+	}
+	return n
 }
 
 func (ix *Index) match(k event.Key) Selection {
@@ -87,34 +108,49 @@ func (ix *Index) match(k event.Key) Selection {
 	return s
 }
 
-// Memo is an Index seen through the last key it was asked for: the items of a
-// batch come in runs of the same few events, so most items skip even the
-// cache's map lookup. A Memo belongs to one goroutine (one batch).
+// Memo is an Index seen through the last keys it was asked for: the items
+// of a batch come in runs of a few events (a span's start and stop, the
+// point events around them), so most items skip even the cache's map
+// lookup. It remembers up to memoSlots keys, a key in the slot its name's
+// length and its End pick. A Memo belongs to one goroutine (one batch).
 type Memo struct {
-	ix  *Index
-	key event.Key // the last key; End is unprimed until the first Select
-	sel Selection
+	ix    *Index
+	slots [memoSlots]memoSlot
 }
 
-// unprimed is an End no key has, so a fresh Memo misses.
+const memoSlots = 8
+
+type memoSlot struct {
+	key event.Key // End is unprimed until the slot is first used
+	sel *Selection
+}
+
+// unprimed is an End no key has, so a fresh slot misses.
 const unprimed event.End = 0xff
 
 // Memo returns a fresh Memo of ix (a zero Memo is not one).
-func (ix *Index) Memo() Memo { return Memo{ix: ix, key: event.Key{End: unprimed}} }
-
-// Select is Index.Select, remembering the last answer. The result is the
-// Memo's own, valid until the next Select.
-func (m *Memo) Select(k event.Key) *Selection {
-	if k.End != m.key.End || k.Name != m.key.Name {
-		m.miss(k)
+func (ix *Index) Memo() Memo {
+	m := Memo{ix: ix}
+	for i := range m.slots {
+		m.slots[i].key.End = unprimed
 	}
-	return &m.sel
+	return m
+}
+
+// Select is Index.Select, remembering the answer. The result is shared (the
+// Index's cached selection): callers must not modify it.
+func (m *Memo) Select(k event.Key) *Selection {
+	sl := &m.slots[(len(k.Name)+int(k.End))&(memoSlots-1)]
+	if k.End != sl.key.End || k.Name != sl.key.Name {
+		m.miss(sl, k)
+	}
+	return sl.sel
 }
 
 // miss is kept out of Select so that Select inlines into per-item loops.
 //
 //go:noinline
-func (m *Memo) miss(k event.Key) {
-	m.sel = m.ix.Select(k)
-	m.key = k
+func (m *Memo) miss(sl *memoSlot, k event.Key) {
+	sl.sel = m.ix.lookup(k)
+	sl.key = k
 }
