@@ -28,23 +28,9 @@ func newFakeClock() *fakeClock {
 	return clocktest.NewFake(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 }
 
-// runClock moves clk to each time something waits for until done holds: the
-// code under test either works (done or a wait comes) or waits on clk, so
-// no real time passes in its waits.
-func runClock(t *testing.T, clk *fakeClock, done func() bool) {
-	t.Helper()
-	for !done() {
-		var at time.Time
-		require.Eventually(t, func() bool {
-			var ok bool
-			at, ok = clk.NextWait()
-			return ok || done()
-		}, 10*time.Second, time.Millisecond, "neither done nor waiting on the clock")
-		if !at.IsZero() {
-			clk.Advance(at.Sub(clk.Now()))
-		}
-	}
-}
+// runClock moves clk to each time something waits for until done holds
+// (clocktest.Fake.RunUntil).
+func runClock(t *testing.T, clk *fakeClock, done func() bool) { clk.RunUntil(t, done) }
 
 func testConfig(rules ...RuleConfig) *Config {
 	cfg := createDefaultConfig().(*Config)

@@ -3,6 +3,7 @@ package clocktest // import "github.com/anvil/anvilcol/internal/clock/clocktest"
 
 import (
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/anvil/anvilcol/internal/clock"
@@ -129,6 +130,28 @@ func (t *ticker) Stop() {
 		if o == t {
 			t.c.tickers = append(t.c.tickers[:i], t.c.tickers[i+1:]...)
 			return
+		}
+	}
+}
+
+// RunUntil moves the clock to each time something waits for until done
+// holds: the code under test either works (done holds, or a new wait comes)
+// or waits on the clock, so no real time passes in its waits. It fails t
+// when, for 10 s of real time, nothing is done and nothing waits.
+func (c *Fake) RunUntil(t testing.TB, done func() bool) {
+	t.Helper()
+	for !done() {
+		deadline := time.Now().Add(10 * time.Second)
+		at, ok := c.NextWait()
+		for !ok && !done() {
+			if time.Now().After(deadline) {
+				t.Fatal("clocktest: neither done nor waiting on the clock for 10 s")
+			}
+			time.Sleep(time.Millisecond) // polling the code under test
+			at, ok = c.NextWait()
+		}
+		if ok {
+			c.Advance(at.Sub(c.Now()))
 		}
 	}
 }

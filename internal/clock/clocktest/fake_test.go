@@ -1,6 +1,7 @@
 package clocktest
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,4 +56,21 @@ func TestFakeTickerDropsMissedTicks(t *testing.T) {
 	tk.Stop()
 	c.Advance(time.Hour)
 	assert.False(t, received(tk.C()), "a stopped ticker ticks no more")
+}
+
+// RunUntil advances to each wait the code under test makes, so a goroutine
+// that waits twice for an hour finishes without real time passing.
+func TestRunUntilAdvancesToEachWait(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := NewFake(start)
+	var done atomic.Bool
+	go func() {
+		<-c.After(time.Hour)
+		<-c.After(time.Hour)
+		done.Store(true)
+	}()
+	c.RunUntil(t, done.Load)
+	if got := c.Now().Sub(start); got != 2*time.Hour {
+		t.Fatalf("clock moved %v, want 2h", got)
+	}
 }
