@@ -307,3 +307,19 @@ func (c *Contract) Check(name string, measurements, metadata map[string]any) []s
 	}
 	return problems
 }
+
+// NameOf returns the dotted event name of a decoded JSON event's `name`
+// member: a dotted string, or an array of segments ("" for anything else).
+func NameOf(name any) string {
+	switch n := name.(type) {
+	case string:
+		return n
+	case []any:
+		parts := make([]string, len(n))
+		for i, p := range n {
+			parts[i], _ = p.(string)
+		}
+		return strings.Join(parts, ".")
+	}
+	return ""
+}

@@ -28,19 +28,7 @@ func sampleBatch(t *testing.T) []map[string]any {
 	return body.Events
 }
 
-func eventName(ev map[string]any) string {
-	switch n := ev["name"].(type) {
-	case string:
-		return n
-	case []any:
-		parts := make([]string, len(n))
-		for i, p := range n {
-			parts[i], _ = p.(string)
-		}
-		return strings.Join(parts, ".")
-	}
-	return ""
-}
+func eventName(ev map[string]any) string { return NameOf(ev["name"]) }
 
 func asMap(v any) map[string]any {
 	m, _ := v.(map[string]any)

@@ -314,17 +314,9 @@ func deployEvents(t *testing.T, root string, round int) []byte {
 	// Every event above is what a merging client sends (contract/events.json).
 	c := contract.MustLoad()
 	for _, e := range events {
-		name, _ := e["name"].(string)
-		if l, ok := e["name"].([]any); ok {
-			parts := make([]string, len(l))
-			for i, p := range l {
-				parts[i], _ = p.(string)
-			}
-			name = strings.Join(parts, ".")
-		}
 		m, _ := e["measurements"].(map[string]any)
 		md, _ := e["metadata"].(map[string]any)
-		if problems := c.Check(name, m, md); len(problems) > 0 {
+		if problems := c.Check(contract.NameOf(e["name"]), m, md); len(problems) > 0 {
 			t.Fatalf("deploy test event off the contract: %v", problems)
 		}
 	}

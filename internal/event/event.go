@@ -48,9 +48,6 @@ func LogName(lr plog.LogRecord) string {
 	return ""
 }
 
-// SpanName returns the name of a span (its event is SpanKey(s).Event()).
-func SpanName(s ptrace.Span) string { return s.Name() }
-
 // Split returns the span prefix of an event name and its lifecycle:
 // "anvil.label.submit.stop" -> ("anvil.label.submit", Stop). Point events are
 // returned unchanged with Point.
