@@ -455,7 +455,7 @@ func substituteGrafana(expr string) string {
 		case "__rate_interval":
 			return "1m"
 		case "__interval":
-			return "15s"
+			return "1m" // the heatmap's minimum interval
 		case "__range":
 			return "1h"
 		default:
