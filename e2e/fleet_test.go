@@ -75,6 +75,11 @@ type fleet struct {
 // 127.0.0.2 (one gRPC port, one DNS name resolving to both) and one agent per
 // node name.
 func newFleet(t *testing.T, nodes ...string) *fleet {
+	return newFleetEnv(t, nil, nodes...)
+}
+
+// newFleetEnv is newFleet with gatewayEnv added to both replicas' environment.
+func newFleetEnv(t *testing.T, gatewayEnv map[string]string, nodes ...string) *fleet {
 	f := &fleet{t: t, registered: map[string]int{}}
 	f.tls = e2etest.NewTLS(t, fleetGatewayName)
 	f.dns = e2etest.NewDNSServer(t, fleetGatewayName, "127.0.0.1", "127.0.0.2")
@@ -121,6 +126,9 @@ func newFleet(t *testing.T, nodes ...string) *fleet {
 				"ANVILCOL_AITRACE_ENDPOINT":    f.aitrace.URL,
 				"ANVILCOL_AITRACE_TOKEN":       "a-token",
 			},
+		}
+		for k, v := range gatewayEnv {
+			g.opts.Env[k] = v
 		}
 		started := time.Now()
 		g.c = e2etest.Start(t, g.opts)

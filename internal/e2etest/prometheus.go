@@ -149,6 +149,15 @@ type PromSample struct {
 // Query runs an instant query (/api/v1/query) and returns its samples
 // (vector or scalar answers); an error names what Prometheus refused.
 func (p *PrometheusServer) Query(expr string) ([]PromSample, error) {
+	return p.query(expr, "")
+}
+
+// QueryAt runs an instant query evaluated at time at (millisecond precision).
+func (p *PrometheusServer) QueryAt(expr string, at time.Time) ([]PromSample, error) {
+	return p.query(expr, "&time="+strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', 3, 64))
+}
+
+func (p *PrometheusServer) query(expr, params string) ([]PromSample, error) {
 	var body struct {
 		Status    string `json:"status"`
 		Error     string `json:"error"`
@@ -158,7 +167,7 @@ func (p *PrometheusServer) Query(expr string) ([]PromSample, error) {
 			Result     json.RawMessage `json:"result"`
 		} `json:"data"`
 	}
-	if err := p.get("/api/v1/query?query="+url.QueryEscape(expr), &body); err != nil {
+	if err := p.get("/api/v1/query?query="+url.QueryEscape(expr)+params, &body); err != nil {
 		return nil, err
 	}
 	if body.Status != "success" {
