@@ -336,11 +336,11 @@ func (a *fleetAgent) identityFor(resource map[string]string) string {
 	return a.identity
 }
 
-// promCounts scrapes every gateway replica and returns, per metric family and
-// writer (instance label), the largest value any replica shows: counters'
-// values and histograms' counts, summed over the other labels. (Agents send
-// cumulative series, so each replica holds the latest total it received; the
-// largest is the newest.)
+// promCounts scrapes every gateway replica and returns, per metric family
+// (anvil_*, and StatsD's statsd_anvil_*) and writer (instance label), the
+// largest value any replica shows: counters' values and histograms' counts,
+// summed over the other labels. (Agents send cumulative series, so each
+// replica holds the latest total it received; the largest is the newest.)
 func (f *fleet) promCounts(t *testing.T) map[string]map[string]float64 {
 	t.Helper()
 	out := map[string]map[string]float64{}
@@ -351,7 +351,7 @@ func (f *fleet) promCounts(t *testing.T) map[string]map[string]float64 {
 		}
 		perReplica := map[string]map[string]float64{}
 		for name, fam := range fams {
-			if !strings.HasPrefix(name, "anvil_") {
+			if !strings.HasPrefix(name, "anvil_") && !strings.HasPrefix(name, "statsd_anvil_") {
 				continue
 			}
 			for _, m := range fam.GetMetric() {
@@ -518,15 +518,15 @@ func TestFleetKeepsWritersApartAndLosesNothing(t *testing.T) {
 	wantProm := map[string]map[string]float64{
 		"anvil_label_submit_count_total":                  {},
 		"anvil_assignment_dispatch_duration_milliseconds": {},
-		"anvil_jobs_processed_total":                      {},
-		"anvil_jobs_latency":                              {},
+		"statsd_anvil_jobs_processed_total":               {},
+		"statsd_anvil_jobs_latency":                       {},
 		"anvil_worker_jobs_total":                         {},
 	}
 	wantFoundation := map[string]map[string]float64{
 		"anvil.label.submit.count":           {},
 		"anvil.assignment.dispatch.duration": {},
-		"anvil.jobs.processed":               {},
-		"anvil.jobs.latency":                 {},
+		"statsd.anvil.jobs.processed":        {},
+		"statsd.anvil.jobs.latency":          {},
 		"anvil.worker.jobs":                  {},
 	}
 	wantExports := map[string]bool{}
@@ -534,19 +534,19 @@ func TestFleetKeepsWritersApartAndLosesNothing(t *testing.T) {
 		anvilID, agentID := m.a.identityFor(m.res), m.a.identity
 		wantProm["anvil_label_submit_count_total"][anvilID] = float64(m.m.labels)
 		wantProm["anvil_assignment_dispatch_duration_milliseconds"][anvilID] = float64(m.m.dispatches)
-		wantProm["anvil_jobs_processed_total"][agentID] = float64(m.m.statsdCount)
-		wantProm["anvil_jobs_latency"][agentID] = float64(m.m.statsdTimings)
+		wantProm["statsd_anvil_jobs_processed_total"][agentID] = float64(m.m.statsdCount)
+		wantProm["statsd_anvil_jobs_latency"][agentID] = float64(m.m.statsdTimings)
 		wantProm["anvil_worker_jobs_total"][agentID] = float64(m.m.otlpJobs)
 		wantFoundation["anvil.label.submit.count"][anvilID] = float64(m.m.labels)
 		wantFoundation["anvil.assignment.dispatch.duration"][anvilID] = float64(m.m.dispatches)
-		wantFoundation["anvil.jobs.processed"][agentID] = float64(m.m.statsdCount)
-		wantFoundation["anvil.jobs.latency"][agentID] = float64(m.m.statsdTimings)
+		wantFoundation["statsd.anvil.jobs.processed"][agentID] = float64(m.m.statsdCount)
+		wantFoundation["statsd.anvil.jobs.latency"][agentID] = float64(m.m.statsdTimings)
 		wantFoundation["anvil.worker.jobs"][agentID] = float64(m.m.otlpJobs)
 		for k := 0; k < m.m.exports; k++ {
 			wantExports[exportID(anvilID, k)] = true
 		}
 	}
-	if len(wantProm["anvil_label_submit_count_total"]) != 3 || len(wantProm["anvil_jobs_processed_total"]) != 3 {
+	if len(wantProm["anvil_label_submit_count_total"]) != 3 || len(wantProm["statsd_anvil_jobs_processed_total"]) != 3 {
 		t.Fatalf("test setup: the three nodes must be three writers: %v", wantProm)
 	}
 
@@ -557,6 +557,18 @@ func TestFleetKeepsWritersApartAndLosesNothing(t *testing.T) {
 			len(f.registeredExports()) == len(wantExports)
 	}, "per-writer totals at Prometheus and Foundation, and every export at AITrace:\n prometheus %v\n  want %v\n foundation %v\n  want %v\n aitrace %v",
 		&gotProm, wantProm, &gotFoundation, wantFoundation, f.registered)
+	// StatsD's metrics arrive only under `statsd.` names (config/agent.yaml,
+	// transform/statsd: one source per metric name).
+	for _, name := range []string{"anvil_jobs_processed_total", "anvil_jobs_latency"} {
+		if gotProm[name] != nil {
+			t.Errorf("Prometheus has the StatsD metric unprefixed: %s %v", name, gotProm[name])
+		}
+	}
+	for _, name := range []string{"anvil.jobs.processed", "anvil.jobs.latency"} {
+		if gotFoundation[name] != nil {
+			t.Errorf("Foundation has the StatsD metric unprefixed: %s %v", name, gotFoundation[name])
+		}
+	}
 	for id := range f.registeredExports() {
 		if !wantExports[id] {
 			t.Errorf("AITrace registered %q, which no node exported", id)

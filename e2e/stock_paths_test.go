@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/DataDog/datadog-go/v5/statsd"
+	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
@@ -285,8 +286,10 @@ func TestDogStatsDClientMetricsComeOutAsExpected(t *testing.T) {
 
 // TestLocalConfigStatsDReachesPrometheus: DogStatsD counters, gauges and
 // timers sent to the shipped config/local.yaml come out of its Prometheus
-// endpoint with their values (counters are monotonic there: a non-monotonic
-// delta sum would be dropped by the Prometheus exporter).
+// endpoint with their values, under `statsd_` names (transform/statsd: one
+// source per metric name) and never under the unprefixed ones (counters are
+// monotonic there: a non-monotonic delta sum would be dropped by the
+// Prometheus exporter).
 func TestLocalConfigStatsDReachesPrometheus(t *testing.T) {
 	env := localEnv(t)
 	env["ANVILCOL_METRICS_FLUSH_INTERVAL"] = "1s"
@@ -305,22 +308,30 @@ func TestLocalConfigStatsDReachesPrometheus(t *testing.T) {
 		fmt.Fprintf(conn, "anvil.jobs.latency:%d|ms|#queue_id:q1\n", ms)
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", prom)
-	var counter, gauge float64
-	var timings uint64
+	var got struct {
+		Counter, Gauge float64
+		Timings        uint64
+	}
+	var fams map[string]*dto.MetricFamily
 	e2etest.Eventually(t, 20*time.Second, func() bool {
-		fams, err := e2etest.Scrape(t, url)
+		fams, err = e2etest.Scrape(t, url)
 		if err != nil {
 			return false
 		}
-		if f := fams["anvil_jobs_processed_total"]; f != nil && len(f.GetMetric()) == 1 {
-			counter = f.GetMetric()[0].GetCounter().GetValue()
+		if f := fams["statsd_anvil_jobs_processed_total"]; f != nil && len(f.GetMetric()) == 1 {
+			got.Counter = f.GetMetric()[0].GetCounter().GetValue()
 		}
-		if f := fams["anvil_queue_depth"]; f != nil && len(f.GetMetric()) == 1 {
-			gauge = f.GetMetric()[0].GetGauge().GetValue()
+		if f := fams["statsd_anvil_queue_depth"]; f != nil && len(f.GetMetric()) == 1 {
+			got.Gauge = f.GetMetric()[0].GetGauge().GetValue()
 		}
-		if f := fams["anvil_jobs_latency"]; f != nil && len(f.GetMetric()) == 1 {
-			timings = f.GetMetric()[0].GetHistogram().GetSampleCount()
+		if f := fams["statsd_anvil_jobs_latency"]; f != nil && len(f.GetMetric()) == 1 {
+			got.Timings = f.GetMetric()[0].GetHistogram().GetSampleCount()
 		}
-		return counter == 7 && gauge == 42 && timings == 3
-	}, "StatsD at Prometheus: counter %v (want 7), gauge %v (want 42), timer count %v (want 3)", &counter, &gauge, &timings)
+		return got.Counter == 7 && got.Gauge == 42 && got.Timings == 3
+	}, "StatsD at Prometheus: %+v, want counter 7, gauge 42, timer count 3", &got)
+	for name := range fams {
+		if strings.HasPrefix(name, "anvil_") {
+			t.Errorf("%s: a StatsD metric under an unprefixed name (want only statsd_*)", name)
+		}
+	}
 }
