@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -246,7 +247,7 @@ func postEvents(t *testing.T, a *fleetAgent, resource map[string]string, events 
 // nodeMix is what one node sends, by path, with the totals a backend must show.
 type nodeMix struct {
 	labels, dispatches, exports int // anvil events
-	statsdCount, statsdTimings  int // DogStatsD lines
+	statsdCount, statsdTimings  int // DogStatsD lines (and statsdCount label submits, named as the catalog's)
 	otlpLogs, otlpJobs          int // OTLP log records; OTLP delta counter total
 }
 
@@ -267,6 +268,10 @@ func (f *fleet) sendMix(t *testing.T, a *fleetAgent, resource map[string]string,
 			Measurements: map[string]any{"duration": int64(k+1) * 3_000_000},
 			Metadata:     map[string]any{"queue_id": "q1", "labeler_id": "u-1", "policy_type": "round_robin", "assignment_id": fmt.Sprintf("a-%d", k)}})
 	}
+	// One low score: the catalog's summary anvil.agreement.low_score.value,
+	// a name StatsD sends too (below).
+	evs = append(evs, fleetEvent{Name: "anvil.agreement.low_score", TimeUnixNano: now,
+		Measurements: map[string]any{"value": 0.31}, Metadata: map[string]any{"sample_id": "s-1", "dimension": "bbox"}})
 	for k := 0; k < m.exports; k++ {
 		md := map[string]any{"export_id": exportID(a.identityFor(resource), k), "queue_id": "q1", "format": "jsonl"}
 		evs = append(evs,
@@ -293,6 +298,12 @@ func (f *fleet) sendMix(t *testing.T, a *fleetAgent, resource map[string]string,
 	for k := 0; k < m.statsdCount; k++ {
 		fmt.Fprintf(conn, "anvil.jobs.processed:1|c|#queue_id:q1\n")
 	}
+	// Names the catalog has too, with another meaning or type: they must stay
+	// apart (statsd_*) from the forwarder's.
+	for k := 0; k < m.statsdCount; k++ {
+		fmt.Fprintf(conn, "anvil.label.submit.count:1|c|#queue_id:q1\n")
+	}
+	fmt.Fprintf(conn, "anvil.agreement.low_score.value:0.3|g\n")
 	for k := 0; k < m.statsdTimings; k++ {
 		fmt.Fprintf(conn, "anvil.jobs.latency:%d|ms|#queue_id:q1\n", 5+k)
 	}
@@ -519,6 +530,7 @@ func TestFleetKeepsWritersApartAndLosesNothing(t *testing.T) {
 		"anvil_label_submit_count_total":                  {},
 		"anvil_assignment_dispatch_duration_milliseconds": {},
 		"statsd_anvil_jobs_processed_total":               {},
+		"statsd_anvil_label_submit_count_total":           {},
 		"statsd_anvil_jobs_latency":                       {},
 		"anvil_worker_jobs_total":                         {},
 	}
@@ -535,6 +547,7 @@ func TestFleetKeepsWritersApartAndLosesNothing(t *testing.T) {
 		wantProm["anvil_label_submit_count_total"][anvilID] = float64(m.m.labels)
 		wantProm["anvil_assignment_dispatch_duration_milliseconds"][anvilID] = float64(m.m.dispatches)
 		wantProm["statsd_anvil_jobs_processed_total"][agentID] = float64(m.m.statsdCount)
+		wantProm["statsd_anvil_label_submit_count_total"][agentID] = float64(m.m.statsdCount)
 		wantProm["statsd_anvil_jobs_latency"][agentID] = float64(m.m.statsdTimings)
 		wantProm["anvil_worker_jobs_total"][agentID] = float64(m.m.otlpJobs)
 		wantFoundation["anvil.label.submit.count"][anvilID] = float64(m.m.labels)
@@ -567,6 +580,46 @@ func TestFleetKeepsWritersApartAndLosesNothing(t *testing.T) {
 	for _, name := range []string{"anvil.jobs.processed", "anvil.jobs.latency"} {
 		if gotFoundation[name] != nil {
 			t.Errorf("Foundation has the StatsD metric unprefixed: %s %v", name, gotFoundation[name])
+		}
+	}
+	// StatsD's anvil.agreement.low_score.value (a gauge) beside the catalog's
+	// summary of that name: each writer's series of both at the gateways
+	// (each agent's metrics are on one replica), and no gateway logged a
+	// name conflict while they were scraped.
+	wantSummary, wantGauge := map[string]bool{}, map[string]bool{}
+	for _, m := range mixes {
+		wantSummary[m.a.identityFor(m.res)], wantGauge[m.a.identity] = true, true
+	}
+	writers := func(name string, typ dto.MetricType) map[string]bool {
+		out := map[string]bool{}
+		for _, fams := range f.gatewayMetrics(t, name) {
+			for _, fam := range fams {
+				if fam.GetName() != name || fam.GetType() != typ {
+					continue
+				}
+				for _, m := range fam.GetMetric() {
+					for _, l := range m.GetLabel() {
+						if l.GetName() == "instance" {
+							out[l.GetValue()] = true
+						}
+					}
+				}
+			}
+		}
+		return out
+	}
+	var gotSummary, gotGauge map[string]bool
+	e2etest.Eventually(t, 30*time.Second, func() bool {
+		gotSummary = writers("anvil_agreement_low_score_value", dto.MetricType_SUMMARY)
+		gotGauge = writers("statsd_anvil_agreement_low_score_value", dto.MetricType_GAUGE)
+		return maps.Equal(gotSummary, wantSummary) && maps.Equal(gotGauge, wantGauge)
+	}, "writers of the catalog's low-score summary %v (want %v) and of StatsD's gauge %v (want %v)",
+		&gotSummary, wantSummary, &gotGauge, wantGauge)
+	for i, g := range f.gateways {
+		for _, msg := range prometheusConflictLogs {
+			if strings.Contains(g.c.Output(), msg) {
+				t.Errorf("gateway %d logged %q: two sources share a metric name", i, msg)
+			}
 		}
 	}
 	for id := range f.registeredExports() {
