@@ -192,7 +192,7 @@ func TestADRSpansThroughTheForwarderGetEveryBreakdown(t *testing.T) {
 		}
 	}
 	want("node-a: StatsD counter from three sockets", func() float64 {
-		return f.gatewayValue(t, "anvil_e2e_pool", map[string]string{"instance": "node-a"})
+		return f.gatewayValue(t, "statsd_anvil_e2e_pool", map[string]string{"instance": "node-a"})
 	}, 12)
 	want("the non-merging client's label submit, without queue_id", func() float64 {
 		return f.gatewayValue(t, "anvil_label_submit_count", map[string]string{"instance": "raw-client", "queue_id": ""})

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -279,6 +280,77 @@ func TestShippedConfigsValidateAndDocumentTheirEnvironment(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The shipped configs keep one source per metric name: wherever the statsd
+// receiver runs, it has a metrics pipeline of its own (nothing else in it)
+// that renames every metric `statsd.<name>` with transform/statsd and
+// otherwise does what the config's `metrics` pipeline does: the same
+// processors in the same order (deltatocumulative, cardinality_guard on the
+// agent), the same exporters. The rename is in no other pipeline.
+func TestShippedConfigsGiveStatsDItsOwnNames(t *testing.T) {
+	type pipeline struct {
+		Receivers, Processors, Exporters []string
+	}
+	type config struct {
+		Receivers  map[string]any `yaml:"receivers"`
+		Processors map[string]struct {
+			MetricStatements []string `yaml:"metric_statements"`
+		} `yaml:"processors"`
+		Service struct {
+			Pipelines map[string]pipeline `yaml:"pipelines"`
+		} `yaml:"service"`
+	}
+	files, err := filepath.Glob(filepath.Join(e2etest.RepoRoot(t), "config", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withStatsD := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg config
+		if err := yaml.Unmarshal(b, &cfg); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		name := filepath.Base(f)
+		if _, ok := cfg.Receivers["statsd"]; !ok {
+			continue
+		}
+		withStatsD++
+		if got, want := cfg.Processors["transform/statsd"].MetricStatements,
+			[]string{`set(metric.name, Concat(["statsd.", metric.name], ""))`}; !slices.Equal(got, want) {
+			t.Errorf("%s: transform/statsd statements %q, want %q", name, got, want)
+		}
+		metrics, ok := cfg.Service.Pipelines["metrics"]
+		if !ok {
+			t.Errorf("%s: no metrics pipeline", name)
+		}
+		for id, p := range cfg.Service.Pipelines {
+			hasStatsD, hasRename := slices.Contains(p.Receivers, "statsd"), slices.Contains(p.Processors, "transform/statsd")
+			switch {
+			case hasStatsD != hasRename:
+				t.Errorf("%s: pipeline %s: receivers %v, processors %v: statsd and transform/statsd go together", name, id, p.Receivers, p.Processors)
+			case !hasStatsD:
+			case id != "metrics/statsd" || !slices.Equal(p.Receivers, []string{"statsd"}):
+				t.Errorf("%s: pipeline %s receives %v: want metrics/statsd receiving statsd alone", name, id, p.Receivers)
+			default:
+				rest := slices.DeleteFunc(slices.Clone(p.Processors), func(s string) bool { return s == "transform/statsd" })
+				if !slices.Equal(rest, metrics.Processors) || !slices.Equal(p.Exporters, metrics.Exporters) {
+					t.Errorf("%s: metrics/statsd %v -> %v, want the metrics pipeline's %v -> %v plus transform/statsd",
+						name, p.Processors, p.Exporters, metrics.Processors, metrics.Exporters)
+				}
+			}
+		}
+		if _, ok := cfg.Service.Pipelines["metrics/statsd"]; !ok {
+			t.Errorf("%s: has a statsd receiver but no metrics/statsd pipeline", name)
+		}
+	}
+	if withStatsD < 2 {
+		t.Errorf("%d shipped configs with a statsd receiver, want at least agent.yaml and local.yaml", withStatsD)
 	}
 }
 

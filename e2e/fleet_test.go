@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -254,7 +255,7 @@ func postEvents(t *testing.T, a *fleetAgent, resource map[string]string, events 
 // nodeMix is what one node sends, by path, with the totals a backend must show.
 type nodeMix struct {
 	labels, dispatches, exports int // anvil events
-	statsdCount, statsdTimings  int // DogStatsD lines
+	statsdCount, statsdTimings  int // DogStatsD lines (and statsdCount label submits, named as the catalog's)
 	otlpLogs, otlpJobs          int // OTLP log records; OTLP delta counter total
 }
 
@@ -275,6 +276,10 @@ func (f *fleet) sendMix(t *testing.T, a *fleetAgent, resource map[string]string,
 			Measurements: map[string]any{"duration": int64(k+1) * 3_000_000},
 			Metadata:     map[string]any{"queue_id": "q1", "labeler_id": "u-1", "policy_type": "round_robin", "assignment_id": fmt.Sprintf("a-%d", k)}})
 	}
+	// One low score: the catalog's summary anvil.agreement.low_score.value,
+	// a name StatsD sends too (below).
+	evs = append(evs, fleetEvent{Name: "anvil.agreement.low_score", TimeUnixNano: now,
+		Measurements: map[string]any{"value": 0.31}, Metadata: map[string]any{"sample_id": "s-1", "dimension": "bbox"}})
 	for k := 0; k < m.exports; k++ {
 		md := map[string]any{"export_id": exportID(a.identityFor(resource), k), "queue_id": "q1", "format": "jsonl"}
 		evs = append(evs,
@@ -301,6 +306,12 @@ func (f *fleet) sendMix(t *testing.T, a *fleetAgent, resource map[string]string,
 	for k := 0; k < m.statsdCount; k++ {
 		fmt.Fprintf(conn, "anvil.jobs.processed:1|c|#queue_id:q1\n")
 	}
+	// Names the catalog has too, with another meaning or type: they must stay
+	// apart (statsd_*) from the forwarder's.
+	for k := 0; k < m.statsdCount; k++ {
+		fmt.Fprintf(conn, "anvil.label.submit.count:1|c|#queue_id:q1\n")
+	}
+	fmt.Fprintf(conn, "anvil.agreement.low_score.value:0.3|g\n")
 	for k := 0; k < m.statsdTimings; k++ {
 		fmt.Fprintf(conn, "anvil.jobs.latency:%d|ms|#queue_id:q1\n", 5+k)
 	}
@@ -344,11 +355,11 @@ func (a *fleetAgent) identityFor(resource map[string]string) string {
 	return a.identity
 }
 
-// promCounts scrapes every gateway replica and returns, per metric family and
-// writer (instance label), the largest value any replica shows: counters'
-// values and histograms' counts, summed over the other labels. (Agents send
-// cumulative series, so each replica holds the latest total it received; the
-// largest is the newest.)
+// promCounts scrapes every gateway replica and returns, per metric family
+// (anvil_*, and StatsD's statsd_anvil_*) and writer (instance label), the
+// largest value any replica shows: counters' values and histograms' counts,
+// summed over the other labels. (Agents send cumulative series, so each
+// replica holds the latest total it received; the largest is the newest.)
 func (f *fleet) promCounts(t *testing.T) map[string]map[string]float64 {
 	t.Helper()
 	out := map[string]map[string]float64{}
@@ -359,7 +370,7 @@ func (f *fleet) promCounts(t *testing.T) map[string]map[string]float64 {
 		}
 		perReplica := map[string]map[string]float64{}
 		for name, fam := range fams {
-			if !strings.HasPrefix(name, "anvil_") {
+			if !strings.HasPrefix(name, "anvil_") && !strings.HasPrefix(name, "statsd_anvil_") {
 				continue
 			}
 			for _, m := range fam.GetMetric() {
@@ -526,15 +537,16 @@ func TestFleetKeepsWritersApartAndLosesNothing(t *testing.T) {
 	wantProm := map[string]map[string]float64{
 		"anvil_label_submit_count_total":                  {},
 		"anvil_assignment_dispatch_duration_milliseconds": {},
-		"anvil_jobs_processed_total":                      {},
-		"anvil_jobs_latency":                              {},
+		"statsd_anvil_jobs_processed_total":               {},
+		"statsd_anvil_label_submit_count_total":           {},
+		"statsd_anvil_jobs_latency":                       {},
 		"anvil_worker_jobs_total":                         {},
 	}
 	wantFoundation := map[string]map[string]float64{
 		"anvil.label.submit.count":           {},
 		"anvil.assignment.dispatch.duration": {},
-		"anvil.jobs.processed":               {},
-		"anvil.jobs.latency":                 {},
+		"statsd.anvil.jobs.processed":        {},
+		"statsd.anvil.jobs.latency":          {},
 		"anvil.worker.jobs":                  {},
 	}
 	wantExports := map[string]bool{}
@@ -542,19 +554,20 @@ func TestFleetKeepsWritersApartAndLosesNothing(t *testing.T) {
 		anvilID, agentID := m.a.identityFor(m.res), m.a.identity
 		wantProm["anvil_label_submit_count_total"][anvilID] = float64(m.m.labels)
 		wantProm["anvil_assignment_dispatch_duration_milliseconds"][anvilID] = float64(m.m.dispatches)
-		wantProm["anvil_jobs_processed_total"][agentID] = float64(m.m.statsdCount)
-		wantProm["anvil_jobs_latency"][agentID] = float64(m.m.statsdTimings)
+		wantProm["statsd_anvil_jobs_processed_total"][agentID] = float64(m.m.statsdCount)
+		wantProm["statsd_anvil_label_submit_count_total"][agentID] = float64(m.m.statsdCount)
+		wantProm["statsd_anvil_jobs_latency"][agentID] = float64(m.m.statsdTimings)
 		wantProm["anvil_worker_jobs_total"][agentID] = float64(m.m.otlpJobs)
 		wantFoundation["anvil.label.submit.count"][anvilID] = float64(m.m.labels)
 		wantFoundation["anvil.assignment.dispatch.duration"][anvilID] = float64(m.m.dispatches)
-		wantFoundation["anvil.jobs.processed"][agentID] = float64(m.m.statsdCount)
-		wantFoundation["anvil.jobs.latency"][agentID] = float64(m.m.statsdTimings)
+		wantFoundation["statsd.anvil.jobs.processed"][agentID] = float64(m.m.statsdCount)
+		wantFoundation["statsd.anvil.jobs.latency"][agentID] = float64(m.m.statsdTimings)
 		wantFoundation["anvil.worker.jobs"][agentID] = float64(m.m.otlpJobs)
 		for k := 0; k < m.m.exports; k++ {
 			wantExports[exportID(anvilID, k)] = true
 		}
 	}
-	if len(wantProm["anvil_label_submit_count_total"]) != 3 || len(wantProm["anvil_jobs_processed_total"]) != 3 {
+	if len(wantProm["anvil_label_submit_count_total"]) != 3 || len(wantProm["statsd_anvil_jobs_processed_total"]) != 3 {
 		t.Fatalf("test setup: the three nodes must be three writers: %v", wantProm)
 	}
 
@@ -565,6 +578,58 @@ func TestFleetKeepsWritersApartAndLosesNothing(t *testing.T) {
 			len(f.registeredExports()) == len(wantExports)
 	}, "per-writer totals at Prometheus and Foundation, and every export at AITrace:\n prometheus %v\n  want %v\n foundation %v\n  want %v\n aitrace %v",
 		&gotProm, wantProm, &gotFoundation, wantFoundation, f.registered)
+	// StatsD's metrics arrive only under `statsd.` names (config/agent.yaml,
+	// transform/statsd: one source per metric name).
+	for _, name := range []string{"anvil_jobs_processed_total", "anvil_jobs_latency"} {
+		if gotProm[name] != nil {
+			t.Errorf("Prometheus has the StatsD metric unprefixed: %s %v", name, gotProm[name])
+		}
+	}
+	for _, name := range []string{"anvil.jobs.processed", "anvil.jobs.latency"} {
+		if gotFoundation[name] != nil {
+			t.Errorf("Foundation has the StatsD metric unprefixed: %s %v", name, gotFoundation[name])
+		}
+	}
+	// StatsD's anvil.agreement.low_score.value (a gauge) beside the catalog's
+	// summary of that name: each writer's series of both at the gateways
+	// (each agent's metrics are on one replica), and no gateway logged a
+	// name conflict while they were scraped.
+	wantSummary, wantGauge := map[string]bool{}, map[string]bool{}
+	for _, m := range mixes {
+		wantSummary[m.a.identityFor(m.res)], wantGauge[m.a.identity] = true, true
+	}
+	writers := func(name string, typ dto.MetricType) map[string]bool {
+		out := map[string]bool{}
+		for _, fams := range f.gatewayMetrics(t, name) {
+			for _, fam := range fams {
+				if fam.GetName() != name || fam.GetType() != typ {
+					continue
+				}
+				for _, m := range fam.GetMetric() {
+					for _, l := range m.GetLabel() {
+						if l.GetName() == "instance" {
+							out[l.GetValue()] = true
+						}
+					}
+				}
+			}
+		}
+		return out
+	}
+	var gotSummary, gotGauge map[string]bool
+	e2etest.Eventually(t, 30*time.Second, func() bool {
+		gotSummary = writers("anvil_agreement_low_score_value", dto.MetricType_SUMMARY)
+		gotGauge = writers("statsd_anvil_agreement_low_score_value", dto.MetricType_GAUGE)
+		return maps.Equal(gotSummary, wantSummary) && maps.Equal(gotGauge, wantGauge)
+	}, "writers of the catalog's low-score summary %v (want %v) and of StatsD's gauge %v (want %v)",
+		&gotSummary, wantSummary, &gotGauge, wantGauge)
+	for i, g := range f.gateways {
+		for _, msg := range prometheusConflictLogs {
+			if strings.Contains(g.c.Output(), msg) {
+				t.Errorf("gateway %d logged %q: two sources share a metric name", i, msg)
+			}
+		}
+	}
 	for id := range f.registeredExports() {
 		if !wantExports[id] {
 			t.Errorf("AITrace registered %q, which no node exported", id)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/DataDog/datadog-go/v5/statsd"
+	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
@@ -285,8 +286,10 @@ func TestDogStatsDClientMetricsComeOutAsExpected(t *testing.T) {
 
 // TestLocalConfigStatsDReachesPrometheus: DogStatsD counters, gauges and
 // timers sent to the shipped config/local.yaml come out of its Prometheus
-// endpoint with their values (counters are monotonic there: a non-monotonic
-// delta sum would be dropped by the Prometheus exporter).
+// endpoint with their values, under `statsd_` names (transform/statsd: one
+// source per metric name) and never under the unprefixed ones (counters are
+// monotonic there: a non-monotonic delta sum would be dropped by the
+// Prometheus exporter).
 func TestLocalConfigStatsDReachesPrometheus(t *testing.T) {
 	env := localEnv(t)
 	env["ANVILCOL_METRICS_FLUSH_INTERVAL"] = "1s"
@@ -305,22 +308,159 @@ func TestLocalConfigStatsDReachesPrometheus(t *testing.T) {
 		fmt.Fprintf(conn, "anvil.jobs.latency:%d|ms|#queue_id:q1\n", ms)
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", prom)
-	var counter, gauge float64
-	var timings uint64
+	var got struct {
+		Counter, Gauge float64
+		Timings        uint64
+	}
+	var fams map[string]*dto.MetricFamily
 	e2etest.Eventually(t, 20*time.Second, func() bool {
-		fams, err := e2etest.Scrape(t, url)
+		fams, err = e2etest.Scrape(t, url)
 		if err != nil {
 			return false
 		}
-		if f := fams["anvil_jobs_processed_total"]; f != nil && len(f.GetMetric()) == 1 {
-			counter = f.GetMetric()[0].GetCounter().GetValue()
+		if f := fams["statsd_anvil_jobs_processed_total"]; f != nil && len(f.GetMetric()) == 1 {
+			got.Counter = f.GetMetric()[0].GetCounter().GetValue()
 		}
-		if f := fams["anvil_queue_depth"]; f != nil && len(f.GetMetric()) == 1 {
-			gauge = f.GetMetric()[0].GetGauge().GetValue()
+		if f := fams["statsd_anvil_queue_depth"]; f != nil && len(f.GetMetric()) == 1 {
+			got.Gauge = f.GetMetric()[0].GetGauge().GetValue()
 		}
-		if f := fams["anvil_jobs_latency"]; f != nil && len(f.GetMetric()) == 1 {
-			timings = f.GetMetric()[0].GetHistogram().GetSampleCount()
+		if f := fams["statsd_anvil_jobs_latency"]; f != nil && len(f.GetMetric()) == 1 {
+			got.Timings = f.GetMetric()[0].GetHistogram().GetSampleCount()
 		}
-		return counter == 7 && gauge == 42 && timings == 3
-	}, "StatsD at Prometheus: counter %v (want 7), gauge %v (want 42), timer count %v (want 3)", &counter, &gauge, &timings)
+		return got.Counter == 7 && got.Gauge == 42 && got.Timings == 3
+	}, "StatsD at Prometheus: %+v, want counter 7, gauge 42, timer count 3", &got)
+	for name := range fams {
+		if strings.HasPrefix(name, "anvil_") {
+			t.Errorf("%s: a StatsD metric under an unprefixed name (want only statsd_*)", name)
+		}
+	}
+}
+
+// prometheusConflictLogs are what the prometheus exporter (v0.155.0) and its
+// registry log when two sources share a metric name: a type conflict drops
+// one of the two on every scrape ("failed to convert metric X: instrument
+// type conflict, using existing type definition. ..."), a help conflict keeps
+// the first ("Instrument description conflict, using existing"), and a
+// series gathered twice fails the gather ("error gathering metrics: ...
+// collected metric ... was collected before with the same name and label
+// values").
+var prometheusConflictLogs = []string{
+	"instrument type conflict",
+	"Instrument description conflict",
+	"failed to convert metric",
+	"was collected before",
+	"error gathering metrics",
+}
+
+// TestLocalConfigStatsDBesideTheForwarderKeepsOneSourcePerName: an Anvil
+// node that runs TelemetryMetricsStatsd beside AnvilCol.Forwarder sends the
+// same names both ways. On the shipped config/local.yaml the StatsD ones are
+// `statsd_*`, so at Prometheus the forwarder's summary
+// anvil_agreement_low_score_value and StatsD's gauge of that name, and both
+// label submit counters, are separate families, each with its own value, and
+// the exporter logs no name conflict.
+func TestLocalConfigStatsDBesideTheForwarderKeepsOneSourcePerName(t *testing.T) {
+	env := localEnv(t)
+	env["ANVILCOL_METRICS_FLUSH_INTERVAL"] = "1s"
+	env["ANVILCOL_DEBUG_VERBOSITY"] = "basic"
+	health, statsd, prom, anvil := envPort(t, env, "ANVILCOL_HEALTH_PORT"), envPort(t, env, "ANVILCOL_STATSD_PORT"),
+		envPort(t, env, "ANVILCOL_PROMETHEUS_PORT"), envPort(t, env, "ANVILCOL_ANVIL_PORT")
+	c := e2etest.Start(t, e2etest.Options{Config: "config/local.yaml", Env: env, HealthPort: health})
+
+	// StatsD, as TelemetryMetricsStatsd sends a last_value and a counter
+	// named like two catalog metrics.
+	conn, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", statsd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "anvil.agreement.low_score.value:0.3|g\n")
+	const statsdSubmits = 5
+	for i := 0; i < statsdSubmits; i++ {
+		fmt.Fprintf(conn, "anvil.label.submit.count:1|c\n")
+	}
+
+	// The forwarder's events: 3 low scores (the catalog's summary
+	// anvil.agreement.low_score.value) and 2 label submits
+	// (anvil.label.submit.count).
+	now := time.Now().UnixNano()
+	var events []string
+	for i, v := range []float64{0.42, 0.55, 0.31} {
+		events = append(events, fmt.Sprintf(`{"name":"anvil.agreement.low_score","time_unix_nano":%d,"measurements":{"value":%v},"metadata":{"sample_id":"s-%d","dimension":"bbox","threshold":0.6}}`, now, v, i))
+	}
+	const forwarderSubmits = 2
+	for i := 0; i < forwarderSubmits; i++ {
+		events = append(events, fmt.Sprintf(`{"name":"anvil.label.submit.stop","time_unix_nano":%d,"measurements":{"duration":30000000},"metadata":{"queue_id":"q-1","schema_version_id":"sv-3","labeler_id":"u-7","sample_id":"s-%d","assignment_id":"a-%d"}}`, now, i, i))
+	}
+	body := `{"resource":{"service.name":"anvil","service.instance.id":"anvil@node-1"},"events":[` + strings.Join(events, ",") + `]}`
+	code, a := anvilPost(t, fmt.Sprintf("http://127.0.0.1:%d/v1/events", anvil), "application/json", []byte(body))
+	if code != http.StatusOK || a.Accepted != len(events) || a.Rejected != 0 {
+		t.Fatalf("forwarder events: HTTP %d %+v, want all %d accepted", code, a, len(events))
+	}
+
+	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", prom)
+	type seen struct {
+		summaryCount              uint64  // anvil_agreement_low_score_value (forwarder, summary)
+		gauge                     float64 // statsd_anvil_agreement_low_score_value (StatsD, gauge)
+		forwarderSubs, statsdSubs float64
+	}
+	var got seen
+	want := seen{summaryCount: 3, gauge: 0.3, forwarderSubs: forwarderSubmits, statsdSubs: statsdSubmits}
+	var fams map[string]*dto.MetricFamily
+	e2etest.Eventually(t, 20*time.Second, func() bool {
+		if fams, err = e2etest.Scrape(t, url); err != nil {
+			return false
+		}
+		got = seen{}
+		if f := fams["anvil_agreement_low_score_value"]; f.GetType() == dto.MetricType_SUMMARY {
+			for _, m := range f.GetMetric() {
+				got.summaryCount += m.GetSummary().GetSampleCount()
+			}
+		}
+		if f := fams["statsd_anvil_agreement_low_score_value"]; f.GetType() == dto.MetricType_GAUGE && len(f.GetMetric()) == 1 {
+			got.gauge = f.GetMetric()[0].GetGauge().GetValue()
+		}
+		for _, m := range fams["anvil_label_submit_count_total"].GetMetric() {
+			got.forwarderSubs += m.GetCounter().GetValue()
+		}
+		for _, m := range fams["statsd_anvil_label_submit_count_total"].GetMetric() {
+			got.statsdSubs += m.GetCounter().GetValue()
+		}
+		return got == want
+	}, "at Prometheus: %+v, want %+v", &got, want)
+
+	// Each family holds only its own source: the forwarder's series name
+	// their writer, StatsD's carry the statsd receiver's scope.
+	for name, scope := range map[string]string{
+		"anvil_agreement_low_score_value":        "anvilreceiver",
+		"anvil_label_submit_count_total":         "anvilreceiver",
+		"statsd_anvil_agreement_low_score_value": "statsdreceiver",
+		"statsd_anvil_label_submit_count_total":  "statsdreceiver",
+	} {
+		for _, m := range fams[name].GetMetric() {
+			var s string
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "otel_scope_name" {
+					s = l.GetValue()
+				}
+			}
+			if !strings.HasSuffix(s, "/"+scope) {
+				t.Errorf("%s{%s}: from scope %q, want only the %s's", name, e2etest.Labels(m), s, scope)
+			}
+		}
+	}
+
+	// Every scrape above ran the exporter's conversion of both sources; one
+	// more after the last flush, then stop, so the log is complete.
+	if _, err := e2etest.Scrape(t, url); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stop(); err != nil {
+		t.Fatalf("anvilcol did not shut down cleanly: %v", err)
+	}
+	for _, msg := range prometheusConflictLogs {
+		if strings.Contains(c.Output(), msg) {
+			t.Errorf("the collector logged %q: two sources share a metric name", msg)
+		}
+	}
 }
