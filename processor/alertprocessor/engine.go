@@ -94,6 +94,15 @@ func newEngine(cfg *Config, set component.TelemetrySettings, clk clock) (*engine
 	}
 	e.metricIndex = newIndex(e.metricRules)
 	e.eventIndex = newIndex(e.eventRules)
+	// Every transition series of every rule is exposed at 0 from the start,
+	// so that Prometheus' increase() counts a rule's first transition too
+	// (deploy/README.md: a counter first seen at 1 is never counted).
+	for _, ar := range e.rules {
+		for _, t := range transitions {
+			e.tb.AlertTransitions.Add(context.Background(), 0, metric.WithAttributes(
+				attribute.String("rule", ar.alerts().name), attribute.String("from", t[0]), attribute.String("to", t[1])))
+		}
+	}
 	if err := tb.RegisterAlertFiringCallback(e.observeFiring); err != nil {
 		return nil, err
 	}
@@ -134,6 +143,16 @@ func (e *engine) countDropped(r *rule, reason string) {
 		metric.WithAttributes(attribute.String("rule", r.name), attribute.String("reason", reason)))
 	e.errLog.Warn("dropped:"+r.name+":"+reason, "alert rule dropped an observation",
 		zap.String("rule", r.name), zap.String("reason", reason))
+}
+
+// transitions are the (from, to) pairs an alert's state machine reports
+// (rule.go).
+var transitions = [][2]string{
+	{stateInactive.String(), statePending.String()},
+	{statePending.String(), stateInactive.String()},
+	{statePending.String(), stateFiring.String()},
+	{stateInactive.String(), stateFiring.String()},
+	{stateFiring.String(), stateResolved},
 }
 
 func (e *engine) countTransition(r *rule, from, to string) {

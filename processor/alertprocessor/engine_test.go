@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/anvil/anvilcol/processor/alertprocessor/internal/notify"
 )
@@ -660,4 +661,27 @@ func TestEngineEvaluatesOnItsClock(t *testing.T) {
 	defer sink.mu.Unlock()
 	assert.Equal(t, "quiet", sink.got[0].Rule)
 	assert.Equal(t, started.Add(e.cfg.EvaluationInterval), sink.got[0].At, "the first evaluation is one interval after the start")
+}
+
+// Every transition series exists at 0 before the first transition, so that
+// a scraper's increase() counts the first one.
+func TestTransitionsExposedAtZeroFromTheStart(t *testing.T) {
+	_, _, tt := newTestEngine(t, testConfig(RuleConfig{
+		Name: "depth", Metric: "anvil.queue.depth", Window: 10 * time.Second, Op: OpGT, Threshold: 5,
+	}))
+	m, err := tt.GetMetric("otelcol_alert_transitions")
+	require.NoError(t, err)
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	require.True(t, ok, "%T", m.Data)
+	got := map[string]int64{}
+	for _, dp := range sum.DataPoints {
+		rule, _ := dp.Attributes.Value("rule")
+		from, _ := dp.Attributes.Value("from")
+		to, _ := dp.Attributes.Value("to")
+		got[rule.AsString()+":"+from.AsString()+"->"+to.AsString()] = dp.Value
+	}
+	assert.Equal(t, map[string]int64{
+		"depth:inactive->pending": 0, "depth:pending->inactive": 0, "depth:pending->firing": 0,
+		"depth:inactive->firing": 0, "depth:firing->resolved": 0,
+	}, got)
 }
