@@ -428,6 +428,34 @@ func TestNewCumulativeSeriesCountsFromStart(t *testing.T) {
 	assert.Equal(t, 7.0, v, "a series that began after the collector started counts its first point")
 }
 
+// A series that began after the processor started but had been counting for
+// long when its first point arrives (a writer that moved here from another
+// gateway replica) is a baseline: its value is history, not this window's.
+func TestSeriesFirstSeenLongAfterItBeganIsABaseline(t *testing.T) {
+	cum := pmetric.AggregationTemporalityCumulative
+	at := func(md pmetric.Metrics, ts time.Time) pmetric.Metrics {
+		md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Sum().DataPoints().At(0).SetTimestamp(pcommon.NewTimestampFromTime(ts))
+		return md
+	}
+	for _, tc := range []struct {
+		name string
+		age  time.Duration // of the series at its first point here
+		want float64
+	}{
+		{"moved after 10m", 10 * time.Minute, 5},
+		{"new, first export after 30s", 30 * time.Second, 45},
+	} {
+		e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "c", Metric: "c", Stat: StatIncrease, Window: time.Hour, Op: OpGT, Threshold: 0}))
+		began := clk.Now().Add(time.Second)
+		clk.Advance(tc.age)
+		e.consumeMetrics(at(sumMetrics("c", cum, pcommon.NewTimestampFromTime(began), 40), clk.Now()))
+		clk.Advance(10 * time.Second)
+		e.consumeMetrics(at(sumMetrics("c", cum, pcommon.NewTimestampFromTime(began), 45), clk.Now()))
+		v, _ := valueOf(t, e, "c", "")
+		assert.Equal(t, tc.want, v, tc.name)
+	}
+}
+
 func TestDeltaCounter(t *testing.T) {
 	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "c", Metric: "c", Stat: StatIncrease, Window: time.Minute, Op: OpGE, Threshold: 50, Severity: SeverityWarning}))
 	for range 5 {

@@ -80,11 +80,21 @@ func newSeriesTracker(started time.Time) *seriesTracker {
 	return &seriesTracker{started: started, series: map[uint64]*seriesState{}}
 }
 
+// newSeriesAge bounds how long a series may have been counting when its
+// first point reaches the tracker for that point to count from 0: a client's
+// first export after the series began (OpenTelemetry SDKs export every 60 s
+// by default; the anvil receiver flushes every 10 s, and with zero_hold its
+// first point is 0 anyway). An older series seen for the first time is one
+// that moved here from another gateway replica, or one the tracker forgot:
+// its value is mostly history from before, so it is a baseline.
+const newSeriesAge = 2 * time.Minute
+
 // isNewSeries reports whether a series with no remembered state started after
-// the tracker did, so its first cumulative point is all increase (rather than
-// a baseline of unknown history).
-func (t *seriesTracker) isNewSeries(start pcommon.Timestamp) bool {
-	return start != 0 && !start.AsTime().Before(t.started)
+// the tracker did and recently before its point at ts, so its first
+// cumulative point is all increase (rather than a baseline of unknown
+// history).
+func (t *seriesTracker) isNewSeries(start, ts pcommon.Timestamp) bool {
+	return start != 0 && !start.AsTime().Before(t.started) && ts.AsTime().Sub(start.AsTime()) <= newSeriesAge
 }
 
 func (t *seriesTracker) state(key uint64) (*seriesState, bool) {
@@ -139,7 +149,7 @@ func (t *seriesTracker) numberObs(key uint64, dp pmetric.NumberDataPoint, kind o
 		isSum := kind == kindSum
 		o.delta = metricstate.SumDelta(st.value, v, isSum && monotonic, isSum && metricstate.Restarted(st.start, dp.StartTimestamp()))
 		o.hasDelta = true
-	case kind == kindSum && t.isNewSeries(dp.StartTimestamp()):
+	case kind == kindSum && t.isNewSeries(dp.StartTimestamp(), dp.Timestamp()):
 		o.delta, o.hasDelta = v, true
 	}
 	st.start, st.value, st.seen = dp.StartTimestamp(), v, now
@@ -150,11 +160,11 @@ func (t *seriesTracker) numberObs(key uint64, dp pmetric.NumberDataPoint, kind o
 // the series' previous one: the increase, or nil for the first point of a
 // series with unknown history (a baseline). The result is valid until the
 // next point.
-func (t *seriesTracker) cumulativeDelta(key uint64, k metricstate.Kind, start pcommon.Timestamp, now time.Time) *metricstate.Histogram {
+func (t *seriesTracker) cumulativeDelta(key uint64, k metricstate.Kind, start, ts pcommon.Timestamp, now time.Time) *metricstate.Histogram {
 	st, ok := t.state(key)
 	inc := &t.cur
 	switch {
-	case !ok && !t.isNewSeries(start):
+	case !ok && !t.isNewSeries(start, ts):
 		inc = nil
 	case ok && !metricstate.Restarted(st.start, start) && t.inc.Delta(k, &t.cur, &st.hist):
 		inc = &t.inc
@@ -171,17 +181,17 @@ func (t *seriesTracker) cumulativeDelta(key uint64, k metricstate.Kind, start pc
 
 // increase is the point in t.cur as an increase: itself for delta
 // temporality, else differenced (nil for a baseline).
-func (t *seriesTracker) increase(key uint64, k metricstate.Kind, start pcommon.Timestamp, cumulative bool, now time.Time) *metricstate.Histogram {
+func (t *seriesTracker) increase(key uint64, k metricstate.Kind, start, ts pcommon.Timestamp, cumulative bool, now time.Time) *metricstate.Histogram {
 	if !cumulative {
 		return &t.cur
 	}
-	return t.cumulativeDelta(key, k, start, now)
+	return t.cumulativeDelta(key, k, start, ts, now)
 }
 
 // histogramObs differences an explicit-bounds histogram point.
 func (t *seriesTracker) histogramObs(key uint64, dp pmetric.HistogramDataPoint, cumulative bool, now time.Time) obs {
 	t.cur.ReadExplicit(dp)
-	h := t.increase(key, metricstate.Explicit, dp.StartTimestamp(), cumulative, now)
+	h := t.increase(key, metricstate.Explicit, dp.StartTimestamp(), dp.Timestamp(), cumulative, now)
 	if h == nil {
 		return obs{kind: kindHistogram}
 	}
@@ -218,7 +228,7 @@ func histObs(h *metricstate.Histogram, cumulative bool, buckets []bucket) obs {
 // buckets below it are empty.
 func (t *seriesTracker) expHistogramObs(key uint64, dp pmetric.ExponentialHistogramDataPoint, cumulative bool, now time.Time) obs {
 	t.cur.ReadExponential(dp)
-	h := t.increase(key, metricstate.Exponential, dp.StartTimestamp(), cumulative, now)
+	h := t.increase(key, metricstate.Exponential, dp.StartTimestamp(), dp.Timestamp(), cumulative, now)
 	if h == nil {
 		return obs{kind: kindHistogram}
 	}
@@ -258,7 +268,7 @@ func (t *seriesTracker) summaryObs(key uint64, dp pmetric.SummaryDataPoint, now 
 		}
 	}
 	t.cur.ReadSummary(dp)
-	if h := t.cumulativeDelta(key, metricstate.Summary, dp.StartTimestamp(), now); h != nil {
+	if h := t.cumulativeDelta(key, metricstate.Summary, dp.StartTimestamp(), dp.Timestamp(), now); h != nil {
 		o.count, o.sum = float64(h.Count), h.Sum
 	}
 	if o.count > 0 {
