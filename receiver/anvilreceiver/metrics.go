@@ -536,26 +536,6 @@ func (a *aggregator) held(s *series, now time.Time) bool {
 	return false
 }
 
-// releaseHolds ends every hold: the last flush, at shutdown, reports real
-// values (no later flush would), so a push backend still gets them.
-func (a *aggregator) releaseHolds() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, rs := range a.resources {
-		for _, ms := range rs.metrics {
-			if ms == nil {
-				continue
-			}
-			for _, s := range ms.series {
-				s.hold = holdNone
-			}
-			if ms.overflow != nil {
-				ms.overflow.hold = holdNone
-			}
-		}
-	}
-}
-
 // zeroPoint appends series s's point at zero, keeping its start time and
 // shape (explicit bounds, exponential scale): what a scraper sees before the
 // step to its first increments.

@@ -136,8 +136,7 @@ func (r *anvilReceiver) Start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-// Shutdown stops the server, then flushes the metrics one last time, with
-// real values for series still held at zero (zero_hold).
+// Shutdown stops the server, then flushes the metrics one last time.
 func (r *anvilReceiver) Shutdown(ctx context.Context) error {
 	var err error
 	if r.server != nil {
@@ -148,7 +147,6 @@ func (r *anvilReceiver) Shutdown(ctx context.Context) error {
 	}
 	r.shutdownWG.Wait()
 	if r.stopFlush != nil {
-		r.agg.releaseHolds()
 		r.flush(ctx)
 	}
 	r.telemetry.Shutdown()

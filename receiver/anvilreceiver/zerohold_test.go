@@ -274,30 +274,3 @@ func TestZeroHoldOffReportsAtOnce(t *testing.T) {
 	ingest(a, at(time.Second), ev("e", 0, nil))
 	assert.Equal(t, int64(1), points(a.flush(at(10*time.Second), noScope))["e.count{}"].intValue)
 }
-
-// The last flush, at shutdown, reports what a held series really counted: no
-// later flush would, and a push backend would otherwise never get it.
-func TestZeroHoldReleasedByTheShutdownFlush(t *testing.T) {
-	cfg := createDefaultConfig().(*Config)
-	cfg.ServerConfig.NetAddr.Endpoint = "127.0.0.1:0"
-	cfg.DefaultMetrics = false
-	cfg.Metrics = []MetricConfig{{Name: "anvil.x.count", Type: TypeCounter}}
-	cfg.MetricsFlushInterval = 10 * time.Second
-	cfg.ZeroHold = time.Minute
-	clk := clocktest.NewFake(time.Time{})
-	r, err := newAnvilReceiver(cfg, receivertest.NewNopSettings(metadata.Type), clk)
-	require.NoError(t, err)
-	sink := new(consumertest.MetricsSink)
-	r.nextMetrics = sink
-	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
-	require.Eventually(t, func() bool { _, ok := clk.NextWait(); return ok }, 5*time.Second, time.Millisecond, "the flush loop waits on the clock")
-
-	require.Equal(t, 200, postJSON(t, "http://"+r.addr.String()+EventsPath, `[{"name": "anvil.x"}, {"name": "anvil.x"}, {"name": "anvil.x"}]`).code)
-	clk.Advance(10 * time.Second)
-	require.Eventually(t, func() bool { return len(sink.AllMetrics()) == 1 }, 5*time.Second, time.Millisecond, "the first flush")
-	assert.Zero(t, onlyMetric(t, sink.AllMetrics()[0], "anvil.x.count").Sum().DataPoints().At(0).IntValue(), "held")
-
-	require.NoError(t, r.Shutdown(context.Background()))
-	require.Len(t, sink.AllMetrics(), 2)
-	assert.Equal(t, int64(3), onlyMetric(t, sink.AllMetrics()[1], "anvil.x.count").Sum().DataPoints().At(0).IntValue())
-}
