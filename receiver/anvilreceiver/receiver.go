@@ -89,7 +89,6 @@ func newAnvilReceiver(cfg *Config, set receiver.Settings, clk clock.Clock) (*anv
 	}
 	r.agg = newAggregator(newMetricDefs(cfg.effectiveMetrics()), native,
 		cfg.Temporality == TemporalityDelta, cfg.SeriesTTL, cfg.MaxSeriesPerMetric, r.clk.Now())
-	r.agg.zeroHold = cfg.ZeroHold
 	r.agg.onOverflow = func(name string) {
 		tb.ReceiverAnvilMetricPointsOverflowed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("metric", name)))
 	}
