@@ -45,6 +45,15 @@
 #                                   joined with its start's metadata: 8 events
 #                                   per i (4 start, 4 stop), then a start and
 #                                   an exception      -> E2E spans N events=8N+2
+#   scores QUEUE DIMENSION SCORE N  N ADR-shaped anvil.agreement.compute spans
+#                                   through :telemetry.span/3: start
+#                                   %{sample_id, queue_id: QUEUE, metric:
+#                                   "cohen_kappa"}, the function returns the
+#                                   3-tuple {result, %{score: SCORE},
+#                                   %{dimension: DIMENSION}}  -> E2E scores N
+#   labeler LABELER QUEUE SCORE     :telemetry.execute([:anvil, :agreement,
+#                                   :labeler], %{score: SCORE}, %{labeler_id,
+#                                   queue_id, metric})  -> E2E labeler LABELER
 #   flush NAME TIMEOUT_MS           -> E2E ok | E2E error <reason>
 #   stats NAME                      -> E2E stats sent=.. dropped=.. rejected=.. retries=.. buffered=..
 #   counters NAME                   every stats/1 key, sorted
@@ -135,6 +144,34 @@ defmodule AnvilCol.E2EDriver do
     else
       "error #{name} is not started"
     end
+  end
+
+  defp run(["scores", queue, dimension, score, n]) do
+    {score, ""} = Float.parse(score)
+    n = String.to_integer(n)
+
+    Enum.each(1..n//1, fn i ->
+      {:ok, ^score} =
+        :telemetry.span(
+          [:anvil, :agreement, :compute],
+          %{sample_id: "s-#{queue}-#{i}", queue_id: queue, metric: "cohen_kappa"},
+          fn -> {{:ok, score}, %{score: score}, %{dimension: dimension}} end
+        )
+    end)
+
+    "scores #{n}"
+  end
+
+  defp run(["labeler", labeler, queue, score]) do
+    {score, ""} = Float.parse(score)
+
+    :telemetry.execute(
+      [:anvil, :agreement, :labeler],
+      %{score: score},
+      %{labeler_id: labeler, queue_id: queue, metric: "cohen_kappa"}
+    )
+
+    "labeler " <> labeler
   end
 
   defp run(["flush", name, timeout]) do
