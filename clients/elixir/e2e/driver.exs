@@ -54,6 +54,11 @@
 #   labeler LABELER QUEUE SCORE     :telemetry.execute([:anvil, :agreement,
 #                                   :labeler], %{score: SCORE}, %{labeler_id,
 #                                   queue_id, metric})  -> E2E labeler LABELER
+#   submits QUEUE OK RAISED INVALID OK anvil.label.submit spans on QUEUE that
+#                                   return {:ok, %{schema_version_id: "sv-1"}},
+#                                   RAISED that raise, and INVALID
+#                                   anvil.label.validation_failed events
+#                                   (schema sv-1)   -> E2E submits OK RAISED INVALID
 #   flush NAME TIMEOUT_MS           -> E2E ok | E2E error <reason>
 #   stats NAME                      -> E2E stats sent=.. dropped=.. rejected=.. retries=.. buffered=..
 #   counters NAME                   every stats/1 key, sorted
@@ -172,6 +177,34 @@ defmodule AnvilCol.E2EDriver do
     )
 
     "labeler " <> labeler
+  end
+
+  defp run(["submits", queue, ok, raised, invalid]) do
+    [ok, raised, invalid] = Enum.map([ok, raised, invalid], &String.to_integer/1)
+    start = fn i -> %{queue_id: queue, labeler_id: "u-#{rem(i, 3)}", assignment_id: "a-#{queue}-#{i}"} end
+
+    Enum.each(1..ok//1, fn i ->
+      :ok = :telemetry.span([:anvil, :label, :submit], start.(i), fn -> {:ok, %{schema_version_id: "sv-1"}} end)
+    end)
+
+    Enum.each(1..raised//1, fn i ->
+      try do
+        :telemetry.span([:anvil, :label, :submit], start.(i), fn -> raise NoCapacityError end)
+      rescue
+        NoCapacityError -> :ok
+      end
+    end)
+
+    Enum.each(1..invalid//1, fn i ->
+      :telemetry.execute([:anvil, :label, :validation_failed], %{}, %{
+        schema_version_id: "sv-1",
+        queue_id: queue,
+        labeler_id: "u-#{rem(i, 3)}",
+        errors: [%{field: "bbox", error: "out of bounds"}]
+      })
+    end)
+
+    "submits #{ok} #{raised} #{invalid}"
   end
 
   defp run(["flush", name, timeout]) do
