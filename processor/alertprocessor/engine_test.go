@@ -491,6 +491,31 @@ func TestHistogramPercentilesFromBucketDeltas(t *testing.T) {
 	}
 }
 
+// avg of a histogram is the window's pooled mean: the sum of the deltas'
+// sums over the sum of their counts (not the mean of each point's mean, nor
+// the cumulative point's lifetime mean).
+func TestHistogramAvgIsSumOverCountOfTheDeltas(t *testing.T) {
+	cum := pmetric.AggregationTemporalityCumulative
+	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "h", Metric: "anvil.agreement.score", Stat: StatAvg, Window: time.Minute, Op: OpLT, Threshold: 0}))
+	start := pcommon.NewTimestampFromTime(clk.Now().Add(-time.Hour))
+	bounds := []float64{0.5, 1}
+	point := func(counts []uint64, sum float64) {
+		e.consumeMetrics(histogramMetrics("anvil.agreement.score", cum, start, bounds, counts, sum))
+	}
+	point([]uint64{50, 50, 0}, 50)   // baseline: 100 observations of history
+	point([]uint64{50, 52, 0}, 51.8) // +2 observations summing 1.8 (mean 0.9), slot 12:00:00
+	clk.Advance(10 * time.Second)
+	point([]uint64{58, 52, 0}, 53.4) // +8 observations summing 1.6 (mean 0.2), slot 12:00:10
+	clk.Advance(time.Second)
+	v, ok := valueOf(t, e, "h", "")
+	require.True(t, ok)
+	assert.InDelta(t, (1.8+1.6)/10, v, 1e-9, "pooled: 3.4 / 10 (the mean of the means would be 0.55, the lifetime mean 0.485)")
+	clk.Advance(clk.Now().Truncate(time.Minute).Add(70 * time.Second).Sub(clk.Now())) // 12:01:10: the first slot left the window
+	v, ok = valueOf(t, e, "h", "")
+	require.True(t, ok)
+	assert.InDelta(t, 0.2, v, 1e-9)
+}
+
 func TestDeltaHistogramsMergeAcrossSlots(t *testing.T) {
 	delta := pmetric.AggregationTemporalityDelta
 	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "h", Metric: "d", Stat: StatP50, Window: 20 * time.Second, Op: OpGT, Threshold: 0}))
