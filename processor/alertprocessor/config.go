@@ -74,6 +74,10 @@ type RuleConfig struct {
 	GroupBy []string `mapstructure:"group_by"`
 	// Severity is critical, error, warning or info. Default warning.
 	Severity Severity `mapstructure:"severity"`
+	// MinCount is the observations the window must hold for a verdict
+	// (events; a histogram's or summary's observations; gauge and sum data
+	// points); with fewer the condition is false. Default 0.
+	MinCount int `mapstructure:"min_count"`
 	// Summary is a Go text/template with .Value, .Labels, .Rule, .Threshold,
 	// .Op, .Severity and .Status. Default "{{ .Rule }}: {{ .Value }} {{ .Op }} {{ .Threshold }}".
 	Summary string `mapstructure:"summary"`
@@ -185,6 +189,9 @@ func (r *RuleConfig) validate(i int, eval time.Duration) []error {
 	} else if r.Window > 0 && eval > 0 && r.Window < eval {
 		errs = append(errs, cfgErr("%s %v is shorter than `evaluation_interval` %v", key("window"), r.Window, eval))
 	}
+	if r.MinCount < 0 {
+		errs = append(errs, cfgErr("%s must not be negative, got %d", key("min_count"), r.MinCount))
+	}
 	gb := map[string]bool{}
 	for j, g := range r.GroupBy {
 		if g == "" {
@@ -199,6 +206,17 @@ func (r *RuleConfig) validate(i int, eval time.Duration) []error {
 		errs = append(errs, cfgErr("%s: %v", key("summary"), err))
 	}
 	return errs
+}
+
+// window is the rule's window: Window, else its default.
+func (r *RuleConfig) window(eval time.Duration) time.Duration {
+	switch {
+	case r.Window > 0:
+		return r.Window
+	case r.Stat == StatEach && r.Metric == "":
+		return eval // per-event checks look at one evaluation interval
+	}
+	return max(defaultStatWindow, eval)
 }
 
 func parseSummary(name, s string) (*template.Template, error) {

@@ -79,6 +79,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"duplicate name", func(c *Config) { c.Rules = append(c.Rules, ok()) }, "`rules[1].name` \"r\" is already used by rules[0]"},
 		{"bad pattern", func(c *Config) { c.Rules[0].Event = "anvil..x" }, "`rules[0].event`: malformed event pattern"},
 		{"bad template", func(c *Config) { c.Rules[0].Summary = "{{ .Value " }, "`rules[0].summary`"},
+		{"negative min_count", func(c *Config) { c.Rules[0].MinCount = -1 }, "`rules[0].min_count` must not be negative, got -1"},
 		{"group_by twice", func(c *Config) { c.Rules[0].GroupBy = []string{"a", "a"} }, "`rules[0].group_by[1]` \"a\" is listed twice"},
 		{"evaluation_interval", func(c *Config) { c.EvaluationInterval = 0 }, "`evaluation_interval` must be positive"},
 		{"repeat_interval", func(c *Config) { c.RepeatInterval = -time.Second }, "`repeat_interval` must not be negative"},

@@ -104,6 +104,7 @@ type rule struct {
 	slotWidth time.Duration
 	groupBy   []string
 	newAcc    func() accumulator // the accumulator of stat
+	minCount  float64            // min_count
 	fp        string             // fingerprint of what the persisted state means (state.go)
 
 	groups map[string]*group
@@ -143,15 +144,9 @@ func compileRule(rc RuleConfig, eval time.Duration, env *ruleEnv) (alertingRule,
 	if r.tmpl, err = parseSummary(rc.Name, rc.Summary); err != nil {
 		return nil, fmt.Errorf("rule %q: summary: %w", rc.Name, err)
 	}
-	r.window = rc.Window
-	if r.window == 0 {
-		if r.stat == StatEach {
-			r.window = eval
-		} else {
-			r.window = max(defaultStatWindow, eval)
-		}
-	}
+	r.window = rc.window(eval)
 	r.slotWidth = max(eval, r.window/maxSlotsPerWindow)
+	r.minCount = float64(rc.MinCount)
 	r.newAcc = newAccumulator(r.stat, func(v float64) bool { return r.op.eval(v, r.threshold) })
 	r.fp = r.fingerprint()
 	if len(r.groupBy) == 0 {
@@ -214,10 +209,43 @@ func (r *rule) groupKey(labels map[string]string) string {
 	return string(b)
 }
 
-// value computes the rule's statistic over g's window at now.
-func (r *rule) value(g *group, now time.Time) (float64, bool) {
+// addMetric adds one data point to g's window.
+func (r *rule) addMetric(g *group, o *obs, now time.Time) {
+	g.win.at(now, r.slotWidth, r.newAcc).addMetric(o, o.observations(), now)
+}
+
+// addEvent adds one event (its field's value, or 1) to g's window.
+func (r *rule) addEvent(g *group, v float64, now time.Time) {
+	g.win.at(now, r.slotWidth, r.newAcc).addEvent(v, now)
+}
+
+// reading is what one evaluation of a group found.
+type reading struct {
+	value float64 // compared with the threshold; NaN without a verdict
+	ok    bool    // a verdict: the value exists and the window holds min_count observations
+}
+
+// read computes the rule's statistic over g's window at now.
+func (r *rule) read(g *group, now time.Time) reading {
 	g.win.expire(now, r.window, r.slotWidth)
-	return g.win.total(r.newAcc).value(r.window)
+	acc, n := g.win.total(len(g.win.slots), r.newAcc)
+	v, ok := acc.value(r.window)
+	if !ok || n < r.minCount {
+		return reading{value: math.NaN()}
+	}
+	return reading{value: v, ok: true}
+}
+
+// value is the value read from g at now, and whether it is a verdict.
+func (r *rule) value(g *group, now time.Time) (float64, bool) {
+	rd := r.read(g, now)
+	return rd.value, rd.ok
+}
+
+// idle reports whether g holds nothing to evaluate or resume: inactive, with
+// an empty window.
+func (g *group) idle() bool {
+	return g.state == stateInactive && len(g.win.slots) == 0
 }
 
 // eval computes every group's window at now, steps its state machine and
@@ -225,13 +253,10 @@ func (r *rule) value(g *group, now time.Time) (float64, bool) {
 // forgotten (unless it is the one group of a rule without group_by).
 func (r *rule) eval(now time.Time, out []Notification) []Notification {
 	for key, g := range r.groups {
-		v, ok := r.value(g, now)
-		cond := ok && r.op.eval(v, r.threshold)
-		if !ok {
-			v = math.NaN()
-		}
-		out = r.step(g, cond, v, now, out)
-		if g.state == stateInactive && len(g.win.slots) == 0 && len(r.groupBy) > 0 {
+		rd := r.read(g, now)
+		cond := rd.ok && r.op.eval(rd.value, r.threshold)
+		out = r.step(g, cond, rd, now, out)
+		if g.idle() && len(r.groupBy) > 0 {
 			delete(r.groups, key)
 		}
 	}
@@ -241,9 +266,9 @@ func (r *rule) eval(now time.Time, out []Notification) []Notification {
 // step advances one alert's state machine:
 // inactive -> pending (condition holds, `for` > 0) -> firing (held for `for`)
 // -> resolved (condition false for keep_firing_for) -> inactive.
-func (r *rule) step(g *group, cond bool, v float64, now time.Time, out []Notification) []Notification {
+func (r *rule) step(g *group, cond bool, rd reading, now time.Time, out []Notification) []Notification {
 	if cond {
-		g.value = v
+		g.value = rd.value
 	}
 	switch g.state {
 	case stateInactive:
@@ -272,8 +297,8 @@ func (r *rule) step(g *group, cond bool, v float64, now time.Time, out []Notific
 		} else if now.Sub(g.lastTrueAt) >= r.cfg.KeepFiringFor {
 			g.state = stateInactive
 			r.env.transition(r, stateFiring.String(), stateResolved)
-			if !math.IsNaN(v) {
-				g.value = v // resolved with the value that no longer breaches
+			if !math.IsNaN(rd.value) {
+				g.value = rd.value // resolved with the value that no longer breaches
 			}
 			n := r.notification(g, StatusResolved, now)
 			n.EndsAt = now

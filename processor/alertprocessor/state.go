@@ -108,6 +108,8 @@ type savedGroup struct {
 // how it computes and compares. State saved under another fingerprint is
 // discarded. Severity, summary, for and keep_firing_for are left out: a
 // change of those keeps the state. Op is numbered from 0 (>) as in format 1.
+// The keys added since format 1 are left out when unset, so a rule without
+// them keeps the fingerprint it had.
 func (r *rule) fingerprint() string {
 	b, _ := json.Marshal(struct {
 		Metric, Event, Field string
@@ -116,7 +118,9 @@ func (r *rule) fingerprint() string {
 		Op                   int
 		Threshold            pfloat
 		GroupBy              []string
-	}{r.cfg.Metric, r.cfg.Event, r.cfg.Field, int(r.stat), r.window, r.slotWidth, int(r.op) - 1, pfloat(r.threshold), r.groupBy})
+		MinCount             float64 `json:",omitempty"`
+	}{r.cfg.Metric, r.cfg.Event, r.cfg.Field, int(r.stat), r.window, r.slotWidth, int(r.op) - 1, pfloat(r.threshold), r.groupBy,
+		r.minCount})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])
 }
@@ -127,7 +131,7 @@ func encodeRule(r *rule) []byte {
 		Op: r.op.String(), Threshold: pfloat(r.threshold), Stat: r.statName()}
 	for _, key := range slices.Sorted(maps.Keys(r.groups)) {
 		g := r.groups[key]
-		if g.state == stateInactive && len(g.win.slots) == 0 {
+		if g.idle() {
 			continue // nothing to resume: recreated on demand
 		}
 		sg := savedGroup{Labels: g.labels, State: g.state.String(), ActiveAt: g.activeAt, LastTrueAt: g.lastTrueAt,
