@@ -240,6 +240,9 @@ func TestADRSpansThroughTheForwarderGetEveryBreakdown(t *testing.T) {
 	var dispatches, submits int
 	for _, td := range f.tracing.Traces() {
 		for _, rs := range td.ResourceSpans().All() {
+			if id, _ := rs.Resource().Attributes().Get("service.instance.id"); id.Str() == "raw-client" {
+				continue // the non-merging client above: it lacks the start keys on purpose
+			}
 			for _, ss := range rs.ScopeSpans().All() {
 				for _, sp := range ss.Spans().All() {
 					var keys []string

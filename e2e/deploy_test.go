@@ -63,6 +63,7 @@ func TestDeployDashboardsAndRulesOnARealPrometheus(t *testing.T) {
 		"ANVILCOL_AITRACE_ENDPOINT":    aitrace.URL,
 		"ANVILCOL_AITRACE_TOKEN":       "a-token",
 		"ANVILCOL_STORAGE_DIR":         t.TempDir(),
+		"ANVILCOL_ZERO_HOLD":           "20s", // 1 s scrapes + the rules' 15 s steps
 	}})
 
 	ag := struct{ anvil, grpc, http, statsd, health, telemetry int }{

@@ -325,23 +325,31 @@ func TestShippedConfigsGiveStatsDItsOwnNames(t *testing.T) {
 			[]string{`set(metric.name, Concat(["statsd.", metric.name], ""))`}; !slices.Equal(got, want) {
 			t.Errorf("%s: transform/statsd statements %q, want %q", name, got, want)
 		}
-		metrics, ok := cfg.Service.Pipelines["metrics"]
-		if !ok {
+		// metrics/statsd mirrors metrics, metrics/statsd_<x> mirrors
+		// metrics/<x> (e.g. the prometheus pipeline with zero_step).
+		twinOf := func(id string) string {
+			if rest, ok := strings.CutPrefix(id, "metrics/statsd_"); ok {
+				return "metrics/" + rest
+			}
+			return strings.TrimSuffix(id, "/statsd")
+		}
+		if _, ok := cfg.Service.Pipelines["metrics"]; !ok {
 			t.Errorf("%s: no metrics pipeline", name)
 		}
 		for id, p := range cfg.Service.Pipelines {
 			hasStatsD, hasRename := slices.Contains(p.Receivers, "statsd"), slices.Contains(p.Processors, "transform/statsd")
+			twin, twinOK := cfg.Service.Pipelines[twinOf(id)]
 			switch {
 			case hasStatsD != hasRename:
 				t.Errorf("%s: pipeline %s: receivers %v, processors %v: statsd and transform/statsd go together", name, id, p.Receivers, p.Processors)
 			case !hasStatsD:
-			case id != "metrics/statsd" || !slices.Equal(p.Receivers, []string{"statsd"}):
-				t.Errorf("%s: pipeline %s receives %v: want metrics/statsd receiving statsd alone", name, id, p.Receivers)
+			case !strings.HasPrefix(id, "metrics/statsd") || !slices.Equal(p.Receivers, []string{"statsd"}) || !twinOK:
+				t.Errorf("%s: pipeline %s receives %v: want metrics/statsd[_<x>] receiving statsd alone, beside metrics[/<x>]", name, id, p.Receivers)
 			default:
 				rest := slices.DeleteFunc(slices.Clone(p.Processors), func(s string) bool { return s == "transform/statsd" })
-				if !slices.Equal(rest, metrics.Processors) || !slices.Equal(p.Exporters, metrics.Exporters) {
-					t.Errorf("%s: metrics/statsd %v -> %v, want the metrics pipeline's %v -> %v plus transform/statsd",
-						name, p.Processors, p.Exporters, metrics.Processors, metrics.Exporters)
+				if !slices.Equal(rest, twin.Processors) || !slices.Equal(p.Exporters, twin.Exporters) {
+					t.Errorf("%s: %s %v -> %v, want the %s pipeline's %v -> %v plus transform/statsd",
+						name, id, p.Processors, p.Exporters, twinOf(id), twin.Processors, twin.Exporters)
 				}
 			}
 		}

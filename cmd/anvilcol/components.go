@@ -9,6 +9,7 @@ import (
 	cardinalityguardprocessor "github.com/anvil/anvilcol/processor/cardinalityguardprocessor"
 	nodeidentityprocessor "github.com/anvil/anvilcol/processor/nodeidentityprocessor"
 	samplingprocessor "github.com/anvil/anvilcol/processor/samplingprocessor"
+	zerostepprocessor "github.com/anvil/anvilcol/processor/zerostepprocessor"
 	anvilreceiver "github.com/anvil/anvilcol/receiver/anvilreceiver"
 	datadogexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/datadogexporter"
 	prometheusexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter"
@@ -125,6 +126,7 @@ func components() (otelcol.Factories, error) {
 		deltatocumulativeprocessor.NewFactory(),
 		filterprocessor.NewFactory(),
 		nodeidentityprocessor.NewFactory(),
+		zerostepprocessor.NewFactory(),
 		samplingprocessor.NewFactory(),
 		cardinalityguardprocessor.NewFactory(),
 		alertprocessor.NewFactory(),
@@ -141,6 +143,7 @@ func components() (otelcol.Factories, error) {
 		deltatocumulativeprocessor.NewFactory().Type():    "github.com/open-telemetry/opentelemetry-collector-contrib/processor/deltatocumulativeprocessor v0.155.0",
 		filterprocessor.NewFactory().Type():               "github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor v0.155.0",
 		nodeidentityprocessor.NewFactory().Type():         "github.com/anvil/anvilcol v0.0.0",
+		zerostepprocessor.NewFactory().Type():             "github.com/anvil/anvilcol v0.0.0",
 		samplingprocessor.NewFactory().Type():             "github.com/anvil/anvilcol v0.0.0",
 		cardinalityguardprocessor.NewFactory().Type():     "github.com/anvil/anvilcol v0.0.0",
 		alertprocessor.NewFactory().Type():                "github.com/anvil/anvilcol v0.0.0",

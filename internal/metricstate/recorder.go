@@ -27,9 +27,6 @@ func (r *Recorder) Record(v float64) { r.h.Update(v) }
 // Reset empties the recorder for a new interval (back to MaxScale).
 func (r *Recorder) Reset() { r.h.Clear() }
 
-// Scale returns the recorder's current scale (0 while it holds only zeros).
-func (r *Recorder) Scale() int32 { return r.h.Scale() }
-
 // Into sets h to the recorded histogram.
 func (r *Recorder) Into(h *Histogram) {
 	n := r.h.Count()

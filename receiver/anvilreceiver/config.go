@@ -142,16 +142,6 @@ type Config struct {
 	// "cumulative" or "delta". Default "cumulative".
 	Temporality string `mapstructure:"temporality"`
 
-	// ZeroHold reports a new cumulative series at zero for this long, counted
-	// from the first flush that emits it, and then its real value (everything
-	// recorded since its creation): a scraper sees the series start at 0, so
-	// that Prometheus' increase() and rate(), which need two samples, count its
-	// first increments. It applies to counters, sums, summaries (their
-	// quantiles of the held intervals are not reported) and distributions, and
-	// to the overflow series; not to last_value gauges. No effect with delta
-	// temporality. 0 turns it off. Default 0s.
-	ZeroHold time.Duration `mapstructure:"zero_hold"`
-
 	// SeriesTTL forgets a series (one metric + tag values) unseen for this long;
 	// 0 keeps series until max_series_per_metric is reached. Default 1h.
 	SeriesTTL time.Duration `mapstructure:"series_ttl"`
@@ -239,9 +229,6 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Temporality != TemporalityCumulative && cfg.Temporality != TemporalityDelta {
 		errs = append(errs, fmt.Errorf("temporality must be %q or %q, got %q", TemporalityCumulative, TemporalityDelta, cfg.Temporality))
-	}
-	if cfg.ZeroHold < 0 {
-		errs = append(errs, fmt.Errorf("zero_hold must not be negative, got %v", cfg.ZeroHold))
 	}
 	if cfg.SeriesTTL < 0 {
 		errs = append(errs, fmt.Errorf("series_ttl must not be negative, got %v", cfg.SeriesTTL))

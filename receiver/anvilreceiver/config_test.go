@@ -66,14 +66,13 @@ func TestConfigCustom(t *testing.T) {
 
 func TestConfigValidationNamesTheKey(t *testing.T) {
 	for name, want := range map[string]string{
-		"bad_buckets":        "metrics[3].buckets must be strictly increasing",
-		"no_type":            "metrics[0].type is required",
-		"duplicate":          `metrics[1].name "anvil.x.count" duplicates metrics[0]`,
-		"no_event":           "metrics[0].event is required",
-		"bad_temporality":    `temporality must be "cumulative" or "delta", got "sometimes"`,
-		"native_unit":        "native_time_unit must name a unit",
-		"bad_quantile":       "metrics[0].quantiles [1] must be within [0, 1], got 1.5",
-		"negative_zero_hold": "zero_hold must not be negative, got -1s",
+		"bad_buckets":     "metrics[3].buckets must be strictly increasing",
+		"no_type":         "metrics[0].type is required",
+		"duplicate":       `metrics[1].name "anvil.x.count" duplicates metrics[0]`,
+		"no_event":        "metrics[0].event is required",
+		"bad_temporality": `temporality must be "cumulative" or "delta", got "sometimes"`,
+		"native_unit":     "native_time_unit must name a unit",
+		"bad_quantile":    "metrics[0].quantiles [1] must be within [0, 1], got 1.5",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)
@@ -82,15 +81,6 @@ func TestConfigValidationNamesTheKey(t *testing.T) {
 			assert.ErrorContains(t, err, want)
 		})
 	}
-}
-
-func TestZeroHoldConfig(t *testing.T) {
-	cfg, err := loadConfig(t, "")
-	require.NoError(t, err)
-	assert.Equal(t, time.Duration(0), cfg.ZeroHold, "off by default")
-	cfg, err = loadConfig(t, "zero_hold")
-	require.NoError(t, err)
-	assert.Equal(t, 20*time.Second, cfg.ZeroHold)
 }
 
 // A metric's type is parsed when the config is read: an unknown one fails

@@ -154,10 +154,6 @@ type aggregator struct {
 	maxSer     int
 	maxSampl   int
 	onOverflow func(metric string)
-	// zeroHold is Config.ZeroHold: with cumulative temporality, a new series
-	// other than a last_value one is reported at zero until zeroHold after
-	// the first flush that emits it.
-	zeroHold time.Duration
 	// missing lists the (event, tag) pairs of the definitions, by slot
 	// (metricDef.tagSlots).
 	missing []missingKey
@@ -184,8 +180,6 @@ type series struct {
 	start    time.Time
 	lastSeen time.Time
 	updated  bool
-	hold     holdState
-	holdEnd  time.Time // holdUntil: the first flush at or after it reports the real value
 
 	count   uint64
 	sum     float64
@@ -200,15 +194,6 @@ type series struct {
 	// (cumulative temporality; reported again until the next such interval).
 	quantiles []float64
 }
-
-// holdState is where a series is in its zero hold (zero_hold).
-type holdState uint8
-
-const (
-	holdNone    holdState = iota // not held: reported as it is
-	holdPending                  // held, not emitted yet: the first flush starts the hold
-	holdUntil                    // held until holdEnd
-)
 
 func newAggregator(defs []*metricDef, native timeunit.Unit, delta bool, ttl time.Duration, maxSeries int, now time.Time) *aggregator {
 	a := &aggregator{
@@ -318,9 +303,6 @@ func (a *aggregator) apply(st *stage, resKey uint64, resource func() pcommon.Map
 
 func (a *aggregator) newSeries(d *metricDef, now time.Time) *series {
 	s := &series{attrs: pcommon.NewMap(), start: now}
-	if a.zeroHold > 0 && !a.delta && d.typ != TypeLastValue { // a gauge has no step from 0 to miss
-		s.hold = holdPending
-	}
 	if d.typ == TypeDistribution {
 		if d.expo {
 			s.expo = metricstate.NewRecorder(d.maxSize)
@@ -429,11 +411,7 @@ func (a *aggregator) flush(now time.Time, scope func(pmetric.ScopeMetrics)) pmet
 				if a.delta {
 					start = intervalStart
 				}
-				if a.held(s, now) {
-					zeroPoint(d, m, s, pcommon.NewTimestampFromTime(start), ts)
-				} else {
-					a.point(d, m, s, pcommon.NewTimestampFromTime(start), ts)
-				}
+				a.point(d, m, s, pcommon.NewTimestampFromTime(start), ts)
 				a.resetInterval(d, s, now)
 			}
 			for _, k := range slices.Sorted(maps.Keys(ms.series)) {
@@ -529,74 +507,6 @@ func (a *aggregator) point(d *metricDef, m pmetric.Metric, s *series, start, ts 
 	}
 }
 
-// held tells whether series s is reported at zero by the flush at now, and
-// starts its hold at the first flush that emits it: the zero is then visible
-// downstream for zeroHold whatever the flush alignment.
-func (a *aggregator) held(s *series, now time.Time) bool {
-	switch s.hold {
-	case holdPending:
-		s.hold, s.holdEnd = holdUntil, now.Add(a.zeroHold)
-		return true
-	case holdUntil:
-		if now.Before(s.holdEnd) {
-			return true
-		}
-		s.hold = holdNone
-	}
-	return false
-}
-
-// releaseHolds ends every hold: the last flush, at shutdown, reports real
-// values (no later flush would), so a push backend still gets them.
-func (a *aggregator) releaseHolds() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, rs := range a.resources {
-		for _, ms := range rs.metrics {
-			if ms == nil {
-				continue
-			}
-			for _, s := range ms.series {
-				s.hold = holdNone
-			}
-			if ms.overflow != nil {
-				ms.overflow.hold = holdNone
-			}
-		}
-	}
-}
-
-// zeroPoint appends series s's point at zero, keeping its start time and
-// shape (explicit bounds, exponential scale): what a scraper sees before the
-// step to its first increments.
-func zeroPoint(d *metricDef, m pmetric.Metric, s *series, start, ts pcommon.Timestamp) {
-	switch d.typ {
-	case TypeCounter:
-		newPoint(m.Sum().DataPoints(), s, start, ts).SetIntValue(0)
-	case TypeSum:
-		newPoint(m.Sum().DataPoints(), s, start, ts).SetDoubleValue(0)
-	case TypeSummary:
-		dp := newPoint(m.Summary().DataPoints(), s, start, ts)
-		dp.SetCount(0)
-		dp.SetSum(0)
-	case TypeDistribution:
-		if d.expo {
-			dp := newPoint(m.ExponentialHistogram().DataPoints(), s, start, ts)
-			dp.SetSum(0)
-			dp.SetScale(s.expo.Scale())
-		} else {
-			dp := newPoint(m.Histogram().DataPoints(), s, start, ts)
-			dp.SetSum(0)
-			dp.ExplicitBounds().FromRaw(d.buckets)
-			bc := dp.BucketCounts()
-			bc.EnsureCapacity(len(d.buckets) + 1)
-			for range len(d.buckets) + 1 {
-				bc.Append(0)
-			}
-		}
-	}
-}
-
 // timedPoint is a data point: attributes and times.
 type timedPoint interface {
 	Attributes() pcommon.Map
@@ -614,8 +524,7 @@ func newPoint[P timedPoint, S interface{ AppendEmpty() P }](dps S, s *series, st
 }
 
 // resetInterval ends a flush interval for a series: summary samples always
-// reset (a held summary's too: its count and sum carry on, the quantiles of
-// its held intervals are dropped); with delta temporality everything does.
+// reset; with delta temporality everything does.
 func (a *aggregator) resetInterval(d *metricDef, s *series, now time.Time) {
 	s.updated = false
 	s.samples = s.samples[:0]

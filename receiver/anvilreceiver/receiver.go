@@ -89,7 +89,6 @@ func newAnvilReceiver(cfg *Config, set receiver.Settings, clk clock.Clock) (*anv
 	}
 	r.agg = newAggregator(newMetricDefs(cfg.effectiveMetrics()), native,
 		cfg.Temporality == TemporalityDelta, cfg.SeriesTTL, cfg.MaxSeriesPerMetric, r.clk.Now())
-	r.agg.zeroHold = cfg.ZeroHold
 	r.agg.onOverflow = func(name string) {
 		tb.ReceiverAnvilMetricPointsOverflowed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("metric", name)))
 	}
@@ -136,8 +135,7 @@ func (r *anvilReceiver) Start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-// Shutdown stops the server, then flushes the metrics one last time, with
-// real values for series still held at zero (zero_hold).
+// Shutdown stops the server, then flushes the metrics one last time.
 func (r *anvilReceiver) Shutdown(ctx context.Context) error {
 	var err error
 	if r.server != nil {
@@ -148,7 +146,6 @@ func (r *anvilReceiver) Shutdown(ctx context.Context) error {
 	}
 	r.shutdownWG.Wait()
 	if r.stopFlush != nil {
-		r.agg.releaseHolds()
 		r.flush(ctx)
 	}
 	r.telemetry.Shutdown()
