@@ -32,6 +32,7 @@ var qualityGatewayEnv = map[string]string{
 	"ANVILCOL_ALERT_QUALITY_BASELINE_WINDOW": "80s",
 	"ANVILCOL_ALERT_QUALITY_BASELINE_OFFSET": "20s",
 	"ANVILCOL_ALERT_EVALUATION_INTERVAL":     "1s",
+	"ANVILCOL_ZERO_HOLD":                     "4s", // 1 s scrapes + the scaled rules' 1 s steps
 }
 
 // TestQualityThroughTheForwarderOnARealPrometheus: ADR-shaped agreement
@@ -46,7 +47,7 @@ func TestQualityThroughTheForwarderOnARealPrometheus(t *testing.T) {
 	root := e2etest.RepoRoot(t)
 	f := newFleetEnv(t, qualityGatewayEnv)
 	defer f.stopAll()
-	agent := f.startAgent(t, "node-1", func(env map[string]string) { env["ANVILCOL_ZERO_HOLD"] = "4s" })
+	agent := f.startAgent(t, "node-1", nil)
 
 	raw, err := os.ReadFile(filepath.Join(root, "deploy", "prometheus", "anvil-rules.yaml"))
 	if err != nil {
