@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +120,12 @@ scrape_configs:
 	if len(exprs) < 40 {
 		t.Fatalf("only %d dashboard queries and recording rules found", len(exprs))
 	}
+	// A query over the day that ended an hour ago (the quality baselines) has
+	// no data in a Prometheus started minutes ago; those are checked for
+	// values at a test's time scale (e2e/quality_test.go).
+	exprs = slices.DeleteFunc(exprs, func(e deployExpr) bool {
+		return strings.Contains(e.expr, "24h_offset1h") || strings.Contains(e.expr, "offset 1h")
+	})
 
 	// The first round of events must reach Prometheus through both collectors.
 	anvilURL := fmt.Sprintf("http://127.0.0.1:%d/v1/events", ag.anvil)
