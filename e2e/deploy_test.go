@@ -84,29 +84,15 @@ func TestDeployDashboardsAndRulesOnARealPrometheus(t *testing.T) {
 		"ANVILCOL_TELEMETRY_PORT":         fmt.Sprint(ag.telemetry),
 	}})
 
-	// The scrape config deploy/README.md documents: honor_labels keeps the
-	// writers' job/instance, anvilcol_replica names the gateway replica.
-	prom := e2etest.StartPrometheus(t, fmt.Sprintf(`
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files:
-  - %s
-scrape_configs:
-  - job_name: anvilcol-gateway-exporter
-    honor_labels: true
-    static_configs:
-      - targets: ["127.0.0.1:%d"]
-    relabel_configs:
-      - source_labels: [__address__]
-        target_label: anvilcol_replica
+	prom := startDeployPrometheus(t, filepath.Join(root, "deploy", "prometheus", "*-rules.yaml"),
+		[]string{fmt.Sprintf("127.0.0.1:%d", gw.prom)}, fmt.Sprintf(`
   - job_name: anvilcol-gateway
     static_configs:
       - targets: ["127.0.0.1:%d"]
   - job_name: anvilcol-agent
     static_configs:
       - targets: ["127.0.0.1:%d"]
-`, filepath.Join(root, "deploy", "prometheus", "*-rules.yaml"), gw.prom, gw.telemetry, ag.telemetry))
+`, gw.telemetry, ag.telemetry))
 
 	var exprs []deployExpr
 	for _, f := range []string{"anvil-queue-health.json", "anvilcol-pipeline.json"} {
@@ -363,6 +349,34 @@ func cardinalityMetrics() pmetric.Metrics {
 		dp.Attributes().PutStr("labeler_id", fmt.Sprintf("u-%d", i))
 	}
 	return md
+}
+
+// startDeployPrometheus runs Prometheus at 1 s scrapes and evaluations with
+// the rules files of pattern rules and the scrape config deploy/README.md
+// documents for the gateways' prometheus exporters at targets (host:port):
+// honor_labels keeps the writers' job/instance, anvilcol_replica names the
+// gateway replica; extraJobs (YAML list items) are added as they are.
+func startDeployPrometheus(t *testing.T, rules string, targets []string, extraJobs string) *e2etest.PrometheusServer {
+	t.Helper()
+	quoted := make([]string, len(targets))
+	for i, x := range targets {
+		quoted[i] = fmt.Sprintf("%q", x)
+	}
+	return e2etest.StartPrometheus(t, fmt.Sprintf(`
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - %s
+scrape_configs:
+  - job_name: anvilcol-gateway-exporter
+    honor_labels: true
+    static_configs:
+      - targets: [%s]
+    relabel_configs:
+      - source_labels: [__address__]
+        target_label: anvilcol_replica
+%s`, rules, strings.Join(quoted, ", "), extraJobs))
 }
 
 type deployExpr struct{ where, expr string }
