@@ -39,6 +39,14 @@ type samplingProcessor struct {
 	HashAttribute string `yaml:"hash_attribute"`
 }
 
+type cardinalityGuard struct {
+	DropAttributes []string `yaml:"drop_attributes"`
+	Metrics        map[string]struct {
+		AllowedAttributes []string `yaml:"allowed_attributes"`
+		MaxSeries         *int     `yaml:"max_series"`
+	} `yaml:"metrics"`
+}
+
 // shippedConfigs returns ../config/*.yaml by file name.
 func shippedConfigs(t *testing.T) map[string]collectorConfig {
 	t.Helper()
@@ -309,5 +317,54 @@ func TestReadByNamesTheShippedReaders(t *testing.T) {
 				t.Errorf("rule %s reads %s of %s: add \"alert %s field\" to its read_by", r.Name, r.Field, w.Event.Name, r.Name)
 			}
 		}
+	}
+}
+
+// A metric that keeps a high-cardinality key on purpose (Metric.Capped) is
+// let through by every shipped cardinality guard that would drop the key, for
+// that metric only and under a series cap; and no other metric is.
+func TestCappedKeysAreCappedByTheShippedGuards(t *testing.T) {
+	c := MustLoad()
+	capped := map[string][]string{}
+	for _, m := range c.Metrics {
+		if len(m.Capped) > 0 {
+			capped[m.Name] = m.Capped
+		}
+	}
+	if len(capped) == 0 {
+		t.Fatal("no capped metric in the contract: this test checks nothing")
+	}
+	guards := 0
+	for file, cfg := range shippedConfigs(t) {
+		for id, g := range processorsOf[cardinalityGuard](t, file, cfg, "cardinality_guard") {
+			guards++
+			for name, keys := range capped {
+				o, ok := g.Metrics[name]
+				for _, k := range keys {
+					if !slices.Contains(g.DropAttributes, k) {
+						continue
+					}
+					if !ok || !slices.Contains(o.AllowedAttributes, k) {
+						t.Errorf("%s: processors.%s drops %s from %s (contract: capped): allow it under metrics::%s::allowed_attributes", file, id, k, name, name)
+					}
+				}
+				if ok && (o.MaxSeries == nil || *o.MaxSeries <= 0) {
+					t.Errorf("%s: processors.%s metrics::%s keeps a high-cardinality key without a max_series cap", file, id, name)
+				}
+			}
+			for name, o := range g.Metrics {
+				if _, ok := capped[name]; ok {
+					continue
+				}
+				for _, k := range o.AllowedAttributes {
+					if slices.Contains(highCardinality, k) {
+						t.Errorf("%s: processors.%s metrics::%s allows %s, which the contract does not cap for it", file, id, name, k)
+					}
+				}
+			}
+		}
+	}
+	if guards == 0 {
+		t.Fatal("no cardinality_guard in the shipped configs")
 	}
 }

@@ -88,6 +88,11 @@ type Metric struct {
 	Tags        []string  `json:"tags,omitempty"`
 	Monotonic   bool      `json:"monotonic,omitempty"`
 	Description string    `json:"description,omitempty"`
+	// Capped lists the high-cardinality keys (ADR-008: labeler_id,
+	// sample_id, assignment_id) this metric is tagged by on purpose; the
+	// agent's cardinality guard keeps them for this metric only, under a
+	// series cap (config/agent.yaml, cardinality_guard metrics::<name>).
+	Capped []string `json:"capped,omitempty"`
 }
 
 var (

@@ -30,7 +30,7 @@ func metricProblems(c *Contract) []string {
 		}
 		md := w.Metadata()
 		for _, tag := range m.Tags {
-			if slices.Contains(highCardinality, tag) {
+			if slices.Contains(highCardinality, tag) && !slices.Contains(m.Capped, tag) {
 				bad(m, "tagged by %q, a high-cardinality key (ADR-008)", tag)
 			}
 			if _, ok := md[tag]; ok {

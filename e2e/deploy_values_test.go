@@ -48,23 +48,9 @@ func TestDeployRulesReadTrueCountsAcrossMovesAndRestarts(t *testing.T) {
 
 	var targets []string
 	for _, g := range f.gateways {
-		targets = append(targets, fmt.Sprintf("%q", fmt.Sprintf("%s:%d", g.listenHost, g.promPort)))
+		targets = append(targets, fmt.Sprintf("%s:%d", g.listenHost, g.promPort))
 	}
-	prom := e2etest.StartPrometheus(t, fmt.Sprintf(`
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files:
-  - %s
-scrape_configs:
-  - job_name: anvilcol-gateway-exporter
-    honor_labels: true
-    static_configs:
-      - targets: [%s]
-    relabel_configs:
-      - source_labels: [__address__]
-        target_label: anvilcol_replica
-`, filepath.Join(root, "deploy", "prometheus", "anvil-rules.yaml"), strings.Join(targets, ", ")))
+	prom := startDeployPrometheus(t, filepath.Join(root, "deploy", "prometheus", "anvil-rules.yaml"), targets, "")
 	started := time.Now()
 
 	send := func(round string, events []fleetEvent) {

@@ -74,9 +74,37 @@ type RuleConfig struct {
 	GroupBy []string `mapstructure:"group_by"`
 	// Severity is critical, error, warning or info. Default warning.
 	Severity Severity `mapstructure:"severity"`
+	// Baseline makes the rule compare its statistic with the same statistic
+	// over an earlier, longer window of the same group (README "Baseline
+	// rules"). Default none: the statistic itself is compared with threshold.
+	Baseline *BaselineConfig `mapstructure:"baseline"`
+	// Compare is how a baseline rule sets its statistic against the
+	// baseline's: ratio (value / baseline) or difference (value − baseline);
+	// the result is compared with threshold. Only with baseline. Default ratio.
+	Compare Compare `mapstructure:"compare"`
+	// MinCount is the observations the window, and with a baseline the
+	// baseline too, must each hold for a verdict (events; a histogram's or
+	// summary's observations; gauge and sum data points); with fewer the
+	// condition is false. Default 0.
+	MinCount int `mapstructure:"min_count"`
 	// Summary is a Go text/template with .Value, .Labels, .Rule, .Threshold,
-	// .Op, .Severity and .Status. Default "{{ .Rule }}: {{ .Value }} {{ .Op }} {{ .Threshold }}".
+	// .Op, .Severity and .Status, and for baseline rules .Current, .Baseline
+	// and .Compare. Default DefaultSummary, DefaultBaselineSummary for
+	// baseline rules.
 	Summary string `mapstructure:"summary"`
+
+	_ struct{}
+}
+
+// BaselineConfig is a rule's baseline: the statistic over the `window` that
+// ended `offset` ago.
+type BaselineConfig struct {
+	// Window is the baseline's length; positive and not shorter than the
+	// rule's window. Required.
+	Window time.Duration `mapstructure:"window"`
+	// Offset is how long before now the baseline ends; not negative. Default 0
+	// (the baseline ends now and includes the rule's window).
+	Offset time.Duration `mapstructure:"offset"`
 
 	_ struct{}
 }
@@ -91,6 +119,9 @@ func NewNotifierConfig(typ string) NotifierConfig { return notify.NewConfig(typ)
 
 // DefaultSummary is the summary template of a rule without one.
 const DefaultSummary = "{{ .Rule }}: {{ .Value }} {{ .Op }} {{ .Threshold }}"
+
+// DefaultBaselineSummary is the summary template of a baseline rule without one.
+const DefaultBaselineSummary = "{{ .Rule }}: {{ .Current }} vs baseline {{ .Baseline }} ({{ .Compare }} {{ .Value }} {{ .Op }} {{ .Threshold }})"
 
 var (
 	// ErrInvalidConfig wraps every configuration error.
@@ -185,6 +216,10 @@ func (r *RuleConfig) validate(i int, eval time.Duration) []error {
 	} else if r.Window > 0 && eval > 0 && r.Window < eval {
 		errs = append(errs, cfgErr("%s %v is shorter than `evaluation_interval` %v", key("window"), r.Window, eval))
 	}
+	errs = append(errs, r.validateBaseline(key, eval)...)
+	if r.MinCount < 0 {
+		errs = append(errs, cfgErr("%s must not be negative, got %d", key("min_count"), r.MinCount))
+	}
 	gb := map[string]bool{}
 	for j, g := range r.GroupBy {
 		if g == "" {
@@ -195,14 +230,55 @@ func (r *RuleConfig) validate(i int, eval time.Duration) []error {
 		}
 		gb[g] = true
 	}
-	if _, err := parseSummary(r.Name, r.Summary); err != nil {
+	if _, err := parseSummary(r.Name, r.Summary, r.Baseline != nil); err != nil {
 		errs = append(errs, cfgErr("%s: %v", key("summary"), err))
 	}
 	return errs
 }
 
-func parseSummary(name, s string) (*template.Template, error) {
-	if s == "" {
+func (r *RuleConfig) validateBaseline(key func(string) string, eval time.Duration) []error {
+	var errs []error
+	if r.Compare < CompareUnset || r.Compare > CompareDifference {
+		errs = append(errs, cfgErr("%s %v is unknown; compare must be ratio or difference", key("compare"), r.Compare))
+	}
+	b := r.Baseline
+	if b == nil {
+		if r.Compare != CompareUnset {
+			errs = append(errs, cfgErr("%s applies only with %s", key("compare"), key("baseline")))
+		}
+		return errs
+	}
+	if r.Event != "" && r.Metric == "" && r.Stat == StatEach {
+		errs = append(errs, cfgErr("%s needs %s: a per-event check has no window statistic to compare", key("baseline"), key("stat")))
+	}
+	if b.Window <= 0 {
+		errs = append(errs, cfgErr("%s must be positive, got %v", key("baseline.window"), b.Window))
+	} else if w := r.window(eval); b.Window < w {
+		errs = append(errs, cfgErr("%s %v is shorter than %s %v; a baseline is at least as long as the window", key("baseline.window"), b.Window, key("window"), w))
+	}
+	if b.Offset < 0 {
+		errs = append(errs, cfgErr("%s must not be negative, got %v", key("baseline.offset"), b.Offset))
+	}
+	return errs
+}
+
+// window is the rule's window: Window, else its default.
+func (r *RuleConfig) window(eval time.Duration) time.Duration {
+	switch {
+	case r.Window > 0:
+		return r.Window
+	case r.Stat == StatEach && r.Metric == "":
+		return eval // per-event checks look at one evaluation interval
+	}
+	return max(defaultStatWindow, eval)
+}
+
+func parseSummary(name, s string, baseline bool) (*template.Template, error) {
+	switch {
+	case s != "":
+	case baseline:
+		s = DefaultBaselineSummary
+	default:
 		s = DefaultSummary
 	}
 	return template.New(name).Option("missingkey=zero").Parse(s)

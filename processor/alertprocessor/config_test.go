@@ -54,6 +54,17 @@ func TestLoadConfig(t *testing.T) {
 
 	empty := loadConfig(t, component.MustNewIDWithName("alert", "empty"))
 	assert.Equal(t, createDefaultConfig(), empty)
+
+	base := loadConfig(t, component.MustNewIDWithName("alert", "baseline"))
+	require.NoError(t, base.Validate())
+	require.Len(t, base.Rules, 2)
+	assert.Equal(t, RuleConfig{
+		Name: "agreement_drop", Metric: "anvil.agreement.score", Stat: StatAvg, Window: time.Hour,
+		Baseline: &BaselineConfig{Window: 24 * time.Hour, Offset: time.Hour}, Compare: CompareRatio,
+		Op: OpLT, Threshold: 0.8, MinCount: 20, GroupBy: []string{"queue_id", "dimension"},
+	}, base.Rules[0])
+	assert.Equal(t, &BaselineConfig{Window: 24 * time.Hour}, base.Rules[1].Baseline, "offset defaults to 0")
+	assert.Equal(t, CompareUnset, base.Rules[1].Compare, "ratio by default")
 }
 
 func TestValidateNamesTheKey(t *testing.T) {
@@ -79,6 +90,26 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"duplicate name", func(c *Config) { c.Rules = append(c.Rules, ok()) }, "`rules[1].name` \"r\" is already used by rules[0]"},
 		{"bad pattern", func(c *Config) { c.Rules[0].Event = "anvil..x" }, "`rules[0].event`: malformed event pattern"},
 		{"bad template", func(c *Config) { c.Rules[0].Summary = "{{ .Value " }, "`rules[0].summary`"},
+		{"baseline.window missing", func(c *Config) { c.Rules[0].Baseline = &BaselineConfig{} }, "`rules[0].baseline.window` must be positive, got 0s"},
+		{"baseline.window negative", func(c *Config) { c.Rules[0].Baseline = &BaselineConfig{Window: -time.Hour} }, "`rules[0].baseline.window` must be positive, got -1h0m0s"},
+		{"baseline.window shorter than window", func(c *Config) {
+			c.Rules[0].Window = time.Hour
+			c.Rules[0].Baseline = &BaselineConfig{Window: 30 * time.Minute}
+		}, "`rules[0].baseline.window` 30m0s is shorter than `rules[0].window` 1h0m0s"},
+		{"baseline.window shorter than the default window", func(c *Config) { c.Rules[0].Baseline = &BaselineConfig{Window: time.Minute} },
+			"`rules[0].baseline.window` 1m0s is shorter than `rules[0].window` 5m0s"},
+		{"baseline.offset negative", func(c *Config) { c.Rules[0].Baseline = &BaselineConfig{Window: time.Hour, Offset: -time.Minute} },
+			"`rules[0].baseline.offset` must not be negative, got -1m0s"},
+		{"baseline on a per-event check", func(c *Config) {
+			c.Rules[0].Stat, c.Rules[0].Field = StatEach, "v"
+			c.Rules[0].Baseline = &BaselineConfig{Window: time.Hour}
+		}, "`rules[0].baseline` needs `rules[0].stat`: a per-event check has no window statistic to compare"},
+		{"compare without baseline", func(c *Config) { c.Rules[0].Compare = CompareDifference }, "`rules[0].compare` applies only with `rules[0].baseline`"},
+		{"compare unknown", func(c *Config) {
+			c.Rules[0].Baseline = &BaselineConfig{Window: time.Hour}
+			c.Rules[0].Compare = 7
+		}, "`rules[0].compare` Compare(7) is unknown; compare must be ratio or difference"},
+		{"negative min_count", func(c *Config) { c.Rules[0].MinCount = -1 }, "`rules[0].min_count` must not be negative, got -1"},
 		{"group_by twice", func(c *Config) { c.Rules[0].GroupBy = []string{"a", "a"} }, "`rules[0].group_by[1]` \"a\" is listed twice"},
 		{"evaluation_interval", func(c *Config) { c.EvaluationInterval = 0 }, "`evaluation_interval` must be positive"},
 		{"repeat_interval", func(c *Config) { c.RepeatInterval = -time.Second }, "`repeat_interval` must not be negative"},
@@ -160,6 +191,7 @@ func TestUnknownNamesFailWhenReadNamingTheKey(t *testing.T) {
 		{"op", "=>", `'rules[0].op' unknown op "=>"; use one of > >= < <= == !=`},
 		{"op", "", `'rules[0].op' unknown op ""`},
 		{"severity", "fatal", `'rules[0].severity' unknown severity "fatal"; use one of critical error warning info`},
+		{"compare", "quotient", `'rules[0].compare' unknown compare "quotient"; use ratio or difference`},
 	} {
 		rule := map[string]any{"name": "r", "event": "e", "stat": "count", "op": ">"}
 		rule[tc.key] = tc.value

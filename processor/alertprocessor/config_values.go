@@ -8,7 +8,7 @@ import (
 	"github.com/anvil/anvilcol/processor/alertprocessor/internal/notify"
 )
 
-// The typed values of a rule's `stat`, `op` and `severity`: the config
+// The typed values of a rule's `stat`, `op`, `compare` and `severity`: the config
 // decoder calls UnmarshalText, so a name is parsed once, when the config is
 // read, and an unknown one fails naming its key (the decoder prefixes the
 // key, e.g. `'rules[2].stat' unknown stat "p42"; use one of ...`).
@@ -88,6 +88,17 @@ func (s Stat) needsValue() bool {
 	return true
 }
 
+// scalesWithWindow reports whether the stat grows with the window's length
+// (count, sum, increase), so a baseline of another length is normalised to
+// the rule's window.
+func (s Stat) scalesWithWindow() bool {
+	switch s {
+	case StatCount, StatSum, StatIncrease:
+		return true
+	}
+	return false
+}
+
 // Op compares a value with the threshold (`op`).
 type Op int
 
@@ -142,6 +153,52 @@ func (o Op) eval(v, threshold float64) bool {
 		return v != threshold
 	}
 	return false
+}
+
+// Compare is how a baseline rule sets its window's statistic against the
+// baseline's (`compare`).
+type Compare int
+
+// The comparisons; CompareUnset is a rule without `compare` (ratio when it
+// has a baseline). Their numbers are part of the saved state's rule
+// fingerprint (state.go): append, never renumber.
+const (
+	CompareUnset Compare = iota
+	CompareRatio
+	CompareDifference
+)
+
+var compareNames = []string{CompareUnset: "", CompareRatio: "ratio", CompareDifference: "difference"}
+
+func (c Compare) String() string {
+	if c >= 0 && int(c) < len(compareNames) {
+		return compareNames[c]
+	}
+	return fmt.Sprintf("Compare(%d)", int(c))
+}
+
+func (c Compare) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText accepts ratio and difference; "" is CompareUnset.
+func (c *Compare) UnmarshalText(b []byte) error {
+	v, ok := lookup(compareNames, string(b))
+	if !ok {
+		return fmt.Errorf("unknown compare %q; use ratio or difference", b)
+	}
+	*c = Compare(v)
+	return nil
+}
+
+// apply is the value a baseline rule compares with its threshold: current /
+// baseline, or current − baseline. A ratio to a baseline of 0 has none.
+func (c Compare) apply(current, baseline float64) (float64, bool) {
+	if c == CompareDifference {
+		return current - baseline, true
+	}
+	if baseline == 0 {
+		return math.NaN(), false
+	}
+	return current / baseline, true
 }
 
 // Severity orders alerts (`severity`); a notifier's min_severity filters

@@ -491,6 +491,31 @@ func TestHistogramPercentilesFromBucketDeltas(t *testing.T) {
 	}
 }
 
+// avg of a histogram is the window's pooled mean: the sum of the deltas'
+// sums over the sum of their counts (not the mean of each point's mean, nor
+// the cumulative point's lifetime mean).
+func TestHistogramAvgIsSumOverCountOfTheDeltas(t *testing.T) {
+	cum := pmetric.AggregationTemporalityCumulative
+	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "h", Metric: "anvil.agreement.score", Stat: StatAvg, Window: time.Minute, Op: OpLT, Threshold: 0}))
+	start := pcommon.NewTimestampFromTime(clk.Now().Add(-time.Hour))
+	bounds := []float64{0.5, 1}
+	point := func(counts []uint64, sum float64) {
+		e.consumeMetrics(histogramMetrics("anvil.agreement.score", cum, start, bounds, counts, sum))
+	}
+	point([]uint64{50, 50, 0}, 50)   // baseline: 100 observations of history
+	point([]uint64{50, 52, 0}, 51.8) // +2 observations summing 1.8 (mean 0.9), slot 12:00:00
+	clk.Advance(10 * time.Second)
+	point([]uint64{58, 52, 0}, 53.4) // +8 observations summing 1.6 (mean 0.2), slot 12:00:10
+	clk.Advance(time.Second)
+	v, ok := valueOf(t, e, "h", "")
+	require.True(t, ok)
+	assert.InDelta(t, (1.8+1.6)/10, v, 1e-9, "pooled: 3.4 / 10 (the mean of the means would be 0.55, the lifetime mean 0.485)")
+	clk.Advance(clk.Now().Truncate(time.Minute).Add(70 * time.Second).Sub(clk.Now())) // 12:01:10: the first slot left the window
+	v, ok = valueOf(t, e, "h", "")
+	require.True(t, ok)
+	assert.InDelta(t, 0.2, v, 1e-9)
+}
+
 func TestDeltaHistogramsMergeAcrossSlots(t *testing.T) {
 	delta := pmetric.AggregationTemporalityDelta
 	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "h", Metric: "d", Stat: StatP50, Window: 20 * time.Second, Op: OpGT, Threshold: 0}))
@@ -712,4 +737,87 @@ func TestTransitionsExposedAtZeroFromTheStart(t *testing.T) {
 		"depth:inactive->pending": 0, "depth:pending->inactive": 0, "depth:pending->firing": 0,
 		"depth:inactive->firing": 0, "depth:firing->resolved": 0,
 	}, got)
+}
+
+// min_count: a window with fewer observations than min_count gives no
+// verdict. Observations are events, a histogram's (or summary's) observations,
+// and gauge or sum data points; a cumulative series' first point (a baseline)
+// adds none.
+func TestMinCountNeedsObservationsInTheWindow(t *testing.T) {
+	cum := pmetric.AggregationTemporalityCumulative
+	before := func(clk *fakeClock) pcommon.Timestamp { return pcommon.NewTimestampFromTime(clk.Now().Add(-time.Hour)) }
+	tests := []struct {
+		name  string
+		rule  RuleConfig
+		short func(e *engine, clk *fakeClock) // 4 observations
+		more  func(e *engine, clk *fakeClock) // the fifth
+	}{
+		{
+			name: "events",
+			rule: RuleConfig{Name: "r", Event: "ev", Field: "v", Stat: StatAvg, Op: OpLT, Threshold: 0.4},
+			short: func(e *engine, _ *fakeClock) {
+				e.consumeLogs(eventLogs("ev", "v", nil, 0.1, 0.1, 0.1, 0.1))
+			},
+			more: func(e *engine, _ *fakeClock) { e.consumeLogs(eventLogs("ev", "v", nil, 0.1)) },
+		},
+		{
+			name: "gauge points",
+			rule: RuleConfig{Name: "r", Metric: "g", Stat: StatMax, Op: OpGT, Threshold: 0},
+			short: func(e *engine, _ *fakeClock) {
+				e.consumeMetrics(gaugeMetrics("g", nil, 1, 1, 1, 1))
+			},
+			more: func(e *engine, _ *fakeClock) { e.consumeMetrics(gaugeMetrics("g", nil, 1)) },
+		},
+		{
+			name: "cumulative sum points with an increase",
+			rule: RuleConfig{Name: "r", Metric: "c", Stat: StatIncrease, Op: OpGT, Threshold: 0},
+			short: func(e *engine, clk *fakeClock) {
+				for _, v := range []int64{100, 101, 102, 103, 104} { // a baseline, then 4 increases
+					e.consumeMetrics(sumMetrics("c", cum, before(clk), v))
+				}
+			},
+			more: func(e *engine, clk *fakeClock) { e.consumeMetrics(sumMetrics("c", cum, before(clk), 105)) },
+		},
+		{
+			name: "histogram observations",
+			rule: RuleConfig{Name: "r", Metric: "h", Stat: StatAvg, Op: OpGT, Threshold: 0},
+			short: func(e *engine, clk *fakeClock) {
+				e.consumeMetrics(histogramMetrics("h", cum, before(clk), []float64{1}, []uint64{100, 0}, 50)) // baseline
+				e.consumeMetrics(histogramMetrics("h", cum, before(clk), []float64{1}, []uint64{104, 0}, 52))
+			},
+			more: func(e *engine, clk *fakeClock) {
+				e.consumeMetrics(histogramMetrics("h", cum, before(clk), []float64{1}, []uint64{105, 0}, 52.5))
+			},
+		},
+		{
+			name: "per-event check: every event counts, not only the bad ones",
+			rule: RuleConfig{Name: "r", Event: "ev", Field: "v", Op: OpLT, Threshold: 0.4},
+			short: func(e *engine, _ *fakeClock) {
+				e.consumeLogs(eventLogs("ev", "v", nil, 0.1, 0.9, 0.9, 0.9))
+			},
+			more: func(e *engine, _ *fakeClock) { e.consumeLogs(eventLogs("ev", "v", nil, 0.9)) },
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.rule.MinCount = 5
+			tc.rule.Window = time.Minute
+			e, clk, _ := newTestEngine(t, testConfig(tc.rule))
+			tc.short(e, clk)
+			assert.Empty(t, tick(e, clk), "4 observations: no verdict")
+			_, ok := valueOf(t, e, "r", "")
+			assert.False(t, ok)
+			tc.more(e, clk)
+			assert.Equal(t, []string{"firing"}, statuses(tick(e, clk)), "5 observations")
+		})
+	}
+}
+
+// A count rule with min_count: a quiet window gives no verdict, so
+// `count < 1` does not fire on silence.
+func TestMinCountSilencesAnAbsenceRule(t *testing.T) {
+	e, clk, _ := newTestEngine(t, testConfig(RuleConfig{Name: "quiet", Event: "e", Stat: StatCount, Window: time.Minute, Op: OpLT, Threshold: 3, MinCount: 1}))
+	assert.Empty(t, tick(e, clk), "nothing arrived: no verdict")
+	e.consumeLogs(eventLogs("e", "", nil, 0))
+	assert.Equal(t, []string{"firing"}, statuses(tick(e, clk)), "1 event, fewer than 3")
 }

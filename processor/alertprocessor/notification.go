@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -45,7 +46,10 @@ func (e *engine) newNotifiers(ctx context.Context, host component.Host) (*notify
 // templateData is what a summary template sees.
 type templateData struct {
 	Rule      string
-	Value     float64
+	Value     float64 // compared with Threshold: the statistic, or a baseline rule's ratio or difference
+	Current   float64 // the window's statistic (Value without a baseline)
+	Baseline  float64 // the baseline's statistic; NaN without a baseline
+	Compare   string  // ratio or difference; "" without a baseline
 	Threshold float64
 	Op        string
 	Severity  string
@@ -68,9 +72,14 @@ func (r *rule) notification(g *group, status string, now time.Time) Notification
 		StartsAt:  g.activeAt,
 		At:        now,
 	}
+	td := templateData{Rule: n.Rule, Value: n.Value, Current: n.Value, Baseline: math.NaN(), Threshold: n.Threshold, Op: n.Op,
+		Severity: n.Severity.String(), Status: status, Labels: n.Labels}
+	if r.base != nil {
+		n.Compare, n.Current, n.Baseline = r.base.compare.String(), g.current, g.baseline
+		td.Compare, td.Current, td.Baseline = n.Compare, n.Current, n.Baseline
+	}
 	var b strings.Builder
-	err := r.tmpl.Execute(&b, templateData{Rule: n.Rule, Value: n.Value, Threshold: n.Threshold, Op: n.Op,
-		Severity: n.Severity.String(), Status: status, Labels: n.Labels})
+	err := r.tmpl.Execute(&b, td)
 	if err != nil {
 		r.env.warn("template:"+r.name, "alert summary template failed; using the rule name")
 		n.Summary = r.name

@@ -59,6 +59,11 @@ type group struct {
 	labels map[string]string
 	dedup  string
 	win    window
+	// A baseline rule's group also keeps its history (baseline.go) and the
+	// time of its first observation (a younger group has no baseline).
+	hist  window
+	since time.Time
+	base  baselineCache
 
 	state        alertState
 	activeAt     time.Time // condition first held (pending, then startsAt)
@@ -66,7 +71,9 @@ type group struct {
 	lastNotified time.Time
 	lastRefresh  time.Time
 	value        float64
-	summary      string // of the last notification
+	current      float64 // baseline rules: the window's statistic behind value
+	baseline     float64 // baseline rules: the baseline's statistic behind value
+	summary      string  // of the last notification
 }
 
 // maxSlotsPerWindow bounds the memory of a window: slots are
@@ -104,6 +111,8 @@ type rule struct {
 	slotWidth time.Duration
 	groupBy   []string
 	newAcc    func() accumulator // the accumulator of stat
+	minCount  float64            // min_count
+	base      *baseline          // nil without `baseline`
 	fp        string             // fingerprint of what the persisted state means (state.go)
 
 	groups map[string]*group
@@ -140,18 +149,13 @@ func compileRule(rc RuleConfig, eval time.Duration, env *ruleEnv) (alertingRule,
 	if r.sev == SeverityUnset {
 		r.sev = SeverityWarning
 	}
-	if r.tmpl, err = parseSummary(rc.Name, rc.Summary); err != nil {
+	if r.tmpl, err = parseSummary(rc.Name, rc.Summary, rc.Baseline != nil); err != nil {
 		return nil, fmt.Errorf("rule %q: summary: %w", rc.Name, err)
 	}
-	r.window = rc.Window
-	if r.window == 0 {
-		if r.stat == StatEach {
-			r.window = eval
-		} else {
-			r.window = max(defaultStatWindow, eval)
-		}
-	}
+	r.window = rc.window(eval)
 	r.slotWidth = max(eval, r.window/maxSlotsPerWindow)
+	r.minCount = float64(rc.MinCount)
+	r.base = newBaseline(&rc, r.stat, eval)
 	r.newAcc = newAccumulator(r.stat, func(v float64) bool { return r.op.eval(v, r.threshold) })
 	r.fp = r.fingerprint()
 	if len(r.groupBy) == 0 {
@@ -214,10 +218,92 @@ func (r *rule) groupKey(labels map[string]string) string {
 	return string(b)
 }
 
-// value computes the rule's statistic over g's window at now.
-func (r *rule) value(g *group, now time.Time) (float64, bool) {
+// addMetric adds one data point to g's window, and to its history for a
+// baseline rule.
+func (r *rule) addMetric(g *group, o *obs, now time.Time) {
+	n := o.observations()
+	g.win.at(now, r.slotWidth, r.newAcc).addMetric(o, n, now)
+	if r.base != nil {
+		r.historyAt(g, now).addMetric(o, n, now)
+	}
+}
+
+// addEvent adds one event (its field's value, or 1) to g's window, and to
+// its history for a baseline rule.
+func (r *rule) addEvent(g *group, v float64, now time.Time) {
+	g.win.at(now, r.slotWidth, r.newAcc).addEvent(v, now)
+	if r.base != nil {
+		r.historyAt(g, now).addEvent(v, now)
+	}
+}
+
+// historyAt is the history slot of a baseline rule's group that data at now
+// goes into; the group's first observation is now if it has none yet.
+func (r *rule) historyAt(g *group, now time.Time) *slot {
+	if g.since.IsZero() {
+		g.since = now
+	}
+	s := g.hist.at(now, r.base.width, r.newAcc)
+	if !s.start.Add(r.base.width).After(now) {
+		// Late data into a slot that has ended (the clock went back): it
+		// may be one the cached baseline took.
+		g.base.valid = false
+	}
+	return s
+}
+
+// reading is what one evaluation of a group found.
+type reading struct {
+	value    float64 // compared with the threshold: current, or its ratio or difference to baseline; NaN without a verdict
+	current  float64 // the window's statistic; NaN if none
+	baseline float64 // the baseline's statistic (normalised); NaN if none or not a baseline rule
+	ok       bool    // a verdict: value exists, and the window (and baseline) hold min_count observations
+}
+
+// read computes the rule's statistic over g's window at now and, for a
+// baseline rule, its baseline and their comparison.
+func (r *rule) read(g *group, now time.Time) reading {
+	rd := reading{value: math.NaN(), current: math.NaN(), baseline: math.NaN()}
 	g.win.expire(now, r.window, r.slotWidth)
-	return g.win.total(r.newAcc).value(r.window)
+	acc, n := g.win.total(len(g.win.slots), r.newAcc)
+	cur, ok := acc.value(r.window)
+	if ok {
+		rd.current = cur
+	}
+	ok = ok && n >= r.minCount
+	if r.base == nil {
+		if ok {
+			rd.value, rd.ok = cur, true
+		}
+		return rd
+	}
+	base, bn, bok := r.base.value(g, now, r.newAcc, r.window)
+	if bok {
+		rd.baseline = base
+	}
+	if ok && bok && bn >= r.minCount {
+		if v, vok := r.base.compare.apply(cur, base); vok {
+			rd.value, rd.ok = v, true
+		}
+	}
+	return rd
+}
+
+// value is the value read from g at now, and whether it is a verdict.
+func (r *rule) value(g *group, now time.Time) (float64, bool) {
+	rd := r.read(g, now)
+	return rd.value, rd.ok
+}
+
+// idle reports whether g holds nothing to evaluate or resume: inactive, with
+// an empty window and history.
+func (g *group) idle() bool {
+	return g.state == stateInactive && len(g.win.slots) == 0 && len(g.hist.slots) == 0
+}
+
+// set keeps what the reading found, for the notifications.
+func (g *group) set(rd reading) {
+	g.value, g.current, g.baseline = rd.value, rd.current, rd.baseline
 }
 
 // eval computes every group's window at now, steps its state machine and
@@ -225,13 +311,10 @@ func (r *rule) value(g *group, now time.Time) (float64, bool) {
 // forgotten (unless it is the one group of a rule without group_by).
 func (r *rule) eval(now time.Time, out []Notification) []Notification {
 	for key, g := range r.groups {
-		v, ok := r.value(g, now)
-		cond := ok && r.op.eval(v, r.threshold)
-		if !ok {
-			v = math.NaN()
-		}
-		out = r.step(g, cond, v, now, out)
-		if g.state == stateInactive && len(g.win.slots) == 0 && len(r.groupBy) > 0 {
+		rd := r.read(g, now)
+		cond := rd.ok && r.op.eval(rd.value, r.threshold)
+		out = r.step(g, cond, rd, now, out)
+		if g.idle() && len(r.groupBy) > 0 {
 			delete(r.groups, key)
 		}
 	}
@@ -241,9 +324,9 @@ func (r *rule) eval(now time.Time, out []Notification) []Notification {
 // step advances one alert's state machine:
 // inactive -> pending (condition holds, `for` > 0) -> firing (held for `for`)
 // -> resolved (condition false for keep_firing_for) -> inactive.
-func (r *rule) step(g *group, cond bool, v float64, now time.Time, out []Notification) []Notification {
+func (r *rule) step(g *group, cond bool, rd reading, now time.Time, out []Notification) []Notification {
 	if cond {
-		g.value = v
+		g.set(rd)
 	}
 	switch g.state {
 	case stateInactive:
@@ -272,8 +355,8 @@ func (r *rule) step(g *group, cond bool, v float64, now time.Time, out []Notific
 		} else if now.Sub(g.lastTrueAt) >= r.cfg.KeepFiringFor {
 			g.state = stateInactive
 			r.env.transition(r, stateFiring.String(), stateResolved)
-			if !math.IsNaN(v) {
-				g.value = v // resolved with the value that no longer breaches
+			if !math.IsNaN(rd.value) {
+				g.set(rd) // resolved with the value that no longer breaches
 			}
 			n := r.notification(g, StatusResolved, now)
 			n.EndsAt = now

@@ -35,7 +35,7 @@ func (r *eventRule) observe(v float64, ok, present bool, attrs, res pcommon.Map,
 		return
 	}
 	if g := r.groupFor(attrs, res); g != nil {
-		g.win.at(now, r.slotWidth, r.newAcc).addEvent(v, now)
+		r.addEvent(g, v, now)
 	}
 }
 

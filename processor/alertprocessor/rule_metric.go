@@ -15,6 +15,6 @@ type metricRule struct {
 // observe adds one data point, with its point and resource attributes, at now.
 func (r *metricRule) observe(o *obs, attrs, res pcommon.Map, now time.Time) {
 	if g := r.groupFor(attrs, res); g != nil {
-		g.win.at(now, r.slotWidth, r.newAcc).addMetric(*o, now)
+		r.addMetric(g, o, now)
 	}
 }

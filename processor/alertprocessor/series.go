@@ -41,6 +41,21 @@ type obs struct {
 	quant     map[float64]float64
 }
 
+// observations is what the point adds to a window's observations
+// (`min_count`): a gauge point, or a sum point with an increase, is one; a
+// histogram or summary point is the observations of its delta.
+func (o *obs) observations() float64 {
+	switch o.kind {
+	case kindHistogram, kindSummary:
+		return o.count
+	case kindSum:
+		if !o.hasDelta {
+			return 0
+		}
+	}
+	return 1
+}
+
 // seriesState is the previous point of one cumulative series (or gauge).
 type seriesState struct {
 	start pcommon.Timestamp

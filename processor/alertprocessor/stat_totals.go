@@ -20,21 +20,19 @@ type totalsAcc struct {
 }
 
 func (a *totalsAcc) addMetric(o obs, _ time.Time) {
+	a.n += o.observations()
 	switch o.kind {
 	case kindGauge:
-		a.n++
 		a.sum += o.value
 		if o.hasDelta {
 			a.inc += o.delta
 		}
 	case kindSum:
 		if o.hasDelta {
-			a.n++
 			a.sum += o.delta
 			a.inc += o.delta
 		}
 	case kindHistogram, kindSummary:
-		a.n += o.count
 		a.sum += o.sum
 		a.inc += o.count
 	}

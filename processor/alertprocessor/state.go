@@ -89,6 +89,7 @@ type savedRule struct {
 	Op          string       `json:"op"`
 	Threshold   pfloat       `json:"threshold"`
 	Stat        string       `json:"stat"`
+	Compare     string       `json:"compare,omitempty"` // baseline rules
 	Groups      []savedGroup `json:"groups"`
 }
 
@@ -102,12 +103,20 @@ type savedGroup struct {
 	Value        pfloat            `json:"value"`
 	Summary      string            `json:"summary,omitempty"`
 	Slots        []savedSlot       `json:"slots,omitempty"`
+	// Baseline rules: the group's first observation, the window's and the
+	// baseline's statistic behind value, and the history slots.
+	Since    time.Time   `json:"since,omitzero"`
+	Current  pfloat      `json:"current,omitempty"`
+	Baseline pfloat      `json:"baseline,omitempty"`
+	History  []savedSlot `json:"history,omitempty"`
 }
 
 // fingerprint identifies what a rule's saved state means: what it reads and
 // how it computes and compares. State saved under another fingerprint is
 // discarded. Severity, summary, for and keep_firing_for are left out: a
 // change of those keeps the state. Op is numbered from 0 (>) as in format 1.
+// The keys added since format 1 are left out when unset, so a rule without
+// them keeps the fingerprint it had.
 func (r *rule) fingerprint() string {
 	b, _ := json.Marshal(struct {
 		Metric, Event, Field string
@@ -116,24 +125,49 @@ func (r *rule) fingerprint() string {
 		Op                   int
 		Threshold            pfloat
 		GroupBy              []string
-	}{r.cfg.Metric, r.cfg.Event, r.cfg.Field, int(r.stat), r.window, r.slotWidth, int(r.op) - 1, pfloat(r.threshold), r.groupBy})
+		MinCount             float64     `json:",omitempty"`
+		Baseline             *fpBaseline `json:",omitempty"`
+	}{r.cfg.Metric, r.cfg.Event, r.cfg.Field, int(r.stat), r.window, r.slotWidth, int(r.op) - 1, pfloat(r.threshold), r.groupBy,
+		r.minCount, newFPBaseline(r.base)})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])
+}
+
+// fpBaseline is what a baseline adds to its rule's fingerprint.
+type fpBaseline struct {
+	Window, Offset, SlotWidth time.Duration
+	Compare                   int
+}
+
+func newFPBaseline(b *baseline) *fpBaseline {
+	if b == nil {
+		return nil
+	}
+	return &fpBaseline{b.window, b.offset, b.width, int(b.compare)}
 }
 
 // encodeRule renders a rule's state; called with the engine lock held.
 func encodeRule(r *rule) []byte {
 	sr := savedRule{Version: stateVersion, Rule: r.name, Fingerprint: r.fp, Severity: r.sev.String(),
 		Op: r.op.String(), Threshold: pfloat(r.threshold), Stat: r.statName()}
+	if r.base != nil {
+		sr.Compare = r.base.compare.String()
+	}
 	for _, key := range slices.Sorted(maps.Keys(r.groups)) {
 		g := r.groups[key]
-		if g.state == stateInactive && len(g.win.slots) == 0 {
+		if g.idle() {
 			continue // nothing to resume: recreated on demand
 		}
 		sg := savedGroup{Labels: g.labels, State: g.state.String(), ActiveAt: g.activeAt, LastTrueAt: g.lastTrueAt,
 			LastNotified: g.lastNotified, LastRefresh: g.lastRefresh, Value: pfloat(g.value), Summary: g.summary}
 		for i := range g.win.slots {
 			sg.Slots = append(sg.Slots, saveSlot(&g.win.slots[i]))
+		}
+		if r.base != nil {
+			sg.Since, sg.Current, sg.Baseline = g.since, pfloat(g.current), pfloat(g.baseline)
+			for i := range g.hist.slots {
+				sg.History = append(sg.History, saveSlot(&g.hist.slots[i]))
+			}
 		}
 		sr.Groups = append(sr.Groups, sg)
 	}
@@ -248,6 +282,7 @@ func (e *engine) restore(ctx context.Context, st *stateStore) ([]Notification, e
 			out = append(out, Notification{
 				Rule: name, Status: StatusResolved, Severity: sev, Summary: sg.Summary,
 				Value: float64(sg.Value), Threshold: float64(sr.Threshold), Op: sr.Op, Stat: sr.Stat,
+				Compare: sr.Compare, Current: float64(sg.Current), Baseline: float64(sg.Baseline),
 				Labels: maps.Clone(sg.Labels), DedupKey: dedupKey(name, sg.Labels),
 				StartsAt: sg.ActiveAt, EndsAt: now, At: now,
 			})
@@ -295,11 +330,21 @@ func (e *engine) resumeRule(r *rule, sr *savedRule) {
 		g.state, g.activeAt, g.lastTrueAt = state, sg.ActiveAt, sg.LastTrueAt
 		g.lastNotified, g.lastRefresh = sg.LastNotified, sg.LastRefresh
 		g.value, g.summary = float64(sg.Value), sg.Summary
-		g.win.slots = g.win.slots[:0]
-		for _, ss := range sg.Slots {
-			if sl, err := loadSlot(ss, r.newAcc); err == nil {
-				g.win.slots = append(g.win.slots, sl)
-			}
+		loadSlots(&g.win, sg.Slots, r.newAcc)
+		if r.base != nil {
+			g.since, g.current, g.baseline = sg.Since, float64(sg.Current), float64(sg.Baseline)
+			loadSlots(&g.hist, sg.History, r.newAcc)
+			g.base = baselineCache{}
+		}
+	}
+}
+
+// loadSlots replaces w's slots by the saved ones (those that load).
+func loadSlots(w *window, saved []savedSlot, newAcc func() accumulator) {
+	w.slots = w.slots[:0]
+	for _, ss := range saved {
+		if sl, err := loadSlot(ss, newAcc); err == nil {
+			w.slots = append(w.slots, sl)
 		}
 	}
 }

@@ -461,3 +461,19 @@ func TestStartFailsWithoutTheStorageExtension(t *testing.T) {
 	assert.Contains(t, err.Error(), "file_storage/missing")
 	require.NoError(t, p.Shutdown(context.Background()))
 }
+
+// A slot's observations (`obs`, for min_count) are saved with it.
+func TestMinCountObservationsSurviveARestart(t *testing.T) {
+	r := exportFailures
+	r.Threshold, r.MinCount = 1, 3
+	p := newReplica(t, testConfig(r))
+	e := p.start()
+	e.consumeLogs(eventLogs("anvil.export.generate.exception", "", nil, 0, 0))
+	assert.Empty(t, p.tick(), "2 of the 3 observations min_count needs")
+	b, err := p.e.store.client.Get(context.Background(), "rule/export_failures")
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"obs":2`)
+	p.kill()
+	p.start().consumeLogs(eventLogs("anvil.export.generate.exception", "", nil, 0))
+	assert.Equal(t, []string{"firing"}, statuses(p.tick()), "2 saved + 1 after the restart")
+}

@@ -45,6 +45,19 @@ func newAccumulator(st Stat, cond func(float64) bool) func() accumulator {
 type slot struct {
 	start time.Time
 	acc   accumulator
+	n     float64 // observations, for min_count (obs.observations; 1 per event)
+}
+
+// addMetric adds a data point and its n observations.
+func (s *slot) addMetric(o *obs, n float64, at time.Time) {
+	s.acc.addMetric(*o, at)
+	s.n += n
+}
+
+// addEvent adds one event (its field's value, or 1).
+func (s *slot) addEvent(v float64, at time.Time) {
+	s.acc.addEvent(v, at)
+	s.n++
 }
 
 // window is the sliding window of one (rule, group): slots in time order.
@@ -52,49 +65,63 @@ type window struct {
 	slots []slot
 }
 
-// at returns the accumulator of the slot holding time t (slots start at
-// multiples of width), made by newAcc if the slot is new.
-func (w *window) at(t time.Time, width time.Duration, newAcc func() accumulator) accumulator {
+// at returns the slot holding time t (slots start at multiples of width),
+// its accumulator made by newAcc if the slot is new. The pointer is valid
+// until the window changes.
+func (w *window) at(t time.Time, width time.Duration, newAcc func() accumulator) *slot {
 	start := t.Truncate(width)
 	if n := len(w.slots); n > 0 {
 		last := &w.slots[n-1]
 		if !start.After(last.start) {
 			// Late or same-slot data goes into the newest slot.
-			return last.acc
+			return last
 		}
 	}
 	w.slots = append(w.slots, slot{start: start, acc: newAcc()})
-	return w.slots[len(w.slots)-1].acc
+	return &w.slots[len(w.slots)-1]
 }
 
 // expire drops slots that lie wholly before now-window.
 func (w *window) expire(now time.Time, win, width time.Duration) {
-	cut := now.Add(-win)
-	i := 0
-	for i < len(w.slots) && !w.slots[i].start.Add(width).After(cut) {
-		i++
-	}
-	if i > 0 {
+	if i := w.ending(now.Add(-win), width); i > 0 {
 		n := copy(w.slots, w.slots[i:])
 		clear(w.slots[n:])
 		w.slots = w.slots[:n]
 	}
 }
 
-// total merges the slots still in the window into a new accumulator.
-func (w *window) total(newAcc func() accumulator) accumulator {
-	a := newAcc()
-	for i := range w.slots {
+// total merges the oldest n slots into a new accumulator and sums their
+// observations.
+func (w *window) total(n int, newAcc func() accumulator) (accumulator, float64) {
+	a, obs := newAcc(), 0.0
+	for i := range w.slots[:n] {
 		a.merge(w.slots[i].acc)
+		obs += w.slots[i].n
 	}
-	return a
+	return a, obs
 }
 
-// savedSlot is a slot as persisted: its start, then its accumulator's own
-// fields, in one flat JSON object.
+// ending is how many slots, from the oldest, end at or before t.
+func (w *window) ending(t time.Time, width time.Duration) int {
+	i := 0
+	for i < len(w.slots) && !w.slots[i].start.Add(width).After(t) {
+		i++
+	}
+	return i
+}
+
+// savedSlot is a slot as persisted: its start and observations, then its
+// accumulator's own fields, in one flat JSON object.
 type savedSlot struct {
 	Start time.Time
-	Acc   json.RawMessage // the whole object; the accumulator ignores "start"
+	Obs   float64
+	Acc   json.RawMessage // the whole object; the accumulator ignores "start" and "obs"
+}
+
+// savedSlotHead is the fields of a saved slot that are the slot's own.
+type savedSlotHead struct {
+	Start time.Time `json:"start"`
+	Obs   pfloat    `json:"obs,omitempty"`
 }
 
 func saveSlot(s *slot) savedSlot {
@@ -102,11 +129,11 @@ func saveSlot(s *slot) savedSlot {
 	if err != nil {
 		panic(err) // every field is encodable (pfloat covers NaN and infinities)
 	}
-	return savedSlot{Start: s.start, Acc: b}
+	return savedSlot{Start: s.start, Obs: s.n, Acc: b}
 }
 
 func loadSlot(ss savedSlot, newAcc func() accumulator) (slot, error) {
-	s := slot{start: ss.Start, acc: newAcc()}
+	s := slot{start: ss.Start, acc: newAcc(), n: ss.Obs}
 	if len(ss.Acc) > 0 {
 		if err := s.acc.load(ss.Acc); err != nil {
 			return slot{}, err
@@ -116,9 +143,7 @@ func loadSlot(ss savedSlot, newAcc func() accumulator) (slot, error) {
 }
 
 func (s savedSlot) MarshalJSON() ([]byte, error) {
-	b, err := json.Marshal(struct {
-		Start time.Time `json:"start"`
-	}{s.Start})
+	b, err := json.Marshal(savedSlotHead{s.Start, pfloat(s.Obs)})
 	if err != nil {
 		return nil, err
 	}
@@ -131,12 +156,10 @@ func (s savedSlot) MarshalJSON() ([]byte, error) {
 }
 
 func (s *savedSlot) UnmarshalJSON(b []byte) error {
-	var st struct {
-		Start time.Time `json:"start"`
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
+	var h savedSlotHead
+	if err := json.Unmarshal(b, &h); err != nil {
 		return err
 	}
-	s.Start, s.Acc = st.Start, append(json.RawMessage(nil), b...)
+	s.Start, s.Obs, s.Acc = h.Start, float64(h.Obs), append(json.RawMessage(nil), b...)
 	return nil
 }

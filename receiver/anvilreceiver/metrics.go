@@ -190,6 +190,9 @@ type series struct {
 	expo    *metricstate.Recorder  // exponential distributions
 	samples []float64
 	seen    uint64 // samples offered this interval (reservoir sampling)
+	// quantiles of a summary: those of the latest interval that had samples
+	// (cumulative temporality; reported again until the next such interval).
+	quantiles []float64
 }
 
 func newAggregator(defs []*metricDef, native timeunit.Unit, delta bool, ttl time.Duration, maxSeries int, now time.Time) *aggregator {
@@ -481,12 +484,19 @@ func (a *aggregator) point(d *metricDef, m pmetric.Metric, s *series, start, ts 
 		dp.SetCount(s.count)
 		dp.SetSum(s.sum)
 		if len(s.samples) > 0 {
+			// The quantiles of the latest interval that had samples, kept
+			// until the next one: a scraper sees them whenever it scrapes,
+			// not only in the flush interval in which the samples came.
 			slices.Sort(s.samples)
+			s.quantiles = s.quantiles[:0]
 			for _, q := range d.quantiles {
-				qv := dp.QuantileValues().AppendEmpty()
-				qv.SetQuantile(q)
-				qv.SetValue(quantile(s.samples, q))
+				s.quantiles = append(s.quantiles, quantile(s.samples, q))
 			}
+		}
+		for i, v := range s.quantiles {
+			qv := dp.QuantileValues().AppendEmpty()
+			qv.SetQuantile(d.quantiles[i])
+			qv.SetValue(v)
 		}
 	case TypeDistribution:
 		if d.expo {
@@ -523,6 +533,7 @@ func (a *aggregator) resetInterval(d *metricDef, s *series, now time.Time) {
 		return
 	}
 	s.start = now
+	s.quantiles = s.quantiles[:0]
 	s.count, s.sum = 0, 0
 	s.min, s.max = 0, 0
 	if s.hist != nil {

@@ -100,31 +100,31 @@ func TestCatalogMetricsMatchAHandCount(t *testing.T) {
 	tr := startTestReceiver(t, nil)
 	a := post(t, tr.url, contentTypeJSON, body)
 	require.Equal(t, 200, a.code, a.raw)
-	require.Equal(t, response{Accepted: 44, Errors: []eventError{}}, a.resp)
-	assert.Equal(t, 44, tr.logs.LogRecordCount())
+	require.Equal(t, response{Accepted: 45, Errors: []eventError{}}, a.resp)
+	assert.Equal(t, 45, tr.logs.LogRecordCount())
 	assert.Equal(t, 15, tr.traces.SpanCount(), "15 stop/exception events")
 
 	md := tr.flush()
 	require.Len(t, md, 1)
 	got := points(md[0])
 	counters := map[string]int64{
-		"anvil.queue.created.count{}":                                             2,
-		"anvil.label.submit.count{queue_id=q-1,schema_version_id=sv-3}":           2,
-		"anvil.label.validation_failed.count{schema_version_id=sv-3}":             1,
-		"anvil.label.submit.exception.count{queue_id=q-2}":                        1,
-		"anvil.assignment.dispatch.exception.count{queue_id=q-2}":                 1,
-		"anvil.agreement.compute.exception.count{metric=fleiss_kappa}":            1,
-		"anvil.agreement.batch_recompute.exception.count{queue_id=q-2}":           1,
-		"anvil.export.generate.exception.count{format=csv}":                       1,
-		"anvil.policy.select_assignment.exception.count{policy_type=skill_match}": 1,
-		"anvil.auth.login_success.count{provider=github}":                         1,
-		"anvil.auth.login_failed.count{provider=github,reason=bad_password}":      2,
-		"anvil.auth.access_denied.count{action=export,reason=not_member}":         1,
-		"anvil.policy.requeue.count{reason=timeout}":                              1,
-		"anvil.agreement.low_score.count{dimension=bbox}":                         2,
-		"anvil.agreement.low_score.count{dimension=class}":                        1,
-		"anvil.export.pii_detected.count{pattern=email}":                          2,
-		"anvil.export.pii_detected.count{pattern=phone}":                          1,
+		"anvil.queue.created.count{}":                                              2,
+		"anvil.label.submit.count{queue_id=q-1,schema_version_id=sv-3}":            2,
+		"anvil.label.validation_failed.count{queue_id=q-1,schema_version_id=sv-3}": 1,
+		"anvil.label.submit.exception.count{queue_id=q-2}":                         1,
+		"anvil.assignment.dispatch.exception.count{queue_id=q-2}":                  1,
+		"anvil.agreement.compute.exception.count{metric=fleiss_kappa}":             1,
+		"anvil.agreement.batch_recompute.exception.count{queue_id=q-2}":            1,
+		"anvil.export.generate.exception.count{format=csv}":                        1,
+		"anvil.policy.select_assignment.exception.count{policy_type=skill_match}":  1,
+		"anvil.auth.login_success.count{provider=github}":                          1,
+		"anvil.auth.login_failed.count{provider=github,reason=bad_password}":       2,
+		"anvil.auth.access_denied.count{action=export,reason=not_member}":          1,
+		"anvil.policy.requeue.count{reason=timeout}":                               1,
+		"anvil.agreement.low_score.count{dimension=bbox}":                          2,
+		"anvil.agreement.low_score.count{dimension=class}":                         1,
+		"anvil.export.pii_detected.count{pattern=email}":                           2,
+		"anvil.export.pii_detected.count{pattern=phone}":                           1,
 	}
 	for k, want := range counters {
 		p, ok := got[k]
@@ -155,6 +155,9 @@ func TestCatalogMetricsMatchAHandCount(t *testing.T) {
 		// 0.42 and 0.55; 0.31 lands in the bucket of the scores < 0.4.
 		"anvil.agreement.low_score.distribution{dimension=bbox}":  {"", 2, 0.97, []uint64{0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0}},
 		"anvil.agreement.low_score.distribution{dimension=class}": {"", 1, 0.31, []uint64{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}},
+		// Every score a computation returned: 0.82 in (0.8, 0.85], 0.61 in (0.6, 0.65].
+		"anvil.agreement.score{dimension=bbox,metric=krippendorff_alpha,queue_id=q-1}": {"", 1, 0.82, []uint64{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}},
+		"anvil.agreement.score{dimension=class,metric=cohen_kappa,queue_id=q-1}":       {"", 1, 0.61, []uint64{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}},
 	}
 	for k, want := range hist {
 		p, ok := got[k]
@@ -172,10 +175,11 @@ func TestCatalogMetricsMatchAHandCount(t *testing.T) {
 	assert.Equal(t, map[float64]float64{0.5: 0.42, 0.9: 0.55, 0.95: 0.55, 0.99: 0.55}, bbox.quantiles)
 	assert.Equal(t, map[float64]float64{0.5: 0.31, 0.9: 0.31, 0.95: 0.31, 0.99: 0.31}, got["anvil.agreement.low_score.value{dimension=class}"].quantiles)
 	assert.InDelta(t, 100.0, got["anvil.export.progress.progress_pct{export_id=e-1}"].value, 0, "last progress_pct of the export, read from metadata")
+	assert.InDelta(t, 0.58, got["anvil.agreement.labeler.score{labeler_id=u-9,queue_id=q-1}"].value, 0, "a labeler's latest agreement, labeler_id kept")
 
 	// Nothing else: no series for high-cardinality keys, no metric without an
 	// event (the batch's anvil.queue.active_labelers events feed no metric).
-	assert.Len(t, got, len(counters)+1+len(hist)+2+1)
+	assert.Len(t, got, len(counters)+1+len(hist)+2+1+1)
 	// A merging client's batch lacks no tag.
 	_, err = tr.tel.GetMetric("otelcol_receiver_anvil_events_missing_attribute")
 	assert.Error(t, err, "nothing counted as missing")
@@ -240,7 +244,7 @@ func TestCumulativeTemporalityKeepsCounting(t *testing.T) {
 	assert.Equal(t, map[float64]float64{0.5: 1}, p["e.v{}"].quantiles)
 	p = points(a.flush(t0.Add(20*time.Second), noScope))
 	assert.Equal(t, int64(2), p["e.count{}"].intValue, "cumulative series are re-sent")
-	assert.Empty(t, p["e.v{}"].quantiles, "summary quantiles cover one flush interval")
+	assert.Equal(t, map[float64]float64{0.5: 1}, p["e.v{}"].quantiles, "the latest interval with samples, until the next one: every scrape sees them")
 	assert.Equal(t, uint64(2), p["e.v{}"].count)
 	ingest(a, t0.Add(25*time.Second), ev("e", 7, nil))
 	p = points(a.flush(t0.Add(30*time.Second), noScope))

@@ -45,6 +45,20 @@
 #                                   joined with its start's metadata: 8 events
 #                                   per i (4 start, 4 stop), then a start and
 #                                   an exception      -> E2E spans N events=8N+2
+#   scores QUEUE DIMENSION SCORE N  N ADR-shaped anvil.agreement.compute spans
+#                                   through :telemetry.span/3: start
+#                                   %{sample_id, queue_id: QUEUE, metric:
+#                                   "cohen_kappa"}, the function returns the
+#                                   3-tuple {result, %{score: SCORE},
+#                                   %{dimension: DIMENSION}}  -> E2E scores N
+#   labeler LABELER QUEUE SCORE     :telemetry.execute([:anvil, :agreement,
+#                                   :labeler], %{score: SCORE}, %{labeler_id,
+#                                   queue_id, metric})  -> E2E labeler LABELER
+#   submits QUEUE OK RAISED INVALID OK anvil.label.submit spans on QUEUE that
+#                                   return {:ok, %{schema_version_id: "sv-1"}},
+#                                   RAISED that raise, and INVALID
+#                                   anvil.label.validation_failed events
+#                                   (schema sv-1)   -> E2E submits OK RAISED INVALID
 #   flush NAME TIMEOUT_MS           -> E2E ok | E2E error <reason>
 #   stats NAME                      -> E2E stats sent=.. dropped=.. rejected=.. retries=.. buffered=..
 #   counters NAME                   every stats/1 key, sorted
@@ -135,6 +149,62 @@ defmodule AnvilCol.E2EDriver do
     else
       "error #{name} is not started"
     end
+  end
+
+  defp run(["scores", queue, dimension, score, n]) do
+    {score, ""} = Float.parse(score)
+    n = String.to_integer(n)
+
+    Enum.each(1..n//1, fn i ->
+      {:ok, ^score} =
+        :telemetry.span(
+          [:anvil, :agreement, :compute],
+          %{sample_id: "s-#{queue}-#{i}", queue_id: queue, metric: "cohen_kappa"},
+          fn -> {{:ok, score}, %{score: score}, %{dimension: dimension}} end
+        )
+    end)
+
+    "scores #{n}"
+  end
+
+  defp run(["labeler", labeler, queue, score]) do
+    {score, ""} = Float.parse(score)
+
+    :telemetry.execute(
+      [:anvil, :agreement, :labeler],
+      %{score: score},
+      %{labeler_id: labeler, queue_id: queue, metric: "cohen_kappa"}
+    )
+
+    "labeler " <> labeler
+  end
+
+  defp run(["submits", queue, ok, raised, invalid]) do
+    [ok, raised, invalid] = Enum.map([ok, raised, invalid], &String.to_integer/1)
+    start = fn i -> %{queue_id: queue, labeler_id: "u-#{rem(i, 3)}", assignment_id: "a-#{queue}-#{i}"} end
+
+    Enum.each(1..ok//1, fn i ->
+      :ok = :telemetry.span([:anvil, :label, :submit], start.(i), fn -> {:ok, %{schema_version_id: "sv-1"}} end)
+    end)
+
+    Enum.each(1..raised//1, fn i ->
+      try do
+        :telemetry.span([:anvil, :label, :submit], start.(i), fn -> raise NoCapacityError end)
+      rescue
+        NoCapacityError -> :ok
+      end
+    end)
+
+    Enum.each(1..invalid//1, fn i ->
+      :telemetry.execute([:anvil, :label, :validation_failed], %{}, %{
+        schema_version_id: "sv-1",
+        queue_id: queue,
+        labeler_id: "u-#{rem(i, 3)}",
+        errors: [%{field: "bbox", error: "out of bounds"}]
+      })
+    end)
+
+    "submits #{ok} #{raised} #{invalid}"
   end
 
   defp run(["flush", name, timeout]) do

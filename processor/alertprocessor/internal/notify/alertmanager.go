@@ -120,6 +120,11 @@ func alertmanagerPayload(n Notification, resend time.Duration) []amAlert {
 		},
 		StartsAt: rfc3339(n.StartsAt),
 	}
+	if n.Compare != "" {
+		a.Annotations["threshold"] = n.Compare + " " + a.Annotations["threshold"]
+		a.Annotations["current"] = formatValue(n.Current)
+		a.Annotations["baseline"] = formatValue(n.Baseline)
+	}
 	if n.Status == StatusResolved {
 		a.EndsAt = rfc3339(n.EndsAt)
 	} else if resend > 0 {

@@ -21,7 +21,7 @@ type logSender struct {
 }
 
 func (s *logSender) send(_ context.Context, n Notification) error {
-	s.logger.Info("alert "+n.Status,
+	fields := []zap.Field{
 		zap.String("rule", n.Rule),
 		zap.String("status", n.Status),
 		zap.Bool("repeat", n.Repeat),
@@ -32,6 +32,10 @@ func (s *logSender) send(_ context.Context, n Notification) error {
 		zap.Float64("threshold", n.Threshold),
 		zap.Any("labels", n.Labels),
 		zap.String("dedup_key", n.DedupKey),
-	)
+	}
+	if n.Compare != "" {
+		fields = append(fields, zap.String("compare", n.Compare), zap.Float64("current", n.Current), zap.Float64("baseline", n.Baseline))
+	}
+	s.logger.Info("alert "+n.Status, fields...)
 	return nil
 }

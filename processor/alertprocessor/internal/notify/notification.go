@@ -19,7 +19,10 @@ type Notification struct {
 	Refresh   bool   // a keep-alive of a firing alert: only notifiers with a resend interval (alertmanager) take it
 	Severity  Severity
 	Summary   string
-	Value     float64
+	Value     float64 // compared with Threshold: the statistic, or a baseline rule's comparison of Current with Baseline
+	Compare   string  // baseline rules: "ratio" (Value = Current / Baseline) or "difference" (Current − Baseline); "" otherwise
+	Current   float64 // baseline rules: the window's statistic
+	Baseline  float64 // baseline rules: the baseline's statistic (NaN: none)
 	Threshold float64
 	Op        string
 	Stat      string

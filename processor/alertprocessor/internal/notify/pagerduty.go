@@ -69,6 +69,9 @@ type pdDetails struct {
 	Threshold jsonFloat         `json:"threshold"`
 	Op        string            `json:"op"`
 	Stat      string            `json:"stat"`
+	Compare   string            `json:"compare,omitempty"`  // baseline rules
+	Current   *jsonFloat        `json:"current,omitempty"`  // baseline rules
+	Baseline  *jsonFloat        `json:"baseline,omitempty"` // baseline rules
 	Labels    map[string]string `json:"labels"`
 	StartsAt  string            `json:"starts_at"`
 }
@@ -104,6 +107,7 @@ func pagerDutyPayload(n Notification, routingKey, source string) pdEvent {
 		Class:     n.Rule,
 		CustomDetails: pdDetails{
 			Rule: n.Rule, Value: jsonFloat(n.Value), Threshold: jsonFloat(n.Threshold), Op: n.Op, Stat: n.Stat,
+			Compare: n.Compare, Current: baselineValue(n, n.Current), Baseline: baselineValue(n, n.Baseline),
 			Labels: labels, StartsAt: rfc3339(n.StartsAt),
 		},
 	}

@@ -91,6 +91,16 @@ func (f jsonFloat) MarshalJSON() ([]byte, error) {
 	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
 }
 
+// baselineValue is a baseline rule's Current or Baseline for a JSON
+// payload; nil (left out) for other rules.
+func baselineValue(n Notification, v float64) *jsonFloat {
+	if n.Compare == "" {
+		return nil
+	}
+	f := jsonFloat(v)
+	return &f
+}
+
 func formatValue(v float64) string {
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }

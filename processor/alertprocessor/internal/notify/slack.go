@@ -88,12 +88,19 @@ func slackPayload(n Notification, channel string) slackMessage {
 	if n.Repeat {
 		repeat = " (still firing)"
 	}
+	threshold := n.Stat + " " + n.Op + " " + formatValue(n.Threshold)
+	if n.Compare != "" {
+		threshold = n.Stat + " " + n.Compare + " " + n.Op + " " + formatValue(n.Threshold)
+	}
 	fields := []slackText{
 		{Type: "mrkdwn", Text: "*Value*\n" + formatValue(n.Value)},
-		{Type: "mrkdwn", Text: "*Threshold*\n" + n.Stat + " " + n.Op + " " + formatValue(n.Threshold)},
+		{Type: "mrkdwn", Text: "*Threshold*\n" + threshold},
 		{Type: "mrkdwn", Text: "*Severity*\n" + n.Severity.String()},
 		{Type: "mrkdwn", Text: "*Labels*\n" + formatLabels(n.Labels)},
 		{Type: "mrkdwn", Text: "*Since*\n" + rfc3339(n.StartsAt)},
+	}
+	if n.Compare != "" {
+		fields = append(fields, slackText{Type: "mrkdwn", Text: "*Current / baseline*\n" + formatValue(n.Current) + " / " + formatValue(n.Baseline)})
 	}
 	return slackMessage{
 		Channel: channel,

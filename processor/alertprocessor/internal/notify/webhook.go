@@ -41,6 +41,9 @@ type webhookPayload struct {
 	Threshold jsonFloat         `json:"threshold"`
 	Op        string            `json:"op"`
 	Stat      string            `json:"stat"`
+	Compare   string            `json:"compare,omitempty"`  // baseline rules: ratio or difference
+	Current   *jsonFloat        `json:"current,omitempty"`  // baseline rules: the window's statistic
+	Baseline  *jsonFloat        `json:"baseline,omitempty"` // baseline rules: the baseline's statistic
 	Labels    map[string]string `json:"labels"`
 	DedupKey  string            `json:"dedup_key"`
 	StartsAt  string            `json:"starts_at"`
@@ -56,6 +59,7 @@ func newWebhookPayload(n Notification) webhookPayload {
 	return webhookPayload{
 		Version: webhookVersion, Status: n.Status, Repeat: n.Repeat, Rule: n.Rule, Severity: n.Severity.String(),
 		Summary: n.Summary, Value: jsonFloat(n.Value), Threshold: jsonFloat(n.Threshold), Op: n.Op, Stat: n.Stat,
+		Compare: n.Compare, Current: baselineValue(n, n.Current), Baseline: baselineValue(n, n.Baseline),
 		Labels: labels, DedupKey: n.DedupKey, StartsAt: rfc3339(n.StartsAt), EndsAt: rfc3339(n.EndsAt),
 		Timestamp: rfc3339(n.At),
 	}
