@@ -32,7 +32,7 @@ var qualityGatewayEnv = map[string]string{
 	"ANVILCOL_ALERT_QUALITY_BASELINE_WINDOW": "80s",
 	"ANVILCOL_ALERT_QUALITY_BASELINE_OFFSET": "20s",
 	"ANVILCOL_ALERT_EVALUATION_INTERVAL":     "1s",
-	"ANVILCOL_ZERO_HOLD":                     "4s", // 1 s scrapes + the scaled rules' 1 s steps
+	"ANVILCOL_ZERO_HOLD":                     "20s", // 1 s scrapes + the dashboards' 15 s steps
 }
 
 // TestQualityThroughTheForwarderOnARealPrometheus: ADR-shaped agreement
@@ -79,10 +79,7 @@ func TestQualityThroughTheForwarderOnARealPrometheus(t *testing.T) {
 	for l, s := range labelers {
 		d.do("labeler %s q-1 %s", l, s)
 	}
-	d.do("submits q-v 30 10 10")
-	d.do("scores q-low class 0.3 3")
-	d.do("scores q-low class 0.9 1")
-	scores := 4
+	scores := 0
 
 	// Two scores a second per queue: steady, then q-drop falls.
 	const steadyFor = 130 * time.Second
@@ -102,7 +99,13 @@ func TestQualityThroughTheForwarderOnARealPrometheus(t *testing.T) {
 		}
 		d.do("scores q-drop bbox %s 2", drop)
 		d.do("scores q-steady bbox 0.75 2")
-		scores += 4
+		// Steady streams for the ratio panels: three quarters of q-low's
+		// scores below 0.4; one in 4 of q-v's attempts failing validation
+		// (3 submits + 1 failure), one in 4 submissions raising (3 + 1).
+		d.do("scores q-low class 0.3 3")
+		d.do("scores q-low class 0.9 1")
+		d.do("submits q-v 3 1 1")
+		scores += 8
 		time.Sleep(time.Second)
 
 		alerts, err := prom.Alerts()
