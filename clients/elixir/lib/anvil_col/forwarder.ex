@@ -46,6 +46,11 @@ defmodule AnvilCol.Forwarder do
       the peer against the OS trust store, check the host name).
     * `:report_interval_ms` - how often the forwarder sends its own counts as
       an `anvil.forwarder.report` event (10_000).
+    * `:pollers` - `{module, function, args}` called every
+      `:poll_interval_ms`, each in a process of its own, to emit gauges
+      (`[]`); see "Periodic measurements".
+    * `:poll_interval_ms` - how often each poller is called (30_000); the
+      first calls come one interval after the start.
     * `:enabled` - `false`: `start_link/1` returns `:ignore`, nothing is
       attached (`true`).
 
@@ -64,6 +69,29 @@ defmodule AnvilCol.Forwarder do
   `flush/2` waiting returns `{:error, reason}` at once. Meanwhile new events
   keep being buffered up to `:max_buffer`.
 
+  ## Periodic measurements
+
+  Values that live in Anvil's database rather than in any one request
+  (active labelers, pending assignments per queue) are measured by pollers,
+  telemetry_poller's model: `pollers: [{Anvil.QueueStats, :emit, []}]`
+  makes the forwarder call `apply(Anvil.QueueStats, :emit, [])` every
+  `:poll_interval_ms`; the function calls `:telemetry.execute/3` itself
+  (e.g. `[:anvil, :queue, :active_labelers]`, `%{count: n}`,
+  `%{queue_id: q}`), and the forwarder forwards the event like any other
+  (it must be among the `:events` attached). What the function returns is
+  ignored, but for `{:error, _}` or `:error`, a failure.
+
+  Each call runs in a task of the forwarder's own `Task.Supervisor`: the
+  pollers stop with the forwarder, and a poller that fails or blocks stops
+  neither the others nor the forwarder. A failure (raise, throw, exit, an
+  error returned) is counted in `polls_failed` and logged once per streak
+  (again after a success, or at most once an hour while it keeps failing);
+  the poller is called again at the next interval. A poller still running
+  at its next interval is not started twice, nor killed: that tick is
+  skipped for it, counted in `polls_skipped` and logged once (then at most
+  once an hour); the other pollers keep their schedule. See
+  `AnvilCol.Forwarder.Pollers`.
+
   ## Counters (`stats/1`)
 
     * `sent` - events the collector accepted;
@@ -79,16 +107,22 @@ defmodule AnvilCol.Forwarder do
     * `reports` - `anvil.forwarder.report` events the forwarder enqueued;
     * `measurements_dropped` - non-numeric measurements left out of events;
     * `spans_forgotten` - span starts forgotten unended (more than
-      `AnvilCol.Forwarder.Spans.max_open/0` open in one process).
+      `AnvilCol.Forwarder.Spans.max_open/0` open in one process);
+    * `polls` - poller calls that succeeded;
+    * `polls_failed` - poller calls that failed (raised, threw, exited,
+      returned an error, or were killed);
+    * `polls_skipped` - poller calls not started because the previous call
+      of that poller was still running.
 
   Every event received, and every report, is in exactly one of `sent`,
-  `rejected`, `dropped`, `buffered`.
+  `rejected`, `dropped`, `buffered`. The `polls` counters are in `stats/1`
+  only, not in the `anvil.forwarder.report` event (the contract's).
   """
 
   use GenServer
   require Logger
 
-  alias AnvilCol.Forwarder.{Encoder, HTTP, Spans}
+  alias AnvilCol.Forwarder.{Encoder, HTTP, Pollers, Spans}
 
   @otel_key {__MODULE__, :otel}
   @backoff_initial_ms 100
@@ -114,6 +148,8 @@ defmodule AnvilCol.Forwarder do
     timeout_ms: 10_000,
     ssl: nil,
     report_interval_ms: 10_000,
+    pollers: [],
+    poll_interval_ms: 30_000,
     enabled: true
   ]
 
@@ -220,7 +256,10 @@ defmodule AnvilCol.Forwarder do
           buffered: non_neg_integer,
           reports: non_neg_integer,
           measurements_dropped: non_neg_integer,
-          spans_forgotten: non_neg_integer
+          spans_forgotten: non_neg_integer,
+          polls: non_neg_integer,
+          polls_failed: non_neg_integer,
+          polls_skipped: non_neg_integer
         }
   def stats(name \\ __MODULE__), do: GenServer.call(name, :stats)
 
@@ -238,10 +277,15 @@ defmodule AnvilCol.Forwarder do
           timeout_ms: &(is_integer(&1) and &1 > 0),
           ssl: &(is_nil(&1) or is_list(&1)),
           report_interval_ms: &(is_integer(&1) and &1 > 0),
+          poll_interval_ms: &(is_integer(&1) and &1 > 0),
           enabled: &is_boolean/1
         ],
         not check.(opts[key]) do
       raise ArgumentError, "AnvilCol.Forwarder: invalid #{inspect(key)}: #{inspect(opts[key])}"
+    end
+
+    if message = Pollers.invalid(opts[:pollers]) do
+      raise ArgumentError, "AnvilCol.Forwarder: " <> message
     end
 
     uri = URI.parse(opts[:endpoint])
@@ -361,11 +405,15 @@ defmodule AnvilCol.Forwarder do
       # The counts of the previous report.
       reported: %{},
       # The metadata of the reports: the name as a string.
-      forwarder: name |> Atom.to_string() |> String.replace_prefix("Elixir.", "")
+      forwarder: name |> Atom.to_string() |> String.replace_prefix("Elixir.", ""),
+      # The periodic measurements (AnvilCol.Forwarder.Pollers; nil: none).
+      pollers: nil
     }
 
     Process.send_after(self(), :report, state.report_interval)
-    {:ok, attach(state, opts[:events])}
+    state = attach(state, opts[:events])
+    # After attaching: what the pollers emit is forwarded from their first call.
+    {:ok, %{state | pollers: Pollers.start(name, opts[:pollers], opts[:poll_interval_ms])}}
   end
 
   @doc false
@@ -509,10 +557,30 @@ defmodule AnvilCol.Forwarder do
     {:noreply, maybe_send(s)}
   end
 
+  def handle_info(:poll, %{pollers: %Pollers{} = p} = s),
+    do: {:noreply, %{s | pollers: Pollers.tick(p)}}
+
+  # The pollers' task supervisor died (it should not): a new one.
+  def handle_info({:EXIT, sup, _reason}, %{pollers: %Pollers{sup: sup} = p} = s),
+    do: {:noreply, %{s | pollers: Pollers.restart(p)}}
+
+  # A poller's result, or the end of its process.
+  def handle_info(msg, %{pollers: %Pollers{} = p} = s)
+      when (tuple_size(msg) == 2 and is_reference(elem(msg, 0))) or
+             (tuple_size(msg) == 5 and elem(msg, 0) == :DOWN) do
+    case Pollers.handle_message(p, msg) do
+      {:ok, p} -> {:noreply, %{s | pollers: p}}
+      :error -> {:noreply, s}
+    end
+  end
+
   def handle_info(_other, s), do: {:noreply, s}
 
   @impl true
   def terminate(_reason, s) do
+    # No poller emits into a forwarder that no longer reads its mailbox;
+    # what they emitted so far is taken from it below.
+    Pollers.stop(s.pollers)
     if s.handler, do: apply(:telemetry, :detach, [s.handler])
 
     s =
@@ -547,6 +615,7 @@ defmodule AnvilCol.Forwarder do
       measurements_dropped: s.measurements_dropped,
       spans_forgotten: :counters.get(s.counters, 2)
     }
+    |> Map.merge(Pollers.counts(s.pollers))
   end
 
   defp held(s), do: s.qlen + if(s.batch, do: s.batch.count, else: 0)
