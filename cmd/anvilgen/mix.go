@@ -211,7 +211,7 @@ func (g *generator) labelSubmit(now int64) []Event {
 	ev := g.span("anvil.label.submit", now, g.duration(80), meta, stop, 0.002)
 	if g.chance(0.03) {
 		ev = append(ev, Event{Name: "anvil.label.validation_failed", TimeUnixNano: now,
-			Measurements: []kv{}, Metadata: append(append([]kv(nil), stop...), meta[1], kv{"errors", str("bbox: out of bounds")})})
+			Measurements: []kv{}, Metadata: append(append([]kv(nil), stop...), meta[0], meta[1], kv{"errors", str("bbox: out of bounds")})})
 	}
 	return ev
 }
@@ -229,7 +229,17 @@ func (g *generator) dispatch(now int64) []Event {
 
 func (g *generator) agreement(now int64) []Event {
 	meta := []kv{{"metric", str(g.pick(agreeMetric))}, g.id("sample_id", "s-"), g.traceparent(), g.queueID()}
-	ev := g.span("anvil.agreement.compute", now, g.duration(60), meta, nil, 0.002)
+	dimension := kv{"dimension", str(g.pick(dimensions))}
+	ev := g.span("anvil.agreement.compute", now, g.duration(60), meta, []kv{dimension}, 0.002)
+	if ev[1].Name == "anvil.agreement.compute.stop" {
+		// ADR-008: the span's function returns {result, %{score: s}, %{dimension: d}}.
+		ev[1].Measurements = append(ev[1].Measurements, kv{"score", float(math.Round((0.5+g.rnd.Float64()*0.5)*1000) / 1000)})
+	}
+	if g.chance(0.05) { // Anvil's agreement of one labeler with the consensus
+		ev = append(ev, Event{Name: "anvil.agreement.labeler", TimeUnixNano: now,
+			Measurements: []kv{{"score", float(math.Round(g.rnd.Float64()*1000) / 1000)}},
+			Metadata:     []kv{g.labelerID(), meta[3], meta[0]}})
+	}
 	if g.chance(0.05) { // now and then a queue's scores are recomputed in batch
 		ev = append(ev, g.span("anvil.agreement.batch_recompute", now, g.duration(5000), []kv{meta[3], meta[2]}, nil, 0.1)...)
 	}
