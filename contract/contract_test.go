@@ -136,11 +136,11 @@ func TestWireEventsCarryStartKeysOnStopAndException(t *testing.T) {
 		return SortedKeys(w.Metadata()), SortedKeys(w.Measurements())
 	}
 	for name, want := range map[string][2]string{
-		"anvil.label.submit.start": {"assignment_id labeler_id queue_id sample_id telemetry_span_context",
+		"anvil.label.submit.start": {"assignment_id labeler_id queue_id sample_id sample_type telemetry_span_context",
 			"monotonic_time system_time"},
-		"anvil.label.submit.stop": {"assignment_id label_id labeler_id queue_id sample_id schema_version_id telemetry_span_context",
-			"duration monotonic_time"},
-		"anvil.label.submit.exception": {"assignment_id kind labeler_id queue_id reason sample_id stacktrace telemetry_span_context",
+		"anvil.label.submit.stop": {"assignment_id label_id labeler_id queue_id sample_id sample_type schema_version_id telemetry_span_context",
+			"cost duration monotonic_time time_on_task"},
+		"anvil.label.submit.exception": {"assignment_id kind labeler_id queue_id reason sample_id sample_type stacktrace telemetry_span_context",
 			"duration monotonic_time"},
 		"anvil.agreement.low_score": {"dimension queue_id sample_id threshold", "value"},
 	} {

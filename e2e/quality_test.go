@@ -23,7 +23,7 @@ import (
 // ago (25h in the shipped rules).
 var qualityScale = []struct{ from, to string }{
 	{"[1h:15s]", "[20s:1s]"},
-	{"[24h:1h] offset 1h", "[80s:20s] offset 20s"},
+	{"[86399s:1h] offset 1h", "[79s:20s] offset 20s"},
 	{"[5m] offset 25h", "[5s] offset 100s"},
 }
 

@@ -100,8 +100,8 @@ func TestCatalogMetricsMatchAHandCount(t *testing.T) {
 	tr := startTestReceiver(t, nil)
 	a := post(t, tr.url, contentTypeJSON, body)
 	require.Equal(t, 200, a.code, a.raw)
-	require.Equal(t, response{Accepted: 45, Errors: []eventError{}}, a.resp)
-	assert.Equal(t, 45, tr.logs.LogRecordCount())
+	require.Equal(t, response{Accepted: 46, Errors: []eventError{}}, a.resp)
+	assert.Equal(t, 46, tr.logs.LogRecordCount())
 	assert.Equal(t, 15, tr.traces.SpanCount(), "15 stop/exception events")
 
 	md := tr.flush()
@@ -176,10 +176,18 @@ func TestCatalogMetricsMatchAHandCount(t *testing.T) {
 	assert.Equal(t, map[float64]float64{0.5: 0.31, 0.9: 0.31, 0.95: 0.31, 0.99: 0.31}, got["anvil.agreement.low_score.value{dimension=class}"].quantiles)
 	assert.InDelta(t, 100.0, got["anvil.export.progress.progress_pct{export_id=e-1}"].value, 0, "last progress_pct of the export, read from metadata")
 	assert.InDelta(t, 0.58, got["anvil.agreement.labeler.score{labeler_id=u-9,queue_id=q-1}"].value, 0, "a labeler's latest agreement, labeler_id kept")
+	assert.InDelta(t, 5.0, got["anvil.queue.active_labelers.count{queue_id=q-1}"].value, 0, "the latest of 7 and 5")
+	assert.InDelta(t, 42.0, got["anvil.queue.pending_assignments.count{queue_id=q-1}"].value, 0)
+	assert.InDelta(t, 25.0, got["anvil.label.cost{queue_id=q-1}"].value, 0, "one submit with cost 25; the other has none")
+	tot := got["anvil.label.time_on_task{queue_id=q-1,sample_type=image}"]
+	assert.Equal(t, "s", tot.unit)
+	assert.Equal(t, uint64(1), tot.count, "the submit without time_on_task is not a 0")
+	assert.InDelta(t, 95.0, tot.sum, 1e-9, "95 s from the native unit (ns)")
+	assert.Equal(t, []uint64{0, 0, 1, 0, 0, 0, 0, 0, 0}, tot.buckets)
 
 	// Nothing else: no series for high-cardinality keys, no metric without an
 	// event (the batch's anvil.queue.active_labelers events feed no metric).
-	assert.Len(t, got, len(counters)+1+len(hist)+2+1+1)
+	assert.Len(t, got, len(counters)+1+len(hist)+2+1+1+4)
 	// A merging client's batch lacks no tag.
 	_, err = tr.tel.GetMetric("otelcol_receiver_anvil_events_missing_attribute")
 	assert.Error(t, err, "nothing counted as missing")
