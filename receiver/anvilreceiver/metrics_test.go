@@ -185,8 +185,8 @@ func TestCatalogMetricsMatchAHandCount(t *testing.T) {
 	assert.InDelta(t, 95.0, tot.sum, 1e-9, "95 s from the native unit (ns)")
 	assert.Equal(t, []uint64{0, 0, 1, 0, 0, 0, 0, 0, 0}, tot.buckets)
 
-	// Nothing else: no series for high-cardinality keys, no metric without an
-	// event (the batch's anvil.queue.active_labelers events feed no metric).
+	// Nothing else: no series for high-cardinality keys (but the capped
+	// per-labeler score), no metric without an event.
 	assert.Len(t, got, len(counters)+1+len(hist)+2+1+1+4)
 	// A merging client's batch lacks no tag.
 	_, err = tr.tel.GetMetric("otelcol_receiver_anvil_events_missing_attribute")
