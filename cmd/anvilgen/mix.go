@@ -96,6 +96,7 @@ var (
 	policyTypes = []string{"round_robin", "priority", "expertise", "least_loaded"}
 	agreeMetric = []string{"cohen_kappa", "krippendorff_alpha", "fleiss_kappa"}
 	dimensions  = []string{"bbox", "class", "polygon", "transcript"}
+	sampleTypes = []string{"image", "text", "audio"}
 	formats     = []string{"jsonl", "csv", "parquet", "coco"}
 	providers   = []string{"github", "google", "saml"}
 	failReasons = []string{"bad_password", "locked", "mfa_failed"}
@@ -206,9 +207,14 @@ func (g *generator) span(prefix string, now, dur int64, meta, stopMeta []kv, pEr
 }
 
 func (g *generator) labelSubmit(now int64) []Event {
-	meta := []kv{g.queueID(), g.labelerID(), g.id("assignment_id", "a-"), g.traceparent()}
+	meta := []kv{g.queueID(), g.labelerID(), g.id("assignment_id", "a-"), g.traceparent(), {"sample_type", str(g.pick(sampleTypes))}}
 	stop := []kv{{"schema_version_id", str("sv-" + strconv.Itoa(g.rnd.IntN(schemaVersions)))}, g.id("sample_id", "s-")}
 	ev := g.span("anvil.label.submit", now, g.duration(80), meta, stop, 0.002)
+	if ev[1].Name == "anvil.label.submit.stop" {
+		// Returned with the 3-tuple: time since the dispatch (native unit, ns) and the label's cost.
+		ev[1].Measurements = append(ev[1].Measurements, kv{"time_on_task", integer(int64(30+g.rnd.IntN(600)) * 1_000_000_000)},
+			kv{"cost", integer(int64(5 + g.rnd.IntN(50)))})
+	}
 	if g.chance(0.03) {
 		ev = append(ev, Event{Name: "anvil.label.validation_failed", TimeUnixNano: now,
 			Measurements: []kv{}, Metadata: append(append([]kv(nil), stop...), meta[0], meta[1], kv{"errors", str("bbox: out of bounds")})})
@@ -254,7 +260,7 @@ func (g *generator) agreement(now int64) []Event {
 
 func (g *generator) policy(now int64) []Event {
 	meta := []kv{{"policy_type", str(g.pick(policyTypes))}, g.queueID(), g.traceparent()}
-	ev := g.span("anvil.policy.select_assignment", now, g.duration(5), meta, nil, 0.003)
+	ev := g.span("anvil.policy.select_assignment", now, g.duration(5), meta, nil, 0.01)
 	if g.chance(0.1) {
 		ev = append(ev, Event{Name: "anvil.policy.requeue", TimeUnixNano: now, Measurements: []kv{},
 			Metadata: []kv{{"reason", str(g.pick(requeues))}, g.id("assignment_id", "a-"), meta[1]}})
@@ -317,9 +323,15 @@ func (g *generator) timeout(now int64) []Event {
 
 func (g *generator) queue(now int64) []Event {
 	q := g.queueID()
-	if g.chance(0.5) {
+	switch x := g.rnd.Float64(); {
+	case x < 0.4:
 		return []Event{{Name: "anvil.queue.created", TimeUnixNano: now, Measurements: []kv{},
 			Metadata: []kv{q, {"tenant_id", str("t-" + strconv.Itoa(g.rnd.IntN(8)))}}}}
+	case x < 0.8: // what the forwarder's pollers report from Anvil's database
+		return []Event{
+			{Name: "anvil.queue.active_labelers", TimeUnixNano: now, Measurements: []kv{{"count", integer(int64(g.rnd.IntN(40)))}}, Metadata: []kv{q}},
+			{Name: "anvil.queue.pending_assignments", TimeUnixNano: now, Measurements: []kv{{"count", integer(int64(g.rnd.IntN(500)))}}, Metadata: []kv{q}},
+		}
 	}
 	return []Event{{Name: "anvil.queue.status_changed", TimeUnixNano: now, Measurements: []kv{},
 		Metadata: []kv{q, {"from", str("active")}, {"to", str("paused")}}}}
