@@ -111,10 +111,7 @@ func TestDeployDashboardsAndRulesOnARealPrometheus(t *testing.T) {
 	// data in a Prometheus started minutes ago; the promtool suite checks
 	// their values, and e2e/quality_test.go the baselines' at a test's time
 	// scale.
-	exprs = slices.DeleteFunc(exprs, func(e deployExpr) bool {
-		return strings.Contains(e.expr, "24h_offset1h") || strings.Contains(e.expr, "offset 1h") ||
-			strings.Contains(e.expr, ":1h]") || strings.HasSuffix(e.expr, "1d")
-	})
+	exprs = slices.DeleteFunc(exprs, func(e deployExpr) bool { return needsHistory(e.expr, e.expr) })
 
 	// The first round of events must reach Prometheus through both collectors.
 	anvilURL := fmt.Sprintf("http://127.0.0.1:%d/v1/events", ag.anvil)
@@ -286,8 +283,8 @@ func deployEvents(t *testing.T, root string, round int) []byte {
 		return map[string]any{"name": name, "measurements": m, "metadata": md}
 	}
 	for i := 0; i < deployLabelSubmits; i++ {
-		events = append(events, ev("anvil.label.submit.stop", map[string]any{"duration": 30e6 + float64(i)*5e6},
-			map[string]any{"queue_id": []string{"q-1", "q-2"}[i%2], "schema_version_id": "sv-3", "labeler_id": fmt.Sprintf("u-%d", i), "assignment_id": fmt.Sprintf("a-%d-%d", round, i),
+		events = append(events, ev("anvil.label.submit.stop", map[string]any{"duration": 30e6 + float64(i)*5e6, "time_on_task": 60e9 + float64(i)*10e9, "cost": 20},
+			map[string]any{"queue_id": []string{"q-1", "q-2"}[i%2], "schema_version_id": "sv-3", "sample_type": "image", "labeler_id": fmt.Sprintf("u-%d", i), "assignment_id": fmt.Sprintf("a-%d-%d", round, i),
 				"trace_id": fmt.Sprintf("%016x%016x", round+1, 0x9e3779b97f4a7c15*uint64(i+1)), "span_id": fmt.Sprintf("%016x", i+1)}))
 	}
 	for i := 0; i < 10; i++ { // dispatch_latency_p99: priority dispatches of 800 ms
@@ -381,6 +378,16 @@ scrape_configs:
         target_label: anvilcol_replica
 %s`, rules, strings.Join(quoted, ", "), extraJobs))
 }
+
+// needsHistory tells whether a query (or the recording rule name with its
+// expression) reads the day that ended an hour ago or the last day's full
+// hours: no data in a Prometheus started minutes ago.
+func needsHistory(name, expr string) bool {
+	return strings.Contains(expr, "offset 1h") || strings.Contains(expr, ":1h]") || dayRule.MatchString(name) || dayRule.MatchString(expr)
+}
+
+// dayRule matches the name of a recording rule over a day (…1d, …24h_offset1h).
+var dayRule = regexp.MustCompile(`:[a-z0-9_]*(1d|24h_offset1h)\b`)
 
 type deployExpr struct{ where, expr string }
 

@@ -192,6 +192,11 @@ func (z *zeroStep) process(_ context.Context, md pmetric.Metrics) (pmetric.Metri
 func (z *zeroStep) hold(mh uint64, attrs pcommon.Map, start, ts pcommon.Timestamp, now time.Time, save func(pmetric.Metrics)) bool {
 	key := mh*31 + metricstate.HashAttributes(attrs)
 	s, ok := z.series[key]
+	if ok && start < s.start {
+		// A point of an earlier run (a restarted agent replaying its queue):
+		// history, passed as it is, the current run's hold left alone.
+		return false
+	}
 	if !ok || s.start != start {
 		if !ok {
 			if len(z.series) >= z.cfg.MaxSeries {

@@ -107,6 +107,24 @@ func TestRestartedSeriesIsHeldAgain(t *testing.T) {
 	assert.Equal(t, int64(4), intValue(t, r.feed(t, counter("q", restarted, r.clk.Now(), 4))))
 }
 
+// A restarted agent replays points of its earlier run from its persistent
+// queue after the new run's first points: they pass as they are and leave the
+// new run's hold alone (else every replayed point would start a new run again
+// and a scraper would count the new run twice).
+func TestPointsOfAnEarlierRunPassWithoutRestartingTheHold(t *testing.T) {
+	r := newRig(t, 20*time.Second)
+	old := t0.Add(-time.Minute)
+	r.feed(t, counter("q", old, r.clk.Now(), 1))
+	r.clk.Advance(30 * time.Second)
+	assert.Equal(t, int64(14), intValue(t, r.feed(t, counter("q", old, r.clk.Now(), 14))))
+	restarted := r.clk.Now()
+	r.clk.Advance(time.Second)
+	assert.Equal(t, int64(0), intValue(t, r.feed(t, counter("q", restarted, r.clk.Now(), 3))), "the new run is held")
+	assert.Equal(t, int64(14), intValue(t, r.feed(t, counter("q", old, restarted.Add(-time.Second), 14))), "the replayed point passes")
+	r.clk.Advance(20 * time.Second)
+	assert.Equal(t, int64(7), intValue(t, r.feed(t, counter("q", restarted, r.clk.Now(), 7))), "the new run's hold ended on time")
+}
+
 // A held series that gets no further point (a StatsD counter incremented
 // once) still gets its real value, when the hold ends.
 func TestHeldValueIsSentWhenTheHoldEndsWithoutAnotherPoint(t *testing.T) {
