@@ -105,6 +105,19 @@ func TestDeployRulesReadTrueCountsAcrossMovesAndRestarts(t *testing.T) {
 	if now := replicasOf(t, prom, `anvil_label_submit_count_total`); len(now) != 1 || now[0] == first[0] {
 		t.Fatalf("after the kill the writer's series are on %v, want the other replica than %s", now, first[0])
 	}
+	// The rules read the max over the copies at 15 s steps: a total shown for
+	// less than one step before a reset is not in them (deploy/README.md,
+	// what remains approximate). Restart the writer only once a step has
+	// seen round 2 and the new queue's 5.
+	stepSaw := func(expr string, want float64, what string) {
+		t.Helper()
+		e2etest.Eventually(t, 90*time.Second, func() bool {
+			got, err := valueAt(prom, expr, "", time.Now().Add(-2*time.Second).Truncate(15*time.Second))
+			return err == nil && near(got, want, 1e-9)
+		}, "%s: %s = %v at a 15 s step", what, expr, want)
+	}
+	stepSaw(`sum(increase((max without (anvilcol_replica) (anvil_assignment_timed_out_count_total{queue_id="q-new"}))[1h:15s]))`, 5, "the new queue's 5")
+	stepSaw(`sum(increase((max without (anvilcol_replica) (anvil_label_submit_count_total))[1h:15s]))`, 20, "round 2")
 
 	// The restart: the killed replica runs again, the agent is killed and
 	// started again (its series start at 0 on whichever replica it picks).
