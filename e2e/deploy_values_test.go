@@ -182,6 +182,16 @@ func TestDeployRulesReadTrueCountsAcrossMovesAndRestarts(t *testing.T) {
 		`queue_id_schema_version_id:anvil_label_validation_failure:ratio1h{queue_id="q-1",schema_version_id="sv-1"}`:              3.0 / 21,
 		`queue_id:anvil_label_submit_exception_count:increase1h{queue_id="q-1"}`:                                                  3,
 		`queue_id:anvil_label_submit_exception:ratio1h{queue_id="q-1"}`:                                                           3.0 / 21,
+		// Dispatches per queue: q-1 has all 30, 15 of them (round_robin, 42 ms)
+		// within 100 ms, and 3 that raised.
+		`queue_id_policy_type:anvil_assignment_dispatch_count:increase1h{queue_id="q-1",policy_type="priority"}`:               15,
+		`queue_id_policy_type:anvil_assignment_dispatch_within_slo_count:increase1h{queue_id="q-1",policy_type="round_robin"}`: 15,
+		`queue_id:anvil_assignment_dispatch_slo:ratio1h{queue_id="q-1"}`:                                                       0.5,
+		`queue_id_le:anvil_assignment_dispatch_duration_milliseconds_bucket:rate5m{queue_id="q-1",le="1000"}`:                  30.0 / 300,
+		`queue_id:anvil_assignment_dispatch_duration_milliseconds:p99_5m{queue_id="q-1"}`:                                      990,
+		`queue_id:anvil_assignment_dispatch_exception:ratio1h{queue_id="q-1"}`:                                                 3.0 / 33,
+		`queue_id:anvil_label_validation_failure:ratio1h{queue_id="q-1"}`:                                                      3.0 / 21,
+		`queue_id:anvil_label_validation_failure:ratio1h{queue_id="q-2"}`:                                                      0,
 	}
 	rules := ruleFile(t, filepath.Join(root, "deploy", "prometheus", "anvil-rules.yaml"))
 	recorded := map[string]string{} // record name -> expression
@@ -208,6 +218,18 @@ func TestDeployRulesReadTrueCountsAcrossMovesAndRestarts(t *testing.T) {
 		{`histogram_quantile(0.99, sum by (queue_id, le) (rate((max without (anvilcol_replica) (anvil_label_submit_duration_milliseconds_bucket{queue_id=~".*"}))[5m:15s])))`, `queue_id="q-1"`, 49.75},
 		{`sum by (provider, reason) (rate((max without (anvilcol_replica) (anvil_auth_login_failed_count_total))[5m:15s]))`, `provider="github"`, 3.0 / 300},
 		{`sum by (dimension) (increase((max without (anvilcol_replica) (anvil_agreement_low_score_count_total))[1h:15s]))`, `dimension="bbox"`, 9},
+		// The queue activity table (its columns that need no day of history;
+		// the 24h ones are checked in anvil-rules_test.yaml) and time on task.
+		{`queue_id:anvil_queue_pending_assignments_count:max{queue_id=~".*"}`, `queue_id="q-1"`, 42},
+		{`queue_id:anvil_queue_active_labelers_count:max{queue_id=~".*"}`, `queue_id="q-1"`, 7},
+		{`queue_id:anvil_assignment_dispatch_duration_milliseconds:p99_5m{queue_id=~".*"}`, `queue_id="q-1"`, 990},
+		{`queue_id:anvil_assignment_dispatch_slo:ratio1h{queue_id=~".*"}`, `queue_id="q-1"`, 0.5},
+		{`queue_id:anvil_label_validation_failure:ratio1h{queue_id=~".*"}`, `queue_id="q-1"`, 3.0 / 21},
+		{`queue_id:anvil_label_validation_failure:ratio1h{queue_id=~".*"}`, `queue_id="q-2"`, 0},
+		{`queue_id_sample_type:anvil_label_time_on_task_seconds:p50_1h{queue_id=~".*"}`, `queue_id="q-1",sample_type="image"`, 90},
+		{`queue_id_sample_type:anvil_label_time_on_task_seconds:p90_1h{queue_id=~".*"}`, `queue_id="q-1",sample_type="image"`, 114},
+		{`policy_type:anvil_assignment_dispatch_slo_errors:ratio_rate1h{policy_type=~".*"}`, `policy_type="priority"`, 1},
+		{`policy_type:anvil_assignment_dispatch_slo_errors:ratio_rate6h{policy_type=~".*"}`, `policy_type="round_robin"`, 0},
 	}
 	onDashboard := map[string]bool{}
 	for _, e := range dashboardExprs(t, filepath.Join(root, "deploy", "grafana", "anvil-queue-health.json")) {

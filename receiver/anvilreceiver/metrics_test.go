@@ -144,14 +144,14 @@ func TestCatalogMetricsMatchAHandCount(t *testing.T) {
 		sum     float64
 		buckets []uint64
 	}{
-		"anvil.assignment.dispatch.duration{policy_type=round_robin}":      {"ms", 1, 42, []uint64{0, 1, 0, 0, 0, 0, 0, 0, 0}},
-		"anvil.assignment.dispatch.duration{policy_type=priority}":         {"ms", 1, 120, []uint64{0, 0, 0, 1, 0, 0, 0, 0, 0}},
-		"anvil.label.submit.duration{queue_id=q-1}":                        {"ms", 2, 330, []uint64{0, 1, 0, 0, 1, 0, 0, 0, 0, 0}},
-		"anvil.agreement.compute.duration{metric=krippendorff_alpha}":      {"ms", 1, 20, []uint64{0, 1, 0, 0, 0, 0, 0, 0, 0, 0}},
-		"anvil.agreement.compute.duration{metric=cohen_kappa}":             {"ms", 1, 75, []uint64{0, 0, 0, 1, 0, 0, 0, 0, 0, 0}},
-		"anvil.export.generate.duration{format=jsonl}":                     {"s", 1, 12.5, []uint64{0, 0, 0, 1, 0, 0, 0, 0, 0, 0}},
-		"anvil.agreement.batch_recompute.duration{queue_id=q-1}":           {"s", 1, 2, []uint64{0, 1, 0, 0, 0, 0, 0, 0, 0, 0}},
-		"anvil.policy.select_assignment.duration{policy_type=round_robin}": {"ms", 1, 1, []uint64{1, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+		"anvil.assignment.dispatch.duration{policy_type=round_robin,queue_id=q-1}": {"ms", 1, 42, []uint64{0, 1, 0, 0, 0, 0, 0, 0, 0}},
+		"anvil.assignment.dispatch.duration{policy_type=priority,queue_id=q-2}":    {"ms", 1, 120, []uint64{0, 0, 0, 1, 0, 0, 0, 0, 0}},
+		"anvil.label.submit.duration{queue_id=q-1}":                                {"ms", 2, 330, []uint64{0, 1, 0, 0, 1, 0, 0, 0, 0, 0}},
+		"anvil.agreement.compute.duration{metric=krippendorff_alpha}":              {"ms", 1, 20, []uint64{0, 1, 0, 0, 0, 0, 0, 0, 0, 0}},
+		"anvil.agreement.compute.duration{metric=cohen_kappa}":                     {"ms", 1, 75, []uint64{0, 0, 0, 1, 0, 0, 0, 0, 0, 0}},
+		"anvil.export.generate.duration{format=jsonl}":                             {"s", 1, 12.5, []uint64{0, 0, 0, 1, 0, 0, 0, 0, 0, 0}},
+		"anvil.agreement.batch_recompute.duration{queue_id=q-1}":                   {"s", 1, 2, []uint64{0, 1, 0, 0, 0, 0, 0, 0, 0, 0}},
+		"anvil.policy.select_assignment.duration{policy_type=round_robin}":         {"ms", 1, 1, []uint64{1, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
 		// 0.42 and 0.55; 0.31 lands in the bucket of the scores < 0.4.
 		"anvil.agreement.low_score.distribution{dimension=bbox}":  {"", 2, 0.97, []uint64{0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0}},
 		"anvil.agreement.low_score.distribution{dimension=class}": {"", 1, 0.31, []uint64{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}},
