@@ -62,6 +62,7 @@ test: unit elixir deploy-check e2e
 # The Prometheus rules of deploy/ (deploy/README.md): syntax, then their promtool
 # unit tests. promtool comes with Debian's `prometheus` package (.ci/run).
 deploy-check:
+	promtool check config deploy/prometheus/prometheus.yml
 	promtool check rules deploy/prometheus/anvil-rules.yaml
 	cd deploy/prometheus && promtool test rules anvil-rules_test.yaml
 

@@ -81,6 +81,19 @@ type PrometheusServer struct {
 // if the test failed.
 func StartPrometheus(t testing.TB, config string) *PrometheusServer {
 	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return StartPrometheusFile(t, cfg)
+}
+
+// StartPrometheusFile runs prometheus with the config file cfg (relative
+// paths in it are relative to its directory) and flags (e.g. a shipped
+// retention), storing into a temporary directory, as StartPrometheus.
+func StartPrometheusFile(t testing.TB, cfg string, flags ...string) *PrometheusServer {
+	t.Helper()
 	bin := os.Getenv(EnvPrometheus)
 	if bin == "" {
 		bin = "prometheus"
@@ -89,18 +102,13 @@ func StartPrometheus(t testing.TB, config string) *PrometheusServer {
 	if err != nil {
 		t.Fatalf("e2etest: prometheus server %q not found (%v): install Debian's `prometheus` package (as .ci/run does) or set %s", bin, err, EnvPrometheus)
 	}
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	addr := "127.0.0.1:" + strconv.Itoa(FreePort(t))
 	p := &PrometheusServer{URL: "http://" + addr, out: &syncBuffer{}}
-	p.cmd = exec.Command(path,
-		"--config.file="+cfg,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--log.level=info")
+	p.cmd = exec.Command(path, append([]string{
+		"--config.file=" + cfg,
+		"--storage.tsdb.path=" + filepath.Join(t.TempDir(), "data"),
+		"--web.listen-address=" + addr,
+		"--log.level=info"}, flags...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("e2etest: start %s: %v", path, err)
@@ -138,6 +146,22 @@ func StartPrometheus(t testing.TB, config string) *PrometheusServer {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// RuntimeInfo returns /api/v1/status/runtimeinfo's data (storageRetention,
+// ...).
+func (p *PrometheusServer) RuntimeInfo() (map[string]any, error) {
+	var body struct {
+		Status string         `json:"status"`
+		Data   map[string]any `json:"data"`
+	}
+	if err := p.get("/api/v1/status/runtimeinfo", &body); err != nil {
+		return nil, err
+	}
+	if body.Status != "success" {
+		return nil, fmt.Errorf("runtimeinfo: status %q", body.Status)
+	}
+	return body.Data, nil
 }
 
 // PromSample is one series of an instant query's answer.
