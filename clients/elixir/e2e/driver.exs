@@ -17,6 +17,9 @@
 #                                   i.e. only when the forwarder stops (for
 #                                   a test that counts every event exactly)
 #              report=MS            anvil.forwarder.report every MS ms
+#              pollers=MS           pollers: [{AnvilCol.E2EDriver, :poll_queues,
+#                                   []}], poll_interval_ms: MS (the queue
+#                                   gauges of `queue`)
 #   emit NAME FROM TO               handle_event/4 for seq FROM..TO, straight
 #                                   to NAME (odd: anvil.queue.created, even:
 #                                   anvil.label.submit.stop) -> E2E emitted N
@@ -59,6 +62,25 @@
 #                                   RAISED that raise, and INVALID
 #                                   anvil.label.validation_failed events
 #                                   (schema sv-1)   -> E2E submits OK RAISED INVALID
+#   queue QUEUE ACTIVE PENDING      what the pollers' query finds for QUEUE
+#                                   from now on (as Anvil's database would):
+#                                   poll_queues/0 emits [:anvil, :queue,
+#                                   :active_labelers] %{count: ACTIVE} and
+#                                   [:anvil, :queue, :pending_assignments]
+#                                   %{count: PENDING}, %{queue_id: QUEUE}
+#                                                              -> E2E queue QUEUE
+#   dispatches QUEUE POLICY FAST SLOW
+#                                   ADR-shaped anvil.assignment.dispatch spans:
+#                                   start %{queue_id, labeler_id}, returning
+#                                   %{assignment_id, policy_type: POLICY};
+#                                   FAST return at once, SLOW after 150 ms
+#                                                              -> E2E dispatches FAST SLOW
+#   work QUEUE SAMPLE_TYPE N SECONDS COST
+#                                   N anvil.label.submit spans, start %{queue_id,
+#                                   labeler_id, assignment_id, sample_type},
+#                                   returning the 3-tuple {:ok, %{time_on_task:
+#                                   SECONDS in native units, cost: COST},
+#                                   %{schema_version_id: "sv-1"}} -> E2E work N
 #   flush NAME TIMEOUT_MS           -> E2E ok | E2E error <reason>
 #   stats NAME                      -> E2E stats sent=.. dropped=.. rejected=.. retries=.. buffered=..
 #   counters NAME                   every stats/1 key, sorted
@@ -116,6 +138,11 @@ defmodule AnvilCol.E2EDriver do
         else: %{"deployment.environment" => "e2e", "service.instance.id" => "e2e-" <> name}
 
     report = if flags[:report], do: [report_interval_ms: flags[:report]], else: []
+
+    report =
+      if flags[:pollers],
+        do: report ++ [pollers: [{__MODULE__, :poll_queues, []}], poll_interval_ms: flags[:pollers]],
+        else: report
 
     {:ok, _} =
       Forwarder.start_link(
@@ -207,6 +234,44 @@ defmodule AnvilCol.E2EDriver do
     "submits #{ok} #{raised} #{invalid}"
   end
 
+  defp run(["queue", queue, active, pending]) do
+    queues = :persistent_term.get({__MODULE__, :queues}, %{})
+    counts = {String.to_integer(active), String.to_integer(pending)}
+    :persistent_term.put({__MODULE__, :queues}, Map.put(queues, queue, counts))
+    "queue " <> queue
+  end
+
+  defp run(["dispatches", queue, policy, fast, slow]) do
+    [fast, slow] = Enum.map([fast, slow], &String.to_integer/1)
+
+    dispatch = fn i, sleep ->
+      :telemetry.span([:anvil, :assignment, :dispatch], %{queue_id: queue, labeler_id: "u-#{rem(i, 3)}"}, fn ->
+        if sleep > 0, do: Process.sleep(sleep)
+        {:ok, %{assignment_id: "a-#{queue}-#{i}", policy_type: policy}}
+      end)
+    end
+
+    Enum.each(1..fast//1, &dispatch.(&1, 0))
+    Enum.each(1..slow//1, &dispatch.(&1, 150))
+    "dispatches #{fast} #{slow}"
+  end
+
+  defp run(["work", queue, sample_type, n, seconds, cost]) do
+    [n, seconds, cost] = Enum.map([n, seconds, cost], &String.to_integer/1)
+    on_task = System.convert_time_unit(seconds, :second, :native)
+
+    Enum.each(1..n//1, fn i ->
+      :ok =
+        :telemetry.span(
+          [:anvil, :label, :submit],
+          %{queue_id: queue, labeler_id: "u-#{rem(i, 3)}", assignment_id: "a-#{queue}-#{i}", sample_type: sample_type},
+          fn -> {:ok, %{time_on_task: on_task, cost: cost}, %{schema_version_id: "sv-1"}} end
+        )
+    end)
+
+    "work #{n}"
+  end
+
   defp run(["flush", name, timeout]) do
     case Forwarder.flush(String.to_atom(name), String.to_integer(timeout)) do
       :ok -> "ok"
@@ -241,7 +306,19 @@ defmodule AnvilCol.E2EDriver do
   defp flag("noinstance"), do: {:noinstance, true}
   defp flag("noreport"), do: {:report, 3_600_000}
   defp flag("report=" <> ms), do: {:report, String.to_integer(ms)}
+  defp flag("pollers=" <> ms), do: {:pollers, String.to_integer(ms)}
   defp flag(other), do: raise(ArgumentError, "unknown start flag #{inspect(other)}")
+
+  # The pollers' query, as Anvil's would read its database: every queue's
+  # active labelers and pending assignments as `queue` last set them.
+  def poll_queues do
+    for {queue, {active, pending}} <- :persistent_term.get({__MODULE__, :queues}, %{}) do
+      :telemetry.execute([:anvil, :queue, :active_labelers], %{count: active}, %{queue_id: queue})
+      :telemetry.execute([:anvil, :queue, :pending_assignments], %{count: pending}, %{queue_id: queue})
+    end
+
+    :ok
+  end
 
   defp emit(name, seq) when rem(seq, 2) == 1 do
     Forwarder.handle_event(
