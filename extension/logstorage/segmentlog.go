@@ -88,6 +88,8 @@ type segmentLog struct {
 	buf         []byte      // encode buffer, reused
 	dec         []decodedOp // decode buffer, reused
 	compactions int64
+	copiedBytes int64 // by compactions
+	written     int64 // bytes of records written (compactions included)
 	removeFails int64
 }
 
@@ -322,6 +324,7 @@ func (l *segmentLog) append(rec []byte) error {
 	}
 	seg.size += int64(len(rec))
 	l.disk += int64(len(rec))
+	l.written += int64(len(rec))
 	return nil
 }
 
@@ -349,10 +352,13 @@ func (l *segmentLog) rotate() error {
 }
 
 // planCompaction picks the oldest sealed segments (all but the last of
-// segs) to rewrite: the longest prefix whose live bytes are at most half of
-// its size (so the copy frees at least as much as it writes) and at most
-// segmentSize (so one rotation copies at most one segment). It returns the
-// prefix length and its live bytes.
+// segs) to rewrite: the longest prefix whose live bytes are at most a
+// quarter of its size (the copy frees at least three times what it writes,
+// and data about to be acknowledged is seldom copied) and at most
+// segmentSize (one rotation copies at most one segment). It returns the
+// prefix length and its live bytes. After it, every prefix of the sealed
+// segments left is more than a quarter live, so they hold less than four
+// times their live data.
 func planCompaction(segs []*segment, segmentSize int64) (int, int64) {
 	var live, size, bestLive int64
 	best := 0
@@ -362,7 +368,7 @@ func planCompaction(segs []*segment, segmentSize int64) (int, int64) {
 		if live > segmentSize {
 			break
 		}
-		if 2*live <= size {
+		if 4*live <= size {
 			best, bestLive = i+1, live
 		}
 	}
@@ -404,6 +410,8 @@ func (l *segmentLog) compact() {
 	}
 	seg.size += int64(len(rec))
 	l.disk += int64(len(rec))
+	l.written += int64(len(rec))
+	l.copiedBytes += int64(len(rec))
 	for _, key := range keys {
 		l.put(key, l.kv[key].value, seg)
 	}
