@@ -15,7 +15,7 @@ import (
 func set(k, v string) *storage.Operation { return storage.SetOperation(k, []byte(v)) }
 func del(k string) *storage.Operation    { return storage.DeleteOperation(k) }
 
-func lastSegmentPath(t *testing.T, dir string) string {
+func lastSegmentPath(t testing.TB, dir string) string {
 	ids := segmentFiles(t, dir)
 	require.NotEmpty(t, ids)
 	return segmentPath(dir, ids[len(ids)-1])
@@ -91,7 +91,7 @@ func flipByte(t *testing.T, path string, off int64) {
 // that record only (the batch is lost whole, never half), is counted, and
 // every record after it is still applied.
 func TestCorruptRecordInTheMiddleIsSkipped(t *testing.T) {
-	for _, where := range []string{"magic", "length", "crc", "payload"} {
+	for _, where := range []string{"magic", "length", "payload crc", "header crc", "payload"} {
 		t.Run(where, func(t *testing.T) {
 			dir := t.TempDir()
 			l, _ := openLog(t, dir, 1<<20, 1<<30)
@@ -107,7 +107,7 @@ func TestCorruptRecordInTheMiddleIsSkipped(t *testing.T) {
 				require.NoError(t, l.batch(ops))
 			}
 			require.NoError(t, l.active.Close())
-			off := offsets[2] + map[string]int64{"magic": 1, "length": 5, "crc": 9, "payload": headerSize + 3}[where]
+			off := offsets[2] + map[string]int64{"magic": 1, "length": 5, "payload crc": 9, "header crc": 13, "payload": headerSize + 3}[where]
 			flipByte(t, lastSegmentPath(t, dir), off)
 
 			r, st := openLog(t, dir, 1<<20, 1<<30)

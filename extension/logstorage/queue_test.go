@@ -20,7 +20,9 @@ import (
 
 var storageID = component.MustNewID("log_storage")
 
-type extensionHost struct{ exts map[component.ID]component.Component }
+type extensionHost struct {
+	exts map[component.ID]component.Component
+}
 
 func (h extensionHost) GetExtensions() map[component.ID]component.Component { return h.exts }
 
