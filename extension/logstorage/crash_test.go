@@ -2,6 +2,7 @@ package logstorage
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -240,7 +241,8 @@ func TestRemoveFailureKeepsTheSegment(t *testing.T) {
 	require.NoError(t, err)
 	defer l.active.Close()
 	q := newQueuePattern(5)
-	for len(l.segs) < 4 {
+	for i := 0; len(l.segs) < 4; i++ {
+		require.Less(t, i, 10000, "segments that cannot be removed must stay listed")
 		require.NoError(t, l.batch(q.next()))
 	}
 	assert.Positive(t, l.removeFails)
@@ -317,4 +319,31 @@ func TestDiskFullLeavesTheLogConsistent(t *testing.T) {
 	r, st := openLog(t, copyDir(t, dir), 1<<20, 1<<30)
 	assert.Equal(t, map[string]string{"a": "1", "c": "3"}, state(r))
 	assert.Equal(t, replayStats{records: 2}, st)
+}
+
+// TestTombstoneNeverOutlivesTheSetItHides: a segment holding nothing live
+// but the Delete of a key whose Set sits in an older, still live segment
+// must stay until that older segment goes; deleting it would bring the key
+// back on the next replay.
+func TestTombstoneNeverOutlivesTheSetItHides(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := openLog(t, dir, 4<<10, 1<<30)
+	model := map[string]string{}
+	write := func(ops ...*storage.Operation) {
+		require.NoError(t, l.batch(ops))
+		applyModel(model, ops...)
+	}
+	big := string(make([]byte, 1360))
+	write(set("keep1", big), set("keep2", big), set("keep3", big), set("victim", "v"))
+	write(del("victim")) // rotates: the tombstone opens segment 2
+	require.Equal(t, 2, len(l.segs))
+	for range 40 { // about four segments of rewrites of one key
+		write(set("m", string(make([]byte, 300))))
+	}
+	r, _ := openLog(t, copyDir(t, dir), 4<<10, 1<<30)
+	_, back := state(r)["victim"]
+	require.False(t, back, "the deleted key came back on replay")
+	require.True(t, maps.Equal(model, state(r)), "replay differs from the model")
+	require.Equal(t, uint64(1), l.segs[0].id, "segment 1 is live")
+	require.Equal(t, uint64(2), l.segs[1].id, "segment 2 holds the tombstone of a Set in segment 1")
 }
