@@ -124,13 +124,17 @@ func TestPersistentQueueKeepsDiskBounded(t *testing.T) {
 		}
 	}
 	require.Eventually(t, func() bool { return r.count() == requests }, 30*time.Second, 10*time.Millisecond)
+	c.mu.Lock()
+	compactions, copied, written := c.log.compactions, c.log.copiedBytes, c.log.written
+	c.mu.Unlock()
+	require.NoError(t, exp.Shutdown(context.Background())) // waits for the last acknowledgements
+
 	t.Logf("max disk %d bytes, max disk beyond live data %d bytes, %d compactions copied %d of %d bytes written",
-		maxDisk, maxExcess, c.compactions, c.log.copiedBytes, c.log.written)
+		maxDisk, maxExcess, compactions, copied, written)
 	assert.LessOrEqual(t, maxExcess, int64(4*segmentSize), "dead bytes on disk stay within a few segments")
 	ids := segmentFiles(t, c.dir)
 	assert.LessOrEqual(t, len(ids), 2, "a drained queue leaves at most the active segment and one more")
 	assert.Greater(t, ids[0], uint64(100), "about 140 segments were written and deleted")
-	require.NoError(t, exp.Shutdown(context.Background()))
 }
 
 // TestPersistentQueueSurvivesKill9: the disk as kill -9 leaves it, with
