@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"sync"
 	"syscall"
@@ -70,7 +69,7 @@ func (c *client) Get(_ context.Context, key string) ([]byte, error) {
 	if c.log == nil {
 		return nil, errClosed
 	}
-	return c.log.get(key), nil
+	return c.log.get(key)
 }
 
 func (c *client) Set(ctx context.Context, key string, value []byte) error {
@@ -130,7 +129,11 @@ func (c *client) Walk(ctx context.Context, fn storage.WalkFunc) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		more, err := fn(k, slices.Clone(c.log.kv[k].value))
+		v, err := c.log.get(k)
+		if err != nil {
+			return err
+		}
+		more, err := fn(k, v)
 		ops = append(ops, more...)
 		if errors.Is(err, storage.SkipAll) {
 			break

@@ -211,7 +211,7 @@ func TestKillDuringSegmentDeletionAndCompaction(t *testing.T) {
 	var err error
 	l, _, err = openSegmentLog(dir, 4<<10, 1<<30, fsys)
 	require.NoError(t, err)
-	defer l.active.Close()
+	defer l.closeFiles()
 
 	// a long-lived key written once pins the first segment until compaction
 	require.NoError(t, l.batch([]*storage.Operation{set("pinned", "forever")}))
@@ -239,7 +239,7 @@ func TestRemoveFailureKeepsTheSegment(t *testing.T) {
 	}
 	l, _, err := openSegmentLog(dir, 4<<10, 1<<30, fsys)
 	require.NoError(t, err)
-	defer l.active.Close()
+	defer l.closeFiles()
 	q := newQueuePattern(5)
 	for i := 0; len(l.segs) < 4; i++ {
 		require.Less(t, i, 10000, "segments that cannot be removed must stay listed")
@@ -301,7 +301,7 @@ func TestDiskFullLeavesTheLogConsistent(t *testing.T) {
 	}
 	l, _, err := openSegmentLog(dir, 1<<20, 1<<30, fsys)
 	require.NoError(t, err)
-	defer l.active.Close()
+	defer l.closeFiles()
 	require.NoError(t, l.batch([]*storage.Operation{set("a", "1")}))
 	size := l.activeSeg().size
 

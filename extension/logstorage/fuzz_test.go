@@ -49,7 +49,7 @@ func FuzzReplay(f *testing.F) {
 		require.NoError(t, os.WriteFile(segmentPath(dir, 2), last, 0o600))
 		l, st, err := openSegmentLog(dir, 4<<10, 1<<30, osFileSystem)
 		require.NoError(t, err)
-		defer l.active.Close()
+		defer l.closeFiles()
 
 		// every region that is not a verified record was counted
 		if st.records == 0 && st.corrupt == 0 && st.tornTails == 0 {
@@ -70,7 +70,7 @@ func FuzzReplay(f *testing.F) {
 		require.NoError(t, l.active.Close())
 		r, st2, err := openSegmentLog(dir, 4<<10, 1<<30, osFileSystem)
 		require.NoError(t, err)
-		defer r.active.Close()
+		defer r.closeFiles()
 		require.Equal(t, want, state(r))
 		require.Zero(t, st2.tornTails, "nothing torn after a clean append")
 	})
@@ -79,7 +79,7 @@ func FuzzReplay(f *testing.F) {
 // lastRecordEnd scans data as replay does and reports where its last
 // verified record ends.
 func lastRecordEnd(data []byte) (int, int, bool) {
-	r := scanSegment(data, func([]byte) error { return nil })
+	r := scanSegment(data, func([]byte, int) error { return nil })
 	return int(r.records), r.validEnd, !r.tail
 }
 
@@ -112,7 +112,7 @@ func TestResyncIsNotQuadratic(t *testing.T) {
 		data = append(data, chunk...)
 	}
 	start := time.Now()
-	r := scanSegment(data, func([]byte) error { return nil })
+	r := scanSegment(data, func([]byte, int) error { return nil })
 	require.True(t, r.tail)
 	require.Less(t, time.Since(start), 2*time.Second, "resync over 4 MiB of false candidates")
 }

@@ -37,15 +37,20 @@ func openLog(t testing.TB, dir string, segmentSize, maxSize int64) (*segmentLog,
 	t.Helper()
 	l, st, err := openSegmentLog(dir, segmentSize, maxSize, osFileSystem)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = l.active.Close() })
+	t.Cleanup(func() { _ = l.closeFiles() })
 	return l, st
 }
 
-// state is the log's key -> value map as strings.
+// state is the log's key -> value map as strings (large values read from
+// the segment files); it panics if a value cannot be read.
 func state(l *segmentLog) map[string]string {
 	m := make(map[string]string, len(l.kv))
-	for k, e := range l.kv {
-		m[k] = string(e.value)
+	for k := range l.kv {
+		v, err := l.get(k)
+		if err != nil {
+			panic(err)
+		}
+		m[k] = string(v)
 	}
 	return m
 }

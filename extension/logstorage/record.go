@@ -43,11 +43,12 @@ var (
 	errEmptyPayload = errors.New("record has no ops")
 )
 
-// opSize is the bytes one op takes in a payload.
-func opSize(key string, value []byte, set bool) int64 {
+// opSize is the bytes one op takes in a payload (valueLen: the length of a
+// set op's value).
+func opSize(key string, valueLen int, set bool) int64 {
 	n := 1 + uvarintLen(uint64(len(key))) + len(key)
 	if set {
-		n += uvarintLen(uint64(len(value))) + len(value)
+		n += uvarintLen(uint64(valueLen)) + valueLen
 	}
 	return int64(n)
 }
@@ -62,30 +63,36 @@ func uvarintLen(x uint64) int {
 }
 
 // appendRecord appends one framed record holding the Set and Delete ops of
-// ops (Get ops are not written) to buf.
-func appendRecord(buf []byte, ops []*storage.Operation) ([]byte, error) {
+// ops (Get ops are not written) to buf. valueOffs (reused) gets, for each op
+// of ops, the offset of its value from the start of the record (Set ops;
+// 0 for the others).
+func appendRecord(buf []byte, ops []*storage.Operation, valueOffs []int64) ([]byte, []int64, error) {
 	start := len(buf)
+	valueOffs = valueOffs[:0]
 	buf = append(buf, magic[:]...)
 	buf = append(buf, make([]byte, headerSize-len(magic))...)
 	for _, op := range ops {
+		var valueOff int64
 		switch op.Type {
 		case storage.Get:
-			continue
 		case storage.Set:
 			buf = append(buf, opSet)
 			buf = binary.AppendUvarint(buf, uint64(len(op.Key)))
 			buf = append(buf, op.Key...)
 			buf = binary.AppendUvarint(buf, uint64(len(op.Value)))
+			valueOff = int64(len(buf) - start)
 			buf = append(buf, op.Value...)
 		case storage.Delete:
 			buf = append(buf, opDelete)
 			buf = binary.AppendUvarint(buf, uint64(len(op.Key)))
 			buf = append(buf, op.Key...)
 		default:
-			return buf[:start], errWrongOpType
+			return buf[:start], valueOffs, errWrongOpType
 		}
+		valueOffs = append(valueOffs, valueOff)
 	}
-	return sealRecord(buf, start)
+	buf, err := sealRecord(buf, start)
+	return buf, valueOffs, err
 }
 
 // sealRecord fills in the length and CRC of the record starting at start.
@@ -138,9 +145,10 @@ func nextRecord(data []byte, from int) int {
 
 // decodedOp is one op of a payload; key and value alias the payload.
 type decodedOp struct {
-	typ   byte
-	key   []byte
-	value []byte
+	typ      byte
+	key      []byte
+	value    []byte
+	valueOff int // offset of value in the payload (set ops)
 }
 
 // decodePayload decodes every op of payload into ops (reused), or fails
@@ -150,6 +158,7 @@ func decodePayload(payload []byte, ops []decodedOp) ([]decodedOp, error) {
 	if len(payload) == 0 {
 		return ops, errEmptyPayload
 	}
+	total := len(payload)
 	for len(payload) > 0 {
 		typ := payload[0]
 		if typ != opSet && typ != opDelete {
@@ -162,12 +171,14 @@ func decodePayload(payload []byte, ops []decodedOp) ([]decodedOp, error) {
 		}
 		payload = rest
 		var value []byte
+		valueOff := 0
 		if typ == opSet {
 			if value, payload, ok = lengthPrefixed(payload); !ok {
 				return ops[:0], errBadPayload
 			}
+			valueOff = total - len(payload) - len(value)
 		}
-		ops = append(ops, decodedOp{typ: typ, key: key, value: value})
+		ops = append(ops, decodedOp{typ: typ, key: key, value: value, valueOff: valueOff})
 	}
 	return ops, nil
 }
@@ -188,11 +199,12 @@ type scanResult struct {
 	tail     bool  // bytes after validEnd are not a valid record
 }
 
-// scanSegment applies every valid record of data in order. A damaged region
-// is skipped by resyncing on the next valid record; damage after the last
-// valid record is reported as tail, for the caller to truncate (last
-// segment: a torn write) or count (any other segment).
-func scanSegment(data []byte, apply func(payload []byte) error) scanResult {
+// scanSegment applies every valid record of data in order (apply gets the
+// payload and its offset in data). A damaged region is skipped by resyncing
+// on the next valid record; damage after the last valid record is reported
+// as tail, for the caller to truncate (last segment: a torn write) or count
+// (any other segment).
+func scanSegment(data []byte, apply func(payload []byte, off int) error) scanResult {
 	var r scanResult
 	off := 0
 	for off < len(data) {
@@ -207,9 +219,10 @@ func scanSegment(data []byte, apply func(payload []byte) error) scanResult {
 			off = next
 			continue
 		}
+		payloadOff := off + headerSize
 		off += n
 		r.validEnd = off
-		if err := apply(payload); err != nil {
+		if err := apply(payload, payloadOff); err != nil {
 			r.corrupt++
 			continue
 		}

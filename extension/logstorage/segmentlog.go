@@ -24,6 +24,10 @@ const (
 	// is never refused for max_size, so a full queue can still be read and
 	// acknowledged.
 	rewriteSlack = 4 << 10
+	// inlineMax: values of at most this many bytes (the queue's metadata
+	// key, small values) are kept in memory; larger ones are read from
+	// their segment file when asked for.
+	inlineMax = 256
 )
 
 // errMaxSize is wrapped in the error of a write refused for max_size.
@@ -33,6 +37,7 @@ var errMaxSize = errors.New("max_size would be exceeded")
 // failing ones.
 type segmentFile interface {
 	io.WriterAt
+	io.ReaderAt
 	Truncate(size int64) error
 	Sync() error
 	Close() error
@@ -57,12 +62,21 @@ type segment struct {
 	size      int64 // bytes in the file
 	live      int   // keys whose current value is in this segment
 	liveBytes int64 // payload bytes those keys' ops take
+	// f reads (and for the active segment writes) the file: the active
+	// segment's handle stays open once it is sealed; a segment replayed
+	// at open is opened for reading on its first read. Closed when the
+	// segment is deleted and when the log closes.
+	f segmentFile
 }
 
-// entry is a key's current value and the segment holding it.
+// entry is where a key's current value is: the segment holding it, its
+// length, and either the value itself (at most inlineMax bytes) or its
+// offset in the segment file.
 type entry struct {
-	value []byte
 	seg   *segment
+	size  int    // value length
+	off   int64  // offset of the value in seg's file, when size > inlineMax
+	small string // the value, when size <= inlineMax
 }
 
 // replayStats counts what opening a log found.
@@ -86,6 +100,7 @@ type segmentLog struct {
 	disk   int64 // sum of segs' sizes
 
 	buf         []byte      // encode buffer, reused
+	valueOffs   []int64     // value offsets in buf, reused
 	dec         []decodedOp // decode buffer, reused
 	compactions int64
 	copiedBytes int64 // by compactions
@@ -135,7 +150,7 @@ func openSegmentLog(dir string, segmentSize, maxSize int64, fsys fileSystem) (*s
 			return nil, st, err
 		}
 		seg := &segment{id: id, size: int64(len(data))}
-		r := scanSegment(data, func(payload []byte) error { return l.applyPayload(payload, seg) })
+		r := scanSegment(data, func(payload []byte, off int) error { return l.applyPayload(payload, int64(off), seg) })
 		st.records += r.records
 		st.corrupt += r.corrupt
 		if r.tail {
@@ -155,7 +170,7 @@ func openSegmentLog(dir string, segmentSize, maxSize int64, fsys fileSystem) (*s
 		l.segs = append(l.segs, &segment{id: 1})
 	}
 	last := l.segs[len(l.segs)-1]
-	f, err := fsys.openFile(segmentPath(dir, last.id), os.O_CREATE|os.O_WRONLY, 0o600)
+	f, err := fsys.openFile(segmentPath(dir, last.id), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, st, err
 	}
@@ -163,12 +178,15 @@ func openSegmentLog(dir string, segmentSize, maxSize int64, fsys fileSystem) (*s
 	// record overwrites the torn bytes.
 	_ = f.Truncate(last.size)
 	l.active = f
+	last.f = f
 	l.dropDeadPrefix()
 	return l, st, nil
 }
 
-// applyPayload applies one record's ops, all or none.
-func (l *segmentLog) applyPayload(payload []byte, seg *segment) error {
+// applyPayload applies one record's ops, all or none; payloadOff is the
+// payload's offset in seg's file. Only small values are copied: nothing
+// keeps the replay buffer.
+func (l *segmentLog) applyPayload(payload []byte, payloadOff int64, seg *segment) error {
 	ops, err := decodePayload(payload, l.dec)
 	l.dec = ops
 	if err != nil {
@@ -176,7 +194,7 @@ func (l *segmentLog) applyPayload(payload []byte, seg *segment) error {
 	}
 	for _, op := range ops {
 		if op.typ == opSet {
-			l.put(string(op.key), slices.Clone(op.value), seg)
+			l.put(string(op.key), seg, payloadOff+int64(op.valueOff), op.value)
 		} else {
 			l.del(string(op.key))
 		}
@@ -184,23 +202,28 @@ func (l *segmentLog) applyPayload(payload []byte, seg *segment) error {
 	return nil
 }
 
-func (l *segmentLog) put(key string, value []byte, seg *segment) {
-	if value == nil {
-		value = []byte{}
-	}
+// put makes value, written in seg's file at off, key's current value. Only
+// a small value is kept (copied); value may be reused by the caller.
+func (l *segmentLog) put(key string, seg *segment, off int64, value []byte) {
 	if old, ok := l.kv[key]; ok {
 		old.seg.live--
-		old.seg.liveBytes -= opSize(key, old.value, true)
+		old.seg.liveBytes -= opSize(key, old.size, true)
 	}
-	l.kv[key] = entry{value: value, seg: seg}
+	e := entry{seg: seg, size: len(value)}
+	if len(value) <= inlineMax {
+		e.small = string(value)
+	} else {
+		e.off = off
+	}
+	l.kv[key] = e
 	seg.live++
-	seg.liveBytes += opSize(key, value, true)
+	seg.liveBytes += opSize(key, e.size, true)
 }
 
 func (l *segmentLog) del(key string) {
 	if old, ok := l.kv[key]; ok {
 		old.seg.live--
-		old.seg.liveBytes -= opSize(key, old.value, true)
+		old.seg.liveBytes -= opSize(key, old.size, true)
 		delete(l.kv, key)
 	}
 }
@@ -208,12 +231,47 @@ func (l *segmentLog) del(key string) {
 func (l *segmentLog) activeSeg() *segment { return l.segs[len(l.segs)-1] }
 
 // get returns a copy of key's value, nil if absent.
-func (l *segmentLog) get(key string) []byte {
+func (l *segmentLog) get(key string) ([]byte, error) {
 	e, ok := l.kv[key]
 	if !ok {
-		return nil
+		return nil, nil
 	}
-	return slices.Clone(e.value)
+	return l.read(key, e, make([]byte, e.size))
+}
+
+// read fills buf (len(buf) == e.size) with e's value: a small one from
+// memory, a large one with one ReadAt of its segment file.
+func (l *segmentLog) read(key string, e entry, buf []byte) ([]byte, error) {
+	if e.size <= inlineMax {
+		copy(buf, e.small)
+		return buf, nil
+	}
+	f, err := l.segFile(e.seg)
+	if err != nil {
+		return nil, err
+	}
+	n, err := f.ReadAt(buf, e.off)
+	if n != len(buf) {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("log_storage: read the %d-byte value of key %q at offset %d of %s: %w",
+			e.size, key, e.off, segmentPath(l.dir, e.seg.id), err)
+	}
+	return buf, nil
+}
+
+// segFile returns seg's open file, opening a segment replayed at open for
+// reading on first use.
+func (l *segmentLog) segFile(seg *segment) (segmentFile, error) {
+	if seg.f == nil {
+		f, err := l.fs.openFile(segmentPath(l.dir, seg.id), os.O_RDONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("log_storage: open segment for reading: %w", err)
+		}
+		seg.f = f
+	}
+	return seg.f, nil
 }
 
 // batch writes the Set and Delete ops of ops as one record, then applies
@@ -230,28 +288,38 @@ func (l *segmentLog) batch(ops []*storage.Operation) error {
 			return errWrongOpType
 		}
 	}
+	// Get ops read first: a failed read fails the batch before anything
+	// is written.
+	gets, err := l.readGets(ops)
+	if err != nil {
+		return err
+	}
 	if writes {
-		rec, err := appendRecord(l.buf[:0], ops)
-		l.buf = rec
+		rec, offs, err := appendRecord(l.buf[:0], ops, l.valueOffs)
+		l.buf, l.valueOffs = rec, offs
 		if err != nil {
 			return err
 		}
 		if err := l.admit(ops, int64(len(rec))); err != nil {
 			return err
 		}
-		if err := l.append(rec); err != nil {
+		recOff, err := l.append(rec)
+		if err != nil {
 			return err
 		}
+		seg := l.activeSeg()
+		for i, op := range ops {
+			switch op.Type {
+			case storage.Set:
+				l.put(op.Key, seg, recOff+offs[i], op.Value)
+			case storage.Delete:
+				l.del(op.Key)
+			}
+		}
 	}
-	seg := l.activeSeg()
-	for _, op := range ops {
-		switch op.Type {
-		case storage.Get:
-			op.Value = l.get(op.Key)
-		case storage.Set:
-			l.put(op.Key, slices.Clone(op.Value), seg)
-		case storage.Delete:
-			l.del(op.Key)
+	for i, op := range ops {
+		if op.Type == storage.Get {
+			op.Value = gets[i]
 		}
 	}
 	if len(l.buf) > 1<<20 {
@@ -259,6 +327,53 @@ func (l *segmentLog) batch(ops []*storage.Operation) error {
 	}
 	l.dropDeadPrefix()
 	return nil
+}
+
+// readGets returns, for each Get op of ops, a copy of the value at its point
+// of the batch: that of the batch's last earlier Set or Delete of its key,
+// else the stored one.
+func (l *segmentLog) readGets(ops []*storage.Operation) ([][]byte, error) {
+	var gets [][]byte
+	var last map[string]int // key -> index of its last Set or Delete so far, for long batches
+	if len(ops) > 16 {
+		last = map[string]int{}
+	}
+	for i, op := range ops {
+		if op.Type != storage.Get {
+			if last != nil {
+				last[op.Key] = i
+			}
+			continue
+		}
+		if gets == nil {
+			gets = make([][]byte, len(ops))
+		}
+		j := -1
+		if last != nil {
+			if k, ok := last[op.Key]; ok {
+				j = k
+			}
+		} else {
+			for k := i - 1; k >= 0; k-- {
+				if ops[k].Type != storage.Get && ops[k].Key == op.Key {
+					j = k
+					break
+				}
+			}
+		}
+		switch {
+		case j >= 0 && ops[j].Type == storage.Set:
+			gets[i] = append(make([]byte, 0, len(ops[j].Value)), ops[j].Value...)
+		case j >= 0: // deleted
+		default:
+			v, err := l.get(op.Key)
+			if err != nil {
+				return nil, err
+			}
+			gets[i] = v
+		}
+	}
+	return gets, nil
 }
 
 // admit refuses a write that adds data and would take the log over maxSize,
@@ -298,10 +413,10 @@ func (l *segmentLog) grows(ops []*storage.Operation) bool {
 			if !ok {
 				return true
 			}
-			growth += opSize(op.Key, op.Value, true) - opSize(op.Key, old.value, true)
+			growth += opSize(op.Key, len(op.Value), true) - opSize(op.Key, old.size, true)
 		case storage.Delete:
 			if ok {
-				growth -= opSize(op.Key, old.value, true)
+				growth -= opSize(op.Key, old.size, true)
 			}
 		}
 	}
@@ -309,23 +424,25 @@ func (l *segmentLog) grows(ops []*storage.Operation) bool {
 }
 
 // append writes rec with one write() at the end of the active segment,
-// rotating first if rec does not fit. A failed write is cut back off.
-func (l *segmentLog) append(rec []byte) error {
+// rotating first if rec does not fit, and returns the offset it was written
+// at. A failed write is cut back off.
+func (l *segmentLog) append(rec []byte) (int64, error) {
 	seg := l.activeSeg()
 	if seg.size > 0 && seg.size+int64(len(rec)) > l.segmentSize {
 		if err := l.rotate(); err != nil {
-			return err
+			return 0, err
 		}
 		seg = l.activeSeg()
 	}
-	if _, err := l.active.WriteAt(rec, seg.size); err != nil {
-		_ = l.active.Truncate(seg.size)
-		return writeError(err)
+	off := seg.size
+	if _, err := l.active.WriteAt(rec, off); err != nil {
+		_ = l.active.Truncate(off)
+		return 0, writeError(err)
 	}
 	seg.size += int64(len(rec))
 	l.disk += int64(len(rec))
 	l.written += int64(len(rec))
-	return nil
+	return off, nil
 }
 
 func writeError(err error) error {
@@ -339,11 +456,12 @@ func writeError(err error) error {
 // segments into it if that frees at least as much as it copies.
 func (l *segmentLog) rotate() error {
 	next := &segment{id: l.activeSeg().id + 1}
-	f, err := l.fs.openFile(segmentPath(l.dir, next.id), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := l.fs.openFile(segmentPath(l.dir, next.id), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
 	if err != nil {
 		return writeError(err)
 	}
-	_ = l.active.Close()
+	// the sealed segment keeps its handle (next.f) for reads
+	next.f = f
 	l.active = f
 	l.segs = append(l.segs, next)
 	l.compact()
@@ -388,15 +506,24 @@ func (l *segmentLog) compact() {
 	for _, s := range l.segs[:k] {
 		prefix[s] = true
 	}
-	var keys []string
+	type moved struct {
+		key      string
+		valueOff int // in rec
+		size     int
+	}
+	var keys []moved
 	rec := make([]byte, headerSize, headerSize+live)
 	copy(rec, magic[:])
 	for key, e := range l.kv {
 		if prefix[e.seg] {
-			keys = append(keys, key)
 			rec = append(rec, opSet)
 			rec = binaryAppendField(rec, key)
-			rec = binaryAppendField(rec, e.value)
+			rec = binary.AppendUvarint(rec, uint64(e.size))
+			keys = append(keys, moved{key: key, valueOff: len(rec), size: e.size})
+			rec = slices.Grow(rec, e.size)[:len(rec)+e.size]
+			if _, err := l.read(key, e, rec[len(rec)-e.size:]); err != nil {
+				return // a value that cannot be read stays where it is
+			}
 		}
 	}
 	rec, err := sealRecord(rec, 0)
@@ -404,16 +531,17 @@ func (l *segmentLog) compact() {
 		return
 	}
 	seg := l.activeSeg()
-	if _, err := l.active.WriteAt(rec, seg.size); err != nil {
-		_ = l.active.Truncate(seg.size)
+	recOff := seg.size
+	if _, err := l.active.WriteAt(rec, recOff); err != nil {
+		_ = l.active.Truncate(recOff)
 		return
 	}
 	seg.size += int64(len(rec))
 	l.disk += int64(len(rec))
 	l.written += int64(len(rec))
 	l.copiedBytes += int64(len(rec))
-	for _, key := range keys {
-		l.put(key, l.kv[key].value, seg)
+	for _, m := range keys {
+		l.put(m.key, seg, recOff+int64(m.valueOff), rec[m.valueOff:m.valueOff+m.size])
 	}
 	l.compactions++
 }
@@ -428,6 +556,12 @@ func binaryAppendField[T string | []byte](b []byte, field T) []byte {
 // older segments, which are gone by then.
 func (l *segmentLog) dropDeadPrefix() {
 	for len(l.segs) > 1 && l.segs[0].live == 0 {
+		if f := l.segs[0].f; f != nil {
+			// nothing live is read from it any more (closed before the
+			// unlink, which some systems refuse for an open file)
+			_ = f.Close()
+			l.segs[0].f = nil
+		}
 		if err := l.fs.remove(segmentPath(l.dir, l.segs[0].id)); err != nil && !os.IsNotExist(err) {
 			l.removeFails++
 			return
@@ -437,7 +571,19 @@ func (l *segmentLog) dropDeadPrefix() {
 	}
 }
 
-// close releases the active segment, synced once.
+// close syncs the active segment once and closes every segment file.
 func (l *segmentLog) close() error {
-	return errors.Join(l.active.Sync(), l.active.Close())
+	return errors.Join(l.active.Sync(), l.closeFiles())
+}
+
+// closeFiles closes every open segment file, the active one included.
+func (l *segmentLog) closeFiles() error {
+	var errs []error
+	for _, s := range l.segs {
+		if s.f != nil {
+			errs = append(errs, s.f.Close())
+			s.f = nil
+		}
+	}
+	return errors.Join(errs...)
 }
