@@ -135,8 +135,9 @@ func listSegments(dir string) ([]uint64, error) {
 	return ids, nil
 }
 
-// openSegmentLog replays dir's segments (keys, small values, offsets) and opens the last one
-// for appending (a new first one if there is none).
+// openSegmentLog replays dir's segments (keys, small values, offsets of
+// large ones) and opens the last one for appending (a new first one if
+// there is none).
 func openSegmentLog(dir string, segmentSize, maxSize int64, fsys fileSystem) (*segmentLog, replayStats, error) {
 	l := &segmentLog{dir: dir, segmentSize: segmentSize, maxSize: maxSize, fs: fsys, kv: map[string]entry{}}
 	var st replayStats
