@@ -1,0 +1,5 @@
+//go:build !race
+
+package logstorage
+
+const raceEnabled = false
