@@ -73,8 +73,8 @@ elixir:
 
 # The memory-bound tests measure the Go heap, which -race inflates several
 # times: they skip under -race and run in the second, non-race pass.
-NORACE_TESTS = TestMemoryBounded
-NORACE_PKGS = ./processor/cardinalityguardprocessor/
+NORACE_TESTS = TestMemoryBounded|TestLargeValuesLiveOnDisk
+NORACE_PKGS = ./processor/cardinalityguardprocessor/ ./extension/logstorage/
 unit:
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run '$(NORACE_TESTS)' $(NORACE_PKGS)

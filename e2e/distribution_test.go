@@ -92,7 +92,7 @@ func TestComponentsListsEveryManifestComponent(t *testing.T) {
 		"receivers":  {got.Receivers, []string{"otlp", "statsd"}},
 		"processors": {got.Processors, []string{"memory_limiter", "batch", "probabilistic_sampler"}},
 		"exporters":  {got.Exporters, []string{"otlp_grpc", "otlp_http", "debug", "datadog", "prometheus"}},
-		"extensions": {got.Extensions, []string{"file_storage", "health_check", "bearertokenauth", "zpages", "pprof"}},
+		"extensions": {got.Extensions, []string{"file_storage", "log_storage", "health_check", "bearertokenauth", "zpages", "pprof"}},
 		"providers":  {got.Providers, []string{}},
 	} {
 		have := names(want.have)

@@ -3,6 +3,7 @@
 package main
 
 import (
+	logstorage "github.com/anvil/anvilcol/extension/logstorage"
 	cardinalityguardprocessor "github.com/anvil/anvilcol/processor/cardinalityguardprocessor"
 	nodeidentityprocessor "github.com/anvil/anvilcol/processor/nodeidentityprocessor"
 	samplingprocessor "github.com/anvil/anvilcol/processor/samplingprocessor"
@@ -57,6 +58,7 @@ func components() (otelcol.Factories, error) {
 
 	factories.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](
 		filestorage.NewFactory(),
+		logstorage.NewFactory(),
 		healthcheckextension.NewFactory(),
 		bearertokenauthextension.NewFactory(),
 		zpagesextension.NewFactory(),
@@ -67,6 +69,7 @@ func components() (otelcol.Factories, error) {
 	}
 	factories.ExtensionModules = makeModulesMap(factories.Extensions, map[component.Type]string{
 		filestorage.NewFactory().Type():              "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.155.0",
+		logstorage.NewFactory().Type():               "github.com/anvil/anvilcol v0.0.0",
 		healthcheckextension.NewFactory().Type():     "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.155.0",
 		bearertokenauthextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.155.0",
 		zpagesextension.NewFactory().Type():          "go.opentelemetry.io/collector/extension/zpagesextension v0.155.0",

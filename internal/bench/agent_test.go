@@ -95,7 +95,7 @@ func startAgent(t *testing.T, gw *sinkGateway, withPprof bool) *agent {
 	if withPprof {
 		a.pprof = e2etest.FreePort(t)
 		extra := filepath.Join(a.dir, "pprof.yaml")
-		yaml := fmt.Sprintf("extensions:\n  pprof:\n    endpoint: 127.0.0.1:%d\nservice:\n  extensions: [health_check, file_storage, bearertokenauth/gateway, pprof]\n", a.pprof)
+		yaml := fmt.Sprintf("extensions:\n  pprof:\n    endpoint: 127.0.0.1:%d\nservice:\n  extensions: [health_check, log_storage, bearertokenauth/gateway, pprof]\n", a.pprof)
 		if err := os.WriteFile(extra, []byte(yaml), 0o600); err != nil {
 			t.Fatal(err)
 		}
