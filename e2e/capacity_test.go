@@ -28,10 +28,7 @@ func TestQueueActivityThroughTheForwarderOnARealPrometheus(t *testing.T) {
 	f := newFleetEnv(t, map[string]string{"ANVILCOL_ZERO_HOLD": "20s"}) // 1 s scrapes + the rules' 15 s steps
 	defer f.stopAll()
 	agent := f.startAgent(t, "node-1", nil)
-	var targets []string
-	for _, g := range f.gateways {
-		targets = append(targets, fmt.Sprintf("%s:%d", g.listenHost, g.promPort))
-	}
+	targets := f.exporterTargets()
 	prom := startDeployPrometheus(t, filepath.Join(root, "deploy", "prometheus", "anvil-rules.yaml"), targets, "")
 
 	d := startElixirDriver(t)
@@ -49,17 +46,7 @@ func TestQueueActivityThroughTheForwarderOnARealPrometheus(t *testing.T) {
 		t.Fatalf("flush: %s", a)
 	}
 
-	exprs := map[string]string{}
-	for _, e := range dashboardExprs(t, filepath.Join(root, "deploy", "grafana", "anvil-queue-health.json")) {
-		exprs[e.where[strings.Index(e.where, `"`):]] = substituteGrafana(e.expr)
-	}
-	panel := func(title, ref string) string {
-		q, ok := exprs[fmt.Sprintf("%q %s", title, ref)]
-		if !ok {
-			t.Fatalf("panel %q %s not on the dashboard", title, ref)
-		}
-		return q
-	}
+	panel := dashboardPanel(t, filepath.Join(root, "deploy", "grafana", "anvil-queue-health.json"))
 	type check struct {
 		title, ref, matchers string
 		want                 float64

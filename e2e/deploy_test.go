@@ -379,6 +379,34 @@ scrape_configs:
 %s`, rules, strings.Join(quoted, ", "), extraJobs))
 }
 
+// exporterTargets are the fleet gateways' prometheus exporter addresses.
+func (f *fleet) exporterTargets() []string {
+	var out []string
+	for _, g := range f.gateways {
+		out = append(out, fmt.Sprintf("%s:%d", g.listenHost, g.promPort))
+	}
+	return out
+}
+
+// dashboardPanel returns a lookup of the dashboard at path's queries by
+// panel title and refId, Grafana variables substituted; an unknown panel
+// fails the test.
+func dashboardPanel(t *testing.T, path string) func(title, ref string) string {
+	t.Helper()
+	exprs := map[string]string{}
+	for _, e := range dashboardExprs(t, path) {
+		exprs[e.where[strings.Index(e.where, `"`):]] = substituteGrafana(e.expr)
+	}
+	return func(title, ref string) string {
+		t.Helper()
+		q, ok := exprs[fmt.Sprintf("%q %s", title, ref)]
+		if !ok {
+			t.Fatalf("panel %q %s not on %s", title, ref, filepath.Base(path))
+		}
+		return q
+	}
+}
+
 // needsHistory tells whether a query (or the recording rule name with its
 // expression) reads the day that ended an hour ago or the last day's full
 // hours: no data in a Prometheus started minutes ago.

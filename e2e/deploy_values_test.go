@@ -51,10 +51,7 @@ func TestDeployRulesReadTrueCountsAcrossMovesAndRestarts(t *testing.T) {
 	defer f.stopAll()
 	agent := f.startAgent(t, "node-1", nil)
 
-	var targets []string
-	for _, g := range f.gateways {
-		targets = append(targets, fmt.Sprintf("%s:%d", g.listenHost, g.promPort))
-	}
+	targets := f.exporterTargets()
 	prom := startDeployPrometheus(t, filepath.Join(root, "deploy", "prometheus", "anvil-rules.yaml"), targets, "")
 	started := time.Now()
 

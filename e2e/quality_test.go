@@ -64,10 +64,7 @@ func TestQualityThroughTheForwarderOnARealPrometheus(t *testing.T) {
 	if err := os.WriteFile(rulesFile, []byte(rules), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var targets []string
-	for _, g := range f.gateways {
-		targets = append(targets, fmt.Sprintf("%s:%d", g.listenHost, g.promPort))
-	}
+	targets := f.exporterTargets()
 	prom := startDeployPrometheus(t, rulesFile, targets, "")
 
 	d := startElixirDriver(t)
@@ -157,17 +154,7 @@ func TestQualityThroughTheForwarderOnARealPrometheus(t *testing.T) {
 	}
 
 	// The new panels of the Anvil queue health dashboard, on the same data.
-	exprs := map[string]string{}
-	for _, e := range dashboardExprs(t, filepath.Join(root, "deploy", "grafana", "anvil-queue-health.json")) {
-		exprs[e.where[strings.Index(e.where, `"`):]] = substituteGrafana(e.expr)
-	}
-	panel := func(title, ref string) string {
-		q, ok := exprs[fmt.Sprintf("%q %s", title, ref)]
-		if !ok {
-			t.Fatalf("panel %q %s not on the dashboard", title, ref)
-		}
-		return q
-	}
+	panel := dashboardPanel(t, filepath.Join(root, "deploy", "grafana", "anvil-queue-health.json"))
 	value := func(q string, labels map[string]string) float64 {
 		s, err := prom.Query(q)
 		if err != nil {
