@@ -144,6 +144,9 @@ func TestDeployShippedPrometheusConfig(t *testing.T) {
 	if len(raw) > 0 {
 		t.Errorf("raw series remote-written to long-term storage: %v", raw[:min(5, len(raw))])
 	}
+	if len(q1Samples) < 2 {
+		t.Fatalf("long-term storage got %v of %s, want two evaluations >= 6", q1Samples, q1)
+	}
 	if v := q1Samples[len(q1Samples)-1]; v > 6*(75.0+15)/75 {
 		t.Errorf("q-1's labels in the hour read %v in long-term storage one evaluation after the first 6 (all: %v), want 6 to 7.2", v, q1Samples)
 	}

@@ -98,9 +98,10 @@ func newSeriesTracker(started time.Time) *seriesTracker {
 // newSeriesAge bounds how long a series may have been counting when its
 // first point reaches the tracker for that point to count from 0: a client's
 // first export after the series began (OpenTelemetry SDKs export every 60 s
-// by default; the anvil receiver flushes every 10 s). An older series seen for the first time is one
-// that moved here from another gateway replica, or one the tracker forgot:
-// its value is mostly history from before, so it is a baseline.
+// by default; the anvil receiver flushes every 10 s). An older series seen
+// for the first time is one that moved here from another gateway replica, or
+// one the tracker forgot: its value is mostly history from before, so it is
+// a baseline.
 const newSeriesAge = 2 * time.Minute
 
 // isNewSeries reports whether a series with no remembered state started after

@@ -160,7 +160,7 @@ func TestPassedValueLeavesNothingToRelease(t *testing.T) {
 	r.z.release()
 	assert.Empty(t, r.sink.AllMetrics(), "nothing to release")
 
-	// Mutation guard: a held series with no later point is released.
+	// The same manual release does send a held value that nothing replaced.
 	r.feed(t, counter("q-once", r.clk.Now().Add(-time.Second), r.clk.Now(), 5))
 	r.clk.Advance(25 * time.Second)
 	r.z.release()
