@@ -250,6 +250,7 @@ type row struct {
 	anonPeakMiB      float64 // highest RssAnon in the window (heap, stacks; not the binary's file pages)
 	hwmMiB           float64 // VmHWM at the end (peak since start)
 	genCPU           float64 // anvilgen's CPU, % of a core
+	wirePerEvent     float64 // bytes the gateway read per accepted event over the window (TLS, compressed)
 	accepted, failed int64
 }
 
@@ -275,7 +276,7 @@ func measure(t *testing.T, gw *sinkGateway, path string, rate int, warmup, windo
 			prof <- b
 		}()
 	}
-	t0, c0 := time.Now(), cpuTicks(t, pid)
+	t0, c0, w0 := time.Now(), cpuTicks(t, pid), gw.wireBytes.Load()
 	var peak, peakAnon int64
 	tick := time.NewTicker(200 * time.Millisecond)
 	for end := t0.Add(window); time.Now().Before(end); {
@@ -284,7 +285,7 @@ func measure(t *testing.T, gw *sinkGateway, path string, rate int, warmup, windo
 		peakAnon = max(peakAnon, statusKB(pid, "RssAnon"))
 	}
 	tick.Stop()
-	c1, t1 := cpuTicks(t, pid), time.Now()
+	c1, t1, w1 := cpuTicks(t, pid), time.Now(), gw.wireBytes.Load()
 	hwm := statusKB(pid, "VmHWM")
 	rep, genSecs := g.wait(t)
 	if prof != nil {
@@ -298,6 +299,7 @@ func measure(t *testing.T, gw *sinkGateway, path string, rate int, warmup, windo
 		genCPU: genSecs / rep.Seconds * 100, accepted: rep.Accepted, failed: rep.Failed}
 	if rep.AchievedRate > 0 {
 		r.per10k = cpu * 10000 / rep.AchievedRate
+		r.wirePerEvent = float64(w1-w0) / (rep.AchievedRate * t1.Sub(t0).Seconds())
 	}
 	if rep.Failed > 0 || rep.Rejected > 0 {
 		t.Errorf("%s: anvilgen failed %d, rejected %d events", path, rep.Failed, rep.Rejected)
@@ -325,11 +327,11 @@ func TestBenchAgent(t *testing.T) {
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "\nwhole agent (%s on config/agent.yaml, TLS + token to a sink gateway, persistent queues), %d events/s target, %v warm-up, %v window, %d CPUs, %s\n",
 		filepath.Base(e2etest.AgentBinary(t)), rate, warmup, window, runtimeCPUs(), host)
-	fmt.Fprintf(&b, "| path | events/s | agent CPU (%% of a core) | %% of a core per 10k events/s | peak RSS in window (MiB) | of it anonymous (MiB) | VmHWM (MiB) | anvilgen CPU (%%) |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| path | events/s | agent CPU (%% of a core) | %% of a core per 10k events/s | peak RSS in window (MiB) | of it anonymous (MiB) | VmHWM (MiB) | anvilgen CPU (%%) | to gateway (bytes/event) |\n|---|---|---|---|---|---|---|---|---|\n")
 	by := map[string]row{}
 	for _, r := range rows {
 		by[r.path] = r
-		fmt.Fprintf(&b, "| %s | %.0f | %.1f | %.1f | %.0f | %.0f | %.0f | %.1f |\n", r.path, r.rate, r.cpuPct, r.per10k, r.rssPeakMiB, r.anonPeakMiB, r.hwmMiB, r.genCPU)
+		fmt.Fprintf(&b, "| %s | %.0f | %.1f | %.1f | %.0f | %.0f | %.0f | %.1f | %.1f |\n", r.path, r.rate, r.cpuPct, r.per10k, r.rssPeakMiB, r.anonPeakMiB, r.hwmMiB, r.genCPU, r.wirePerEvent)
 	}
 	if a, ok := by["anvil"]; ok {
 		if s, ok := by["statsd"]; ok && s.per10k > 0 {

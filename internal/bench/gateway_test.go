@@ -6,6 +6,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	_ "go.opentelemetry.io/collector/config/configgrpc" // registers the zstd gRPC compressor the agent uses
@@ -38,6 +39,8 @@ type sinkGateway struct {
 	submits      map[string]int64 // series key -> latest cumulative value
 	metricPts    int64
 	unauthorized int64
+
+	wireBytes atomic.Int64 // bytes read from agents' connections (TLS records: what crosses the network)
 }
 
 func newSinkGateway(t testing.TB, tls e2etest.TLSFiles, token string) *sinkGateway {
@@ -63,6 +66,7 @@ func (g *sinkGateway) start(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	l = countingListener{Listener: l, n: &g.wireBytes}
 	g.srv = grpc.NewServer(grpc.Creds(creds), grpc.UnaryInterceptor(g.auth))
 	plogotlp.RegisterGRPCServer(g.srv, &sinkLogs{g: g})
 	ptraceotlp.RegisterGRPCServer(g.srv, &sinkTraces{g: g})
@@ -86,6 +90,31 @@ func (g *sinkGateway) auth(ctx context.Context, req any, _ *grpc.UnaryServerInfo
 		return nil, status.Error(codes.Unauthenticated, "bad token")
 	}
 	return h(ctx, req)
+}
+
+// countingListener counts the bytes its connections read into n.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{Conn: c, n: l.n}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 type snapshot struct {
