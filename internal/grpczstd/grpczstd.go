@@ -74,18 +74,20 @@ func (c *compressor) Decompress(r io.Reader) (io.Reader, error) {
 }
 
 // pooledEncoder goes back to the pool on Close (gRPC closes every writer it
-// gets; one that is never closed is simply collected).
+// gets; one that is never closed is simply collected). Only the first Close
+// touches the encoder: by a second one it may already serve another writer.
 type pooledEncoder struct {
 	*zstd.Encoder
 	pool *sync.Pool
 }
 
 func (e *pooledEncoder) Close() error {
-	err := e.Encoder.Close()
-	if e.pool != nil {
-		e.Encoder.Reset(nil)
-		e.pool.Put(e.Encoder)
-		e.pool = nil
+	if e.pool == nil {
+		return nil
 	}
+	err := e.Encoder.Close()
+	e.Encoder.Reset(nil)
+	e.pool.Put(e.Encoder)
+	e.pool = nil
 	return err
 }

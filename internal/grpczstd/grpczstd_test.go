@@ -129,21 +129,37 @@ func TestFastestLevelRoundTripsThroughTheStockDecoder(t *testing.T) {
 	}
 }
 
-func TestACloseTwiceDoesNotShareTheEncoder(t *testing.T) {
-	c := newCompressor(zstd.SpeedFastest, encoding.GetCompressor(Name))
-	var out bytes.Buffer
-	w, err := c.Compress(&out)
+func TestASecondCloseLeavesThePooledEncoderAlone(t *testing.T) {
+	stock := encoding.GetCompressor(Name)
+	c := newCompressor(zstd.SpeedFastest, stock)
+	var first, out bytes.Buffer
+	w, err := c.Compress(&first)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_ = w.Close() // must not put the encoder in the pool a second time
+	// The next writer takes the pooled encoder; a stale second Close of the
+	// first writer must neither end its frame nor pool its encoder again.
+	p := payload()
 	w1, _ := c.Compress(&out)
-	w2, _ := c.Compress(&out)
+	if _, err := w1.Write(p[:len(p)/2]); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Close()
+	w2, _ := c.Compress(&bytes.Buffer{})
 	if w1.(*pooledEncoder).Encoder == w2.(*pooledEncoder).Encoder {
 		t.Fatal("two writers share one encoder after a double Close")
+	}
+	if _, err := w1.Write(p[len(p)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if back := decompress(t, stock, out.Bytes()); !bytes.Equal(back, p) {
+		t.Fatalf("the writer whose encoder a stale Close touched wrote %d bytes, want %d", len(back), len(p))
 	}
 }
 
