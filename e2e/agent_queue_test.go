@@ -12,10 +12,11 @@ import (
 )
 
 // TestAgentFullQueueAnswers503AndLosesNothing: with the gateway tier down,
-// config/agent.yaml's persistent queues (log_storage) fill up to their
-// max_size (ANVILCOL_STORAGE_MAX_BYTES, 32 MiB here); the anvil receiver then
-// answers 503, never 200-and-drop; once the gateways are back, every event
-// answered 200 reaches the tracing backend as an event log.
+// config/agent.yaml's log_storage clients (write_behind's, for logs and
+// traces) fill up to their max_size (ANVILCOL_STORAGE_MAX_BYTES, 32 MiB
+// here); the anvil receiver then answers 503, never 200-and-drop; once the
+// gateways are back, every event answered 200 reaches the tracing backend as
+// an event log.
 func TestAgentFullQueueAnswers503AndLosesNothing(t *testing.T) {
 	f := newFleetEnv(t, nil)
 	defer f.stopAll()
@@ -27,8 +28,8 @@ func TestAgentFullQueueAnswers503AndLosesNothing(t *testing.T) {
 	})
 
 	// Export failures (event logs and spans kept at rate 1.0), each with a
-	// 2 KiB stack trace: a batch of 500 is a ~2.2 MB request in the traces
-	// queue, so about 15 batches fill its 32 MiB.
+	// 2 KiB stack trace: a batch of 500 is a ~2.2 MB request in
+	// write_behind's traces storage, so about 15 batches fill its 32 MiB.
 	stack := strings.Repeat("lib/anvil/export.ex:9 Anvil.Export.generate/2\n", 45)
 	accepted := map[string]bool{}
 	refused := 0

@@ -7,6 +7,7 @@ import (
 	cardinalityguardprocessor "github.com/anvil/anvilcol/processor/cardinalityguardprocessor"
 	nodeidentityprocessor "github.com/anvil/anvilcol/processor/nodeidentityprocessor"
 	samplingprocessor "github.com/anvil/anvilcol/processor/samplingprocessor"
+	writebehindprocessor "github.com/anvil/anvilcol/processor/writebehindprocessor"
 	anvilreceiver "github.com/anvil/anvilcol/receiver/anvilreceiver"
 	bearertokenauthextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
 	healthcheckextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
@@ -115,6 +116,7 @@ func components() (otelcol.Factories, error) {
 		deltatocumulativeprocessor.NewFactory(),
 		filterprocessor.NewFactory(),
 		nodeidentityprocessor.NewFactory(),
+		writebehindprocessor.NewFactory(),
 		samplingprocessor.NewFactory(),
 		cardinalityguardprocessor.NewFactory(),
 	)
@@ -130,6 +132,7 @@ func components() (otelcol.Factories, error) {
 		deltatocumulativeprocessor.NewFactory().Type():    "github.com/open-telemetry/opentelemetry-collector-contrib/processor/deltatocumulativeprocessor v0.155.0",
 		filterprocessor.NewFactory().Type():               "github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor v0.155.0",
 		nodeidentityprocessor.NewFactory().Type():         "github.com/anvil/anvilcol v0.0.0",
+		writebehindprocessor.NewFactory().Type():          "github.com/anvil/anvilcol v0.0.0",
 		samplingprocessor.NewFactory().Type():             "github.com/anvil/anvilcol v0.0.0",
 		cardinalityguardprocessor.NewFactory().Type():     "github.com/anvil/anvilcol v0.0.0",
 	})

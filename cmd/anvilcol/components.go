@@ -10,6 +10,7 @@ import (
 	cardinalityguardprocessor "github.com/anvil/anvilcol/processor/cardinalityguardprocessor"
 	nodeidentityprocessor "github.com/anvil/anvilcol/processor/nodeidentityprocessor"
 	samplingprocessor "github.com/anvil/anvilcol/processor/samplingprocessor"
+	writebehindprocessor "github.com/anvil/anvilcol/processor/writebehindprocessor"
 	zerostepprocessor "github.com/anvil/anvilcol/processor/zerostepprocessor"
 	anvilreceiver "github.com/anvil/anvilcol/receiver/anvilreceiver"
 	datadogexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/datadogexporter"
@@ -130,6 +131,7 @@ func components() (otelcol.Factories, error) {
 		filterprocessor.NewFactory(),
 		nodeidentityprocessor.NewFactory(),
 		zerostepprocessor.NewFactory(),
+		writebehindprocessor.NewFactory(),
 		samplingprocessor.NewFactory(),
 		cardinalityguardprocessor.NewFactory(),
 		alertprocessor.NewFactory(),
@@ -147,6 +149,7 @@ func components() (otelcol.Factories, error) {
 		filterprocessor.NewFactory().Type():               "github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor v0.155.0",
 		nodeidentityprocessor.NewFactory().Type():         "github.com/anvil/anvilcol v0.0.0",
 		zerostepprocessor.NewFactory().Type():             "github.com/anvil/anvilcol v0.0.0",
+		writebehindprocessor.NewFactory().Type():          "github.com/anvil/anvilcol v0.0.0",
 		samplingprocessor.NewFactory().Type():             "github.com/anvil/anvilcol v0.0.0",
 		cardinalityguardprocessor.NewFactory().Type():     "github.com/anvil/anvilcol v0.0.0",
 		alertprocessor.NewFactory().Type():                "github.com/anvil/anvilcol v0.0.0",

@@ -1,0 +1,330 @@
+package writebehindprocessor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processortest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/anvil/anvilcol/extension/logstorage"
+	"github.com/anvil/anvilcol/processor/writebehindprocessor/internal/metadata"
+)
+
+var storageID = component.MustNewID("log_storage")
+
+type host struct {
+	component.Host
+	exts map[component.ID]component.Component
+}
+
+func (h host) GetExtensions() map[component.ID]component.Component { return h.exts }
+
+// newStorage starts a log_storage over dir; maxSize 0 keeps the default.
+func newStorage(t *testing.T, dir string, maxSize int64) (extension.Extension, host) {
+	t.Helper()
+	f := logstorage.NewFactory()
+	cfg := f.CreateDefaultConfig().(*logstorage.Config)
+	cfg.Directory = dir
+	cfg.SegmentSize = 1 << 20
+	if maxSize > 0 {
+		cfg.MaxSize = maxSize
+	}
+	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	return ext, host{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{storageID: ext}}
+}
+
+// sink is a next consumer: fn decides each call's answer.
+type sink struct {
+	mu   sync.Mutex
+	got  []plog.Logs
+	fn   func(ctx context.Context, n int) error // n: calls so far, from 1
+	call int
+}
+
+func (s *sink) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+func (s *sink) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	s.mu.Lock()
+	s.call++
+	n := s.call
+	fn := s.fn
+	s.mu.Unlock()
+	if fn != nil {
+		if err := fn(ctx, n); err != nil {
+			return err
+		}
+	}
+	cp := plog.NewLogs()
+	ld.CopyTo(cp)
+	s.mu.Lock()
+	s.got = append(s.got, cp)
+	s.mu.Unlock()
+	return nil
+}
+
+// bodies returns the first record's body of every request received, sorted by arrival.
+func (s *sink) bodies() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := map[string]int{}
+	for _, ld := range s.got {
+		lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+		for i := range lrs.Len() {
+			m[lrs.At(i).Body().Str()]++
+		}
+	}
+	return m
+}
+
+func request(name string, records, bodyBytes int) plog.Logs {
+	ld := plog.NewLogs()
+	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	pad := make([]byte, bodyBytes)
+	for i := range pad {
+		pad[i] = 'a' + byte(i%26)
+	}
+	for i := range records {
+		lr := lrs.AppendEmpty()
+		lr.Body().SetStr(fmt.Sprintf("%s-%d", name, i))
+		lr.Attributes().PutStr("pad", string(pad))
+	}
+	return ld
+}
+
+func newProcessor(t *testing.T, cfg *Config, next consumer.Logs) processor.Logs {
+	t.Helper()
+	f := NewFactory()
+	p, err := f.CreateLogs(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, next)
+	require.NoError(t, err)
+	return p
+}
+
+func testConfig() *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Storage = storageID
+	cfg.RetryInterval = 10 * time.Millisecond
+	return cfg
+}
+
+// keys lists what the processor's client holds in storage.
+func keys(t *testing.T, ext extension.Extension) []string {
+	t.Helper()
+	c, err := ext.(storage.Extension).GetClient(context.Background(), component.KindProcessor, component.NewID(metadata.Type), "logs")
+	require.NoError(t, err)
+	defer c.Close(context.Background())
+	var ks []string
+	require.NoError(t, c.(storage.Walker).Walk(context.Background(), func(k string, _ []byte) ([]*storage.Operation, error) {
+		ks = append(ks, k)
+		return nil, nil
+	}))
+	return ks
+}
+
+func TestDeliversFromMemoryAndDeletesWhatWasAccepted(t *testing.T) {
+	dir := t.TempDir()
+	ext, h := newStorage(t, dir, 0)
+	s := &sink{}
+	p := newProcessor(t, testConfig(), s)
+	require.NoError(t, p.Start(context.Background(), h))
+	for i := range 50 {
+		require.NoError(t, p.ConsumeLogs(context.Background(), request(fmt.Sprintf("r%d", i), 3, 10)))
+	}
+	require.Eventually(t, func() bool { return len(s.bodies()) == 150 }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, p.Shutdown(context.Background()))
+	for _, n := range s.bodies() {
+		require.Equal(t, 1, n, "a record delivered twice")
+	}
+	require.Empty(t, keys(t, ext), "accepted requests stay in storage")
+	require.NoError(t, ext.Shutdown(context.Background()))
+}
+
+func TestWhatWasNeverAcceptedIsReplayedOnTheNextStart(t *testing.T) {
+	dir := t.TempDir()
+	ext, h := newStorage(t, dir, 0)
+	// The next hop is down: every call waits until shutdown cancels it.
+	down := &sink{fn: func(ctx context.Context, _ int) error { <-ctx.Done(); return ctx.Err() }}
+	p := newProcessor(t, testConfig(), down)
+	p.(*logsProcessor).grace = 50 * time.Millisecond
+	require.NoError(t, p.Start(context.Background(), h))
+	for i := range 40 { // more than the 16 workers: some are still queued
+		require.NoError(t, p.ConsumeLogs(context.Background(), request(fmt.Sprintf("r%d", i), 2, 10)))
+	}
+	require.NoError(t, p.Shutdown(context.Background()))
+	require.Len(t, keys(t, ext), 40)
+	require.NoError(t, ext.Shutdown(context.Background()))
+
+	ext2, h2 := newStorage(t, dir, 0)
+	up := &sink{}
+	p2 := newProcessor(t, testConfig(), up)
+	require.NoError(t, p2.Start(context.Background(), h2))
+	require.Eventually(t, func() bool { return len(up.bodies()) == 80 }, 5*time.Second, 5*time.Millisecond)
+	// New requests after a replay get new keys (the sequence goes on).
+	require.NoError(t, p2.ConsumeLogs(context.Background(), request("after", 1, 10)))
+	require.Eventually(t, func() bool { return up.bodies()["after-0"] == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, p2.Shutdown(context.Background()))
+	for b, n := range up.bodies() {
+		require.Equal(t, 1, n, "%s delivered %d times", b, n)
+	}
+	require.Empty(t, keys(t, ext2))
+	require.NoError(t, ext2.Shutdown(context.Background()))
+}
+
+func TestBeyondTheMemoryLimitRequestsAreReadBackFromStorage(t *testing.T) {
+	ext, h := newStorage(t, t.TempDir(), 0)
+	release := make(chan struct{})
+	var calls atomic.Int64
+	s := &sink{fn: func(ctx context.Context, _ int) error {
+		calls.Add(1)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+	cfg := testConfig()
+	cfg.MemoryLimitMiB = 1
+	cfg.Workers = 1
+	p := newProcessor(t, cfg, s)
+	require.NoError(t, p.Start(context.Background(), h))
+	// 8 requests of ~300 KiB: at most 3 fit the 1 MiB limit.
+	for i := range 8 {
+		require.NoError(t, p.ConsumeLogs(context.Background(), request(fmt.Sprintf("r%d", i), 3, 100<<10)))
+	}
+	wb := p.(*logsProcessor).writeBehind
+	wb.mu.Lock()
+	inMem, mem := 0, wb.memBytes
+	for _, it := range wb.queue[wb.head:] {
+		if it.inMem {
+			inMem++
+		}
+	}
+	wb.mu.Unlock()
+	require.LessOrEqual(t, mem, int64(1<<20))
+	require.Less(t, inMem, 7, "every request stayed in memory past the limit")
+	close(release)
+	require.Eventually(t, func() bool { return len(s.bodies()) == 24 }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, p.Shutdown(context.Background()))
+	for i := range 8 {
+		for j := range 3 {
+			require.Equal(t, 1, s.bodies()[fmt.Sprintf("r%d-%d", i, j)])
+		}
+	}
+	require.Empty(t, keys(t, ext))
+	require.Zero(t, wb.memBytes)
+	require.NoError(t, ext.Shutdown(context.Background()))
+}
+
+func TestARetryableRefusalIsRetriedFromStorage(t *testing.T) {
+	ext, h := newStorage(t, t.TempDir(), 0)
+	s := &sink{fn: func(_ context.Context, n int) error {
+		if n <= 2 {
+			return errors.New("queue is full")
+		}
+		return nil
+	}}
+	cfg := testConfig()
+	cfg.Workers = 1
+	p := newProcessor(t, cfg, s)
+	require.NoError(t, p.Start(context.Background(), h))
+	ld := request("r", 2, 10)
+	require.NoError(t, p.ConsumeLogs(context.Background(), ld))
+	// The next consumer empties what it refused (a batcher moves data out):
+	// the retry must not send that emptied copy.
+	ld.ResourceLogs().RemoveIf(func(plog.ResourceLogs) bool { return true })
+	require.Eventually(t, func() bool { return len(s.bodies()) == 2 }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, p.Shutdown(context.Background()))
+	require.Equal(t, map[string]int{"r-0": 1, "r-1": 1}, s.bodies())
+	require.Empty(t, keys(t, ext))
+	require.NoError(t, ext.Shutdown(context.Background()))
+}
+
+func TestAPermanentRefusalIsDroppedCountedAndDeleted(t *testing.T) {
+	ext, h := newStorage(t, t.TempDir(), 0)
+	s := &sink{fn: func(context.Context, int) error { return consumererror.NewPermanent(errors.New("bad data")) }}
+	tel := componenttest.NewTelemetry()
+	set := processortest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	p, err := NewFactory().CreateLogs(context.Background(), set, testConfig(), s)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background(), h))
+	require.NoError(t, p.ConsumeLogs(context.Background(), request("r", 4, 10)))
+	require.Eventually(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.call == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, p.Shutdown(context.Background())) // the worker deletes before it stops
+	require.Empty(t, keys(t, ext))
+	m, err := tel.GetMetric("otelcol_processor_write_behind_dropped")
+	require.NoError(t, err)
+	sum := m.Data.(metricdata.Sum[int64])
+	require.Equal(t, int64(4), sum.DataPoints[0].Value)
+	require.NoError(t, ext.Shutdown(context.Background()))
+}
+
+func TestAFullStorageRefusesTheRequestRetryably(t *testing.T) {
+	ext, h := newStorage(t, t.TempDir(), 2<<20) // two 1 MiB segments
+	down := &sink{fn: func(ctx context.Context, _ int) error { <-ctx.Done(); return ctx.Err() }}
+	p := newProcessor(t, testConfig(), down)
+	p.(*logsProcessor).grace = 50 * time.Millisecond
+	require.NoError(t, p.Start(context.Background(), h))
+	var err error
+	accepted := 0
+	for i := 0; i < 100 && err == nil; i++ {
+		if err = p.ConsumeLogs(context.Background(), request(fmt.Sprintf("r%d", i), 1, 100<<10)); err == nil {
+			accepted++
+		}
+	}
+	require.Error(t, err, "a full storage accepted every request")
+	require.ErrorIs(t, err, storage.ErrStorageFull)
+	require.False(t, consumererror.IsPermanent(err), "a full storage must be retryable (503), not permanent")
+	require.NoError(t, p.Shutdown(context.Background()))
+	require.Len(t, keys(t, ext), accepted, "every accepted request is kept, none of the refused")
+	require.NoError(t, ext.Shutdown(context.Background()))
+}
+
+func TestStartFailsWithoutAListableStorage(t *testing.T) {
+	p := newProcessor(t, testConfig(), &sink{})
+	err := p.Start(context.Background(), host{Host: componenttest.NewNopHost()})
+	require.ErrorContains(t, err, `storage extension "log_storage" not found`)
+}
+
+func TestShutdownLetsDeliveriesInFlightFinish(t *testing.T) {
+	ext, h := newStorage(t, t.TempDir(), 0)
+	// The exporter takes 200 ms per request (a batch waiting for its flush).
+	s := &sink{fn: func(ctx context.Context, _ int) error {
+		select {
+		case <-time.After(200 * time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+	p := newProcessor(t, testConfig(), s)
+	require.NoError(t, p.Start(context.Background(), h))
+	for i := range 3 {
+		require.NoError(t, p.ConsumeLogs(context.Background(), request(fmt.Sprintf("r%d", i), 1, 10)))
+	}
+	require.Eventually(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.call == 3 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, p.Shutdown(context.Background()))
+	// Accepted during the grace, so deleted: nothing is sent twice after a
+	// graceful restart.
+	require.Len(t, s.bodies(), 3)
+	require.Empty(t, keys(t, ext))
+	require.NoError(t, ext.Shutdown(context.Background()))
+}
