@@ -13,7 +13,7 @@ import (
 
 func TestDefaultConfigNeedsOnlyAStorage(t *testing.T) {
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
-	require.Equal(t, &Config{Workers: 16, MemoryLimitMiB: 4, RetryInterval: time.Second}, cfg)
+	require.Equal(t, &Config{MaxInFlight: 1024, MemoryLimitMiB: 4, RetryInterval: time.Second}, cfg)
 	require.ErrorContains(t, cfg.Validate(), "storage is required")
 	cfg.Storage = component.MustNewID("log_storage")
 	require.NoError(t, cfg.Validate())
@@ -23,14 +23,14 @@ func TestDefaultConfigNeedsOnlyAStorage(t *testing.T) {
 func TestConfigFromYAMLAndEveryBadKeyNamed(t *testing.T) {
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	require.NoError(t, confmap.NewFromStringMap(map[string]any{
-		"storage": "log_storage/agent", "workers": 4, "memory_limit_mib": 8, "retry_interval": "250ms",
+		"storage": "log_storage/agent", "max_in_flight": 4, "memory_limit_mib": 8, "retry_interval": "250ms",
 	}).Unmarshal(cfg))
-	require.Equal(t, &Config{Storage: component.MustNewIDWithName("log_storage", "agent"), Workers: 4, MemoryLimitMiB: 8, RetryInterval: 250 * time.Millisecond}, cfg)
+	require.Equal(t, &Config{Storage: component.MustNewIDWithName("log_storage", "agent"), MaxInFlight: 4, MemoryLimitMiB: 8, RetryInterval: 250 * time.Millisecond}, cfg)
 	require.NoError(t, cfg.Validate())
 
 	bad := &Config{Storage: cfg.Storage}
 	err := bad.Validate()
-	for _, key := range []string{"workers", "memory_limit_mib", "retry_interval"} {
+	for _, key := range []string{"max_in_flight", "memory_limit_mib", "retry_interval"} {
 		require.ErrorContains(t, err, key)
 	}
 }

@@ -65,10 +65,10 @@ type writeBehind[T any] struct {
 	client storage.Client
 
 	mu       sync.Mutex
-	cond     *sync.Cond
-	queue    []*item[T] // FIFO; queue[head:] pending
+	spilled  []*item[T] // waiting in storage only, oldest first; spilled[head:] pending
 	head     int
-	memBytes int64
+	memBytes int64 // encoded bytes of the requests being delivered
+	inFlight int   // requests being delivered
 	next     uint64
 	stopped  bool
 
@@ -85,7 +85,6 @@ type writeBehind[T any] struct {
 
 func newWriteBehind[T any](cfg *Config, set processor.Settings, c codec[T]) *writeBehind[T] {
 	w := &writeBehind[T]{cfg: cfg, set: set, codec: c, grace: shutdownGrace}
-	w.cond = sync.NewCond(&w.mu)
 	w.refusals = ratelog.New(set.Logger, 10*time.Second)
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	meter := set.MeterProvider.Meter(metadata.ScopeName)
@@ -145,12 +144,11 @@ func (w *writeBehind[T]) Start(ctx context.Context, host component.Host) error {
 	if len(found) > 0 {
 		w.set.Logger.Info("Replaying requests kept before the last stop", zap.String("signal", w.codec.signal), zap.Int("requests", len(found)))
 		w.replayed.Add(ctx, int64(len(found)))
-		w.queue = found
 	}
-	for range w.cfg.Workers {
-		w.wg.Add(1)
-		go w.work()
-	}
+	w.mu.Lock()
+	w.spilled = found
+	w.pump()
+	w.mu.Unlock()
 	return nil
 }
 
@@ -166,7 +164,6 @@ const shutdownGrace = 5 * time.Second
 func (w *writeBehind[T]) Shutdown(ctx context.Context) error {
 	w.mu.Lock()
 	w.stopped = true
-	w.cond.Broadcast()
 	w.mu.Unlock()
 	done := make(chan struct{})
 	go func() { w.wg.Wait(); close(done) }()
@@ -211,65 +208,67 @@ func (w *writeBehind[T]) consume(ctx context.Context, data T) error {
 	}
 	it := &item[T]{key: key, size: int64(len(b))}
 	w.mu.Lock()
-	if w.memBytes+it.size <= int64(w.cfg.MemoryLimitMiB)<<20 {
+	defer w.mu.Unlock()
+	switch {
+	case w.stopped: // kept: the next start delivers it
+	case w.head == len(w.spilled) && w.fits(it.size):
 		it.data, it.inMem = data, true
-		w.memBytes += it.size
-	} else {
+		w.start(it)
+	default:
+		w.spilled = append(w.spilled, it)
 		w.kept.Add(ctx, 1)
 	}
-	w.queue = append(w.queue, it)
-	w.cond.Signal()
-	w.mu.Unlock()
 	return nil
 }
 
-// take returns the oldest pending item, false once stopped.
-func (w *writeBehind[T]) take() (*item[T], bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for w.head == len(w.queue) && !w.stopped {
-		w.cond.Wait()
-	}
-	if w.stopped {
-		return nil, false
-	}
-	it := w.queue[w.head]
-	w.queue[w.head] = nil
-	w.head++
-	if w.head == len(w.queue) { // drained: reuse the slice from its start
-		w.queue, w.head = w.queue[:0], 0
-	}
-	return it, true
+// fits reports whether a request of size may start now: in-flight requests
+// are bounded by memory_limit_mib (encoded bytes; one request always may)
+// and max_in_flight. Called with mu held.
+func (w *writeBehind[T]) fits(size int64) bool {
+	return w.inFlight < w.cfg.MaxInFlight &&
+		(w.inFlight == 0 || w.memBytes+size <= int64(w.cfg.MemoryLimitMiB)<<20)
 }
 
-func (w *writeBehind[T]) work() {
-	defer w.wg.Done()
-	for {
-		it, ok := w.take()
-		if !ok {
-			return
-		}
-		w.deliver(it)
+// start delivers it on a goroutine of its own. Called with mu held.
+func (w *writeBehind[T]) start(it *item[T]) {
+	w.memBytes += it.size
+	w.inFlight++
+	w.wg.Add(1)
+	go w.deliver(it)
+}
+
+// pump starts the oldest requests waiting in storage while they fit.
+// Called with mu held.
+func (w *writeBehind[T]) pump() {
+	for !w.stopped && w.head < len(w.spilled) && w.fits(w.spilled[w.head].size) {
+		it := w.spilled[w.head]
+		w.spilled[w.head] = nil
+		w.head++
+		w.start(it)
+	}
+	if w.head == len(w.spilled) { // drained: reuse the slice from its start
+		w.spilled, w.head = w.spilled[:0], 0
 	}
 }
 
-// release gives an in-memory item's bytes back to the limit.
-func (w *writeBehind[T]) release(it *item[T]) {
-	if !it.inMem {
-		return
-	}
+// finish gives a delivered (or abandoned) request's bytes back and starts
+// what waits in storage.
+func (w *writeBehind[T]) finish(it *item[T]) {
 	var zero T
 	w.mu.Lock()
-	w.memBytes -= it.size
 	it.data, it.inMem = zero, false
+	w.memBytes -= it.size
+	w.inFlight--
+	w.pump()
 	w.mu.Unlock()
+	w.wg.Done()
 }
 
 // deliver hands it to the next consumer until accepted (or refused for
 // good), then deletes it from storage. At shutdown it stops and leaves the
 // item in storage for the next start.
 func (w *writeBehind[T]) deliver(it *item[T]) {
-	defer w.release(it)
+	defer w.finish(it)
 	for {
 		data, ok := w.load(it)
 		if !ok {
@@ -286,8 +285,9 @@ func (w *writeBehind[T]) deliver(it *item[T]) {
 			break
 		}
 		// The next consumer may have moved data out (a batcher does): retry
-		// from storage.
-		w.release(it)
+		// from storage (its bytes stay counted).
+		var zero T
+		it.data, it.inMem = zero, false
 		select {
 		case <-w.ctx.Done():
 			return

@@ -164,7 +164,7 @@ func TestWhatWasNeverAcceptedIsReplayedOnTheNextStart(t *testing.T) {
 	p := newProcessor(t, testConfig(), down)
 	p.(*logsProcessor).grace = 50 * time.Millisecond
 	require.NoError(t, p.Start(context.Background(), h))
-	for i := range 40 { // more than the 16 workers: some are still queued
+	for i := range 40 {
 		require.NoError(t, p.ConsumeLogs(context.Background(), request(fmt.Sprintf("r%d", i), 2, 10)))
 	}
 	require.NoError(t, p.Shutdown(context.Background()))
@@ -202,7 +202,6 @@ func TestBeyondTheMemoryLimitRequestsAreReadBackFromStorage(t *testing.T) {
 	}}
 	cfg := testConfig()
 	cfg.MemoryLimitMiB = 1
-	cfg.Workers = 1
 	p := newProcessor(t, cfg, s)
 	require.NoError(t, p.Start(context.Background(), h))
 	// 8 requests of ~300 KiB: at most 3 fit the 1 MiB limit.
@@ -211,15 +210,11 @@ func TestBeyondTheMemoryLimitRequestsAreReadBackFromStorage(t *testing.T) {
 	}
 	wb := p.(*logsProcessor).writeBehind
 	wb.mu.Lock()
-	inMem, mem := 0, wb.memBytes
-	for _, it := range wb.queue[wb.head:] {
-		if it.inMem {
-			inMem++
-		}
-	}
+	mem, inFlight, waiting := wb.memBytes, wb.inFlight, len(wb.spilled)-wb.head
 	wb.mu.Unlock()
 	require.LessOrEqual(t, mem, int64(1<<20))
-	require.Less(t, inMem, 7, "every request stayed in memory past the limit")
+	require.Equal(t, 8, inFlight+waiting)
+	require.GreaterOrEqual(t, waiting, 5, "requests went in flight past the memory limit")
 	close(release)
 	require.Eventually(t, func() bool { return len(s.bodies()) == 24 }, 5*time.Second, 5*time.Millisecond)
 	require.NoError(t, p.Shutdown(context.Background()))
@@ -242,7 +237,7 @@ func TestARetryableRefusalIsRetriedFromStorage(t *testing.T) {
 		return nil
 	}}
 	cfg := testConfig()
-	cfg.Workers = 1
+	cfg.MaxInFlight = 1
 	p := newProcessor(t, cfg, s)
 	require.NoError(t, p.Start(context.Background(), h))
 	ld := request("r", 2, 10)
@@ -325,6 +320,37 @@ func TestShutdownLetsDeliveriesInFlightFinish(t *testing.T) {
 	// Accepted during the grace, so deleted: nothing is sent twice after a
 	// graceful restart.
 	require.Len(t, s.bodies(), 3)
+	require.Empty(t, keys(t, ext))
+	require.NoError(t, ext.Shutdown(context.Background()))
+}
+
+func TestEveryRequestThatFitsIsInFlightAtOnce(t *testing.T) {
+	// Behind a batching exporter that waits for a batch of 30 requests (its
+	// min_size), each request's consume returns only once 30 are in flight:
+	// deliveries must not be capped by a worker count below that.
+	ext, h := newStorage(t, t.TempDir(), 0)
+	var waiting sync.WaitGroup
+	waiting.Add(30)
+	batch := make(chan struct{})
+	go func() { waiting.Wait(); close(batch) }()
+	s := &sink{fn: func(ctx context.Context, _ int) error {
+		waiting.Done()
+		select {
+		case <-batch:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+	p := newProcessor(t, testConfig(), s)
+	p.(*logsProcessor).grace = 50 * time.Millisecond
+	require.NoError(t, p.Start(context.Background(), h))
+	for i := range 30 {
+		require.NoError(t, p.ConsumeLogs(context.Background(), request(fmt.Sprintf("r%d", i), 1, 10)))
+	}
+	require.Eventually(t, func() bool { return len(s.bodies()) == 30 }, 5*time.Second, 5*time.Millisecond,
+		"the batch never filled: fewer than 30 requests were in flight")
+	require.NoError(t, p.Shutdown(context.Background()))
 	require.Empty(t, keys(t, ext))
 	require.NoError(t, ext.Shutdown(context.Background()))
 }
