@@ -29,7 +29,8 @@ import (
 //	BENCH_PATHS    comma list of anvil, statsd, otlp (all three)
 //	BENCH_NODES    simulated Anvil nodes (1: an agent runs beside one node)
 //	BENCH_OUTAGE   gateway-down phase at BENCH_RATE on the anvil path (60s; 0 skips it)
-//	BENCH_PPROF    a directory: add the pprof extension and write a CPU profile of the window per path
+//	BENCH_PPROF    a directory: add the pprof extension and write a CPU profile of the window per path,
+//	               and a heap profile of the outage taken when its RSS peaked
 //	ANVILGEN_BIN   the load generator (<repo>/bin/anvilgen)
 //	ANVILCOL_AGENT_BIN the agent binary (<repo>/bin/anvilcol-agent; bin/anvilcol measures the full distribution)
 //	BENCH_EXTRA_CONFIG space-separated config files merged over config/agent.yaml (experiments)
@@ -342,7 +343,20 @@ func TestBenchAgent(t *testing.T) {
 	fmt.Println(b.String())
 
 	if d := envDur("BENCH_OUTAGE", 60*time.Second); d > 0 {
-		outage(t, gw, rate, d)
+		outage(t, gw, rate, d, pprofDir)
+	}
+}
+
+// heapProfile writes the agent's heap profile (live objects at its last GC)
+// to file; a failed fetch leaves the last one.
+func heapProfile(port int, file string) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", port))
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if b, err := io.ReadAll(resp.Body); err == nil && resp.StatusCode == http.StatusOK {
+		_ = os.WriteFile(file, b, 0o644)
 	}
 }
 
@@ -354,10 +368,10 @@ func runtimeCPUs() int {
 // outage: the gateway is unreachable while anvilgen sends at rate for d;
 // the agent's RSS must stay bounded (queue on disk, memory_limiter) and,
 // once the gateway is back, everything acknowledged must arrive.
-func outage(t *testing.T, gw *sinkGateway, rate int, d time.Duration) {
+func outage(t *testing.T, gw *sinkGateway, rate int, d time.Duration, pprofDir string) {
 	gw.stop()
 	gw.reset()
-	a := startAgent(t, gw, false)
+	a := startAgent(t, gw, pprofDir != "")
 	pid := a.cmd.Process.Pid
 	g := startGen(t, "anvil", a, rate, d, "-retry-for", "10m")
 	var peak, peakAnon int64
@@ -373,6 +387,9 @@ loop:
 			break loop
 		case <-tick.C:
 			rss := statusKB(pid, "VmRSS")
+			if rss > peak && pprofDir != "" {
+				heapProfile(a.pprof, filepath.Join(pprofDir, "agent-outage-heap.pprof"))
+			}
 			peak = max(peak, rss)
 			peakAnon = max(peakAnon, statusKB(pid, "RssAnon"))
 			if i%10 == 9 {

@@ -25,7 +25,7 @@ type Config struct {
 	// a request waits in storage only and is read back when its turn comes
 	// (during an outage of the next hop). In memory a request takes several
 	// times its encoded size. A single request larger than the limit is
-	// delivered alone. Default 4.
+	// delivered alone. Default 2.
 	MemoryLimitMiB int `mapstructure:"memory_limit_mib"`
 	// RetryInterval is the wait before a request the next consumer refused
 	// with a retryable error is offered again. Default 1s.

@@ -13,7 +13,7 @@ import (
 
 func TestDefaultConfigNeedsOnlyAStorage(t *testing.T) {
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
-	require.Equal(t, &Config{MaxInFlight: 1024, MemoryLimitMiB: 4, RetryInterval: time.Second}, cfg)
+	require.Equal(t, &Config{MaxInFlight: 1024, MemoryLimitMiB: 2, RetryInterval: time.Second}, cfg)
 	require.ErrorContains(t, cfg.Validate(), "storage is required")
 	cfg.Storage = component.MustNewID("log_storage")
 	require.NoError(t, cfg.Validate())

@@ -24,7 +24,7 @@ func NewFactory() processor.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	return &Config{MaxInFlight: 1024, MemoryLimitMiB: 4, RetryInterval: time.Second}
+	return &Config{MaxInFlight: 1024, MemoryLimitMiB: 2, RetryInterval: time.Second}
 }
 
 func createLogs(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
