@@ -113,6 +113,11 @@ func (w *worker) run() {
 			case <-w.wake:
 				continue
 			case <-w.stop:
+			}
+			// Stopping: an offer may have come between the pop and the
+			// select (both channels ready, either picked): send what is
+			// queued before returning.
+			if n, ok = w.pop(); !ok {
 				return
 			}
 		}

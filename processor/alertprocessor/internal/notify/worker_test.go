@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,3 +130,31 @@ func TestNilNotifiersDoNothing(t *testing.T) {
 	assert.Zero(t, ns.Len())
 	assert.Zero(t, ns.ResendInterval())
 }
+
+// What was offered before shutdown is sent, also when the worker found its
+// queue empty just before the offer and sees the wake-up and the stop at
+// once (a select between two ready channels picks either). The window is a
+// few instructions wide: the loop starts each worker and offers after a
+// spin of varying length, so that the worker's first look at the queue
+// sweeps across the offer.
+func TestShutdownSendsWhatWasOfferedBefore(t *testing.T) {
+	set := testSettings(t, wallClock{}, newTelemetry(t))
+	nc := NewConfig(TypeWebhook)
+	lost := 0
+	for i := range 5000 {
+		rec := &recordingSender{}
+		w := newWorker(&nc, destination{sender: rec}, set)
+		w.start()
+		for s := 0; s < i%64*20; s++ {
+			spin.Add(1)
+		}
+		w.offer(firing())
+		w.shutdown(context.Background())
+		if len(rec.got()) != 1 {
+			lost++
+		}
+	}
+	assert.Zero(t, lost, "notifications offered before shutdown and not sent")
+}
+
+var spin atomic.Int64
