@@ -119,7 +119,10 @@ func (w *writeBehind[T]) Start(ctx context.Context, host component.Host) error {
 	}
 	client, err := se.GetClient(ctx, component.KindProcessor, w.set.ID, w.codec.signal)
 	if err != nil {
-		return fmt.Errorf("write_behind: storage client: %w", err)
+		// log_storage refuses a second client of one name: the same
+		// write_behind in two pipelines of one signal would share its keys.
+		return fmt.Errorf("write_behind: storage client for %s (%s): %w (one write_behind in two %s pipelines needs a name of its own in each, e.g. write_behind/a and write_behind/b)",
+			w.set.ID, w.codec.signal, err, w.codec.signal)
 	}
 	walker, ok := client.(storage.Walker)
 	if !ok {

@@ -293,6 +293,17 @@ func TestAFullStorageRefusesTheRequestRetryably(t *testing.T) {
 	require.NoError(t, ext.Shutdown(context.Background()))
 }
 
+func TestOneProcessorInTwoPipelinesOfASignalFailsToStartWithAHint(t *testing.T) {
+	_, h := newStorage(t, t.TempDir(), 0)
+	first := newProcessor(t, testConfig(), &sink{})
+	require.NoError(t, first.Start(context.Background(), h))
+	t.Cleanup(func() { _ = first.Shutdown(context.Background()) })
+	second := newProcessor(t, testConfig(), &sink{})
+	err := second.Start(context.Background(), h)
+	require.ErrorContains(t, err, "already open")
+	require.ErrorContains(t, err, "one write_behind in two logs pipelines needs a name of its own")
+}
+
 func TestStartFailsWithoutAListableStorage(t *testing.T) {
 	p := newProcessor(t, testConfig(), &sink{})
 	err := p.Start(context.Background(), host{Host: componenttest.NewNopHost()})
