@@ -251,6 +251,7 @@ type row struct {
 	anonPeakMiB      float64 // highest RssAnon in the window (heap, stacks; not the binary's file pages)
 	hwmMiB           float64 // VmHWM at the end (peak since start)
 	genCPU           float64 // anvilgen's CPU, % of a core
+	spilled          float64 // requests write_behind kept only on disk and read back (0 when it stayed in memory)
 	wirePerEvent     float64 // bytes the gateway read per accepted event over the window (TLS, compressed)
 	accepted, failed int64
 }
@@ -294,10 +295,11 @@ func measure(t *testing.T, gw *sinkGateway, path string, rate int, warmup, windo
 			_ = os.WriteFile(filepath.Join(pprofDir, "agent-"+path+".pprof"), b, 0o644)
 		}
 	}
+	spilled := agentCounter(a.ports["TELEMETRY"], "otelcol_processor_write_behind_spilled_requests")
 	a.stop(t)
 	cpu := float64(c1-c0) / clkTck / t1.Sub(t0).Seconds() * 100
 	r := row{path: path, rate: rep.AchievedRate, cpuPct: cpu, rssPeakMiB: float64(peak) / 1024, anonPeakMiB: float64(peakAnon) / 1024, hwmMiB: float64(hwm) / 1024,
-		genCPU: genSecs / rep.Seconds * 100, accepted: rep.Accepted, failed: rep.Failed}
+		genCPU: genSecs / rep.Seconds * 100, accepted: rep.Accepted, failed: rep.Failed, spilled: spilled}
 	if rep.AchievedRate > 0 {
 		r.per10k = cpu * 10000 / rep.AchievedRate
 		r.wirePerEvent = float64(w1-w0) / (rep.AchievedRate * t1.Sub(t0).Seconds())
@@ -334,6 +336,11 @@ func TestBenchAgent(t *testing.T) {
 		by[r.path] = r
 		fmt.Fprintf(&b, "| %s | %.0f | %.1f | %.1f | %.0f | %.0f | %.0f | %.1f | %.1f |\n", r.path, r.rate, r.cpuPct, r.per10k, r.rssPeakMiB, r.anonPeakMiB, r.hwmMiB, r.genCPU, r.wirePerEvent)
 	}
+	for _, r := range rows {
+		if r.spilled > 0 {
+			fmt.Fprintf(&b, "%s: write_behind kept %.0f requests only on disk (read back): memory_limit_mib was reached\n", r.path, r.spilled)
+		}
+	}
 	if a, ok := by["anvil"]; ok {
 		if s, ok := by["statsd"]; ok && s.per10k > 0 {
 			fmt.Fprintf(&b, "ratio anvil/statsd (per 10k events/s): %.2fx\n", a.per10k/s.per10k)
@@ -345,6 +352,27 @@ func TestBenchAgent(t *testing.T) {
 	if d := envDur("BENCH_OUTAGE", 60*time.Second); d > 0 {
 		outage(t, gw, rate, d, pprofDir)
 	}
+}
+
+// agentCounter sums a counter's series on the agent's own-telemetry
+// endpoint (0 when absent).
+func agentCounter(port int, name string) float64 {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var sum float64
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, name); ok && (strings.HasPrefix(rest, "{") || strings.HasPrefix(rest, " ")) {
+			if f := strings.Fields(rest[strings.LastIndex(rest, "}")+1:]); len(f) > 0 {
+				v, _ := strconv.ParseFloat(f[0], 64)
+				sum += v
+			}
+		}
+	}
+	return sum
 }
 
 // heapProfile writes the agent's heap profile (live objects at its last GC)
@@ -403,6 +431,7 @@ loop:
 		t.Fatalf("anvilgen report: %v\n%s", err, g.err.String())
 	}
 	queueBytes := dirSize(filepath.Join(a.dir, "queue"))
+	spilled := agentCounter(a.ports["TELEMETRY"], "otelcol_processor_write_behind_spilled_requests")
 	down := time.Since(start)
 
 	gw.start(t)
@@ -445,8 +474,8 @@ loop:
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ngateway down for %.0fs at %d events/s (anvil path): anvilgen sent %d, accepted %d, retried %d requests (429/503), failed %d\n",
 		down.Seconds(), rate, rep.Sent, rep.Accepted, rep.Retried, rep.Failed)
-	fmt.Fprintf(&b, "agent RSS: peak %d MiB (%s), of it anonymous memory at most %d MiB (the rest: file pages of the binary and the mmapped queue file); queue on disk %.1f MiB\n",
-		peak/1024, strings.Join(rssLine, " "), peakAnon/1024, float64(queueBytes)/(1<<20))
+	fmt.Fprintf(&b, "agent RSS: peak %d MiB (%s), of it anonymous memory at most %d MiB (the rest: file pages of the binary and the mmapped queue file); queue on disk %.1f MiB; write_behind kept %.0f requests only on disk\n",
+		peak/1024, strings.Join(rssLine, " "), peakAnon/1024, float64(queueBytes)/(1<<20), spilled)
 	fmt.Fprintf(&b, "gateway back: after %.1fs delivered %d/%d event logs of unsampled events (%d duplicates), label.submit.count %d/%d, label submit logs kept %.1f%% (sampling rate 10%%)\n",
 		drained.Seconds(), logsGot, logsWant, dups, s.submits, want["anvil.label.submit.stop"], submitsKept*100)
 	t.Log(b.String())

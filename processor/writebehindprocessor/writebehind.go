@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
@@ -78,6 +79,7 @@ type writeBehind[T any] struct {
 	wg     sync.WaitGroup
 
 	refusals *ratelog.Logger
+	attrs    metric.MeasurementOption // processor and data_type, as exporterhelper labels its own
 	dropped  metric.Int64Counter
 	replayed metric.Int64Counter
 	kept     metric.Int64Counter
@@ -87,6 +89,7 @@ func newWriteBehind[T any](cfg *Config, set processor.Settings, c codec[T]) *wri
 	w := &writeBehind[T]{cfg: cfg, set: set, codec: c, grace: shutdownGrace}
 	w.refusals = ratelog.New(set.Logger, 10*time.Second)
 	w.ctx, w.cancel = context.WithCancel(context.Background())
+	w.attrs = metric.WithAttributes(attribute.String("processor", set.ID.String()), attribute.String("data_type", c.signal))
 	meter := set.MeterProvider.Meter(metadata.ScopeName)
 	w.dropped, _ = meter.Int64Counter("otelcol_processor_write_behind_dropped",
 		metric.WithDescription("Items (log records, spans) the next consumer refused for good, or that could not be read back from storage."),
@@ -146,7 +149,7 @@ func (w *writeBehind[T]) Start(ctx context.Context, host component.Host) error {
 	w.client = client
 	if len(found) > 0 {
 		w.set.Logger.Info("Replaying requests kept before the last stop", zap.String("signal", w.codec.signal), zap.Int("requests", len(found)))
-		w.replayed.Add(ctx, int64(len(found)))
+		w.replayed.Add(ctx, int64(len(found)), w.attrs)
 	}
 	w.mu.Lock()
 	w.spilled = found
@@ -219,7 +222,7 @@ func (w *writeBehind[T]) consume(ctx context.Context, data T) error {
 		w.start(it)
 	default:
 		w.spilled = append(w.spilled, it)
-		w.kept.Add(ctx, 1)
+		w.kept.Add(ctx, 1, w.attrs)
 	}
 	return nil
 }
@@ -282,7 +285,7 @@ func (w *writeBehind[T]) deliver(it *item[T]) {
 			break
 		}
 		if consumererror.IsPermanent(err) {
-			w.dropped.Add(context.Background(), int64(w.codec.count(data)))
+			w.dropped.Add(context.Background(), int64(w.codec.count(data)), w.attrs)
 			w.set.Logger.Error("The next consumer refused a kept request for good; dropped",
 				zap.String("signal", w.codec.signal), zap.Int("items", w.codec.count(data)), zap.Error(err))
 			break
@@ -322,7 +325,7 @@ func (w *writeBehind[T]) load(it *item[T]) (T, bool) {
 		if w.ctx.Err() != nil {
 			return zero, false
 		}
-		w.dropped.Add(context.Background(), 1)
+		w.dropped.Add(context.Background(), 1, w.attrs)
 		w.set.Logger.Error("A kept request could not be read back; dropped",
 			zap.String("signal", w.codec.signal), zap.String("key", it.key), zap.Error(err))
 		_ = w.client.Delete(context.Background(), it.key)

@@ -269,6 +269,10 @@ func TestAPermanentRefusalIsDroppedCountedAndDeleted(t *testing.T) {
 	require.NoError(t, err)
 	sum := m.Data.(metricdata.Sum[int64])
 	require.Equal(t, int64(4), sum.DataPoints[0].Value)
+	dt, _ := sum.DataPoints[0].Attributes.Value("data_type")
+	require.Equal(t, "logs", dt.AsString())
+	id, _ := sum.DataPoints[0].Attributes.Value("processor")
+	require.Equal(t, "write_behind", id.AsString())
 	require.NoError(t, ext.Shutdown(context.Background()))
 }
 
