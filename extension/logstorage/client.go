@@ -25,7 +25,7 @@ type client struct {
 
 	observeAttrs metric.ObserveOption
 	refusedAttrs map[string]metric.AddOption
-	compactAttrs metric.AddOption
+	clientAttrs  metric.AddOption
 
 	mu          sync.Mutex
 	log         *segmentLog // nil once closed
@@ -52,7 +52,7 @@ func openClient(dir, name string, ext *logStorage) (*client, error) {
 	c := &client{
 		dir: dir, name: name, ext: ext, lock: lock, log: log,
 		observeAttrs: metric.WithAttributeSet(set),
-		compactAttrs: metric.WithAttributeSet(set),
+		clientAttrs:  metric.WithAttributeSet(set),
 		refusedAttrs: map[string]metric.AddOption{},
 	}
 	for _, reason := range []string{"max_size", "disk_full", "write_error"} {
@@ -62,14 +62,19 @@ func openClient(dir, name string, ext *logStorage) (*client, error) {
 	return c, nil
 }
 
-// Get returns a copy of key's value, nil if absent.
-func (c *client) Get(_ context.Context, key string) ([]byte, error) {
+// Get returns a copy of key's value, nil if absent. A value damaged on disk
+// after it was written is an error (errValueCorrupt), counted.
+func (c *client) Get(ctx context.Context, key string) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.log == nil {
 		return nil, errClosed
 	}
-	return c.log.get(key)
+	v, err := c.log.get(key, true)
+	if errors.Is(err, errValueCorrupt) {
+		c.ext.telemetry.LogStorageValuesCorrupt.Add(ctx, 1, c.clientAttrs)
+	}
+	return v, err
 }
 
 func (c *client) Set(ctx context.Context, key string, value []byte) error {
@@ -90,11 +95,14 @@ func (c *client) Batch(ctx context.Context, ops ...*storage.Operation) error {
 		return errClosed
 	}
 	err := c.log.batch(ops)
-	if err != nil {
+	switch {
+	case errors.Is(err, errValueCorrupt):
+		c.ext.telemetry.LogStorageValuesCorrupt.Add(ctx, 1, c.clientAttrs)
+	case err != nil:
 		c.countRefusal(ctx, err)
 	}
 	if c.log.compactions != c.compactions {
-		c.ext.telemetry.LogStorageCompactions.Add(ctx, c.log.compactions-c.compactions, c.compactAttrs)
+		c.ext.telemetry.LogStorageCompactions.Add(ctx, c.log.compactions-c.compactions, c.clientAttrs)
 		c.compactions = c.log.compactions
 	}
 	return err
@@ -112,7 +120,10 @@ func (c *client) countRefusal(ctx context.Context, err error) {
 }
 
 // Walk calls fn for every key in key order, then applies the ops fn
-// returned as one batch (storage.Walker).
+// returned as one batch (storage.Walker). Values are passed as stored, not
+// checked against their CRC32C: a damaged value must not stop a component
+// from listing what it holds at start (write_behind's replay); the Get that
+// reads it for use reports it.
 func (c *client) Walk(ctx context.Context, fn storage.WalkFunc) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -129,7 +140,7 @@ func (c *client) Walk(ctx context.Context, fn storage.WalkFunc) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		v, err := c.log.get(k)
+		v, err := c.log.get(k, false) // as stored: a later Get checks it
 		if err != nil {
 			return err
 		}

@@ -46,7 +46,7 @@ func openLog(t testing.TB, dir string, segmentSize, maxSize int64) (*segmentLog,
 func state(l *segmentLog) map[string]string {
 	m := make(map[string]string, len(l.kv))
 	for k := range l.kv {
-		v, err := l.get(k)
+		v, err := l.get(k, true)
 		if err != nil {
 			panic(err)
 		}

@@ -13,7 +13,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/anvil/anvilcol/extension/logstorage/internal/metadatatest"
 )
 
 // fillValue fills b with bytes that depend on i and on the position.
@@ -216,4 +222,82 @@ func TestReadFailureIsAnError(t *testing.T) {
 	v, err = c.Get(ctx, "big")
 	require.NoError(t, err)
 	require.Equal(t, big, v)
+}
+
+// TestValueDamagedAfterItWasWrittenFailsGet: a large value whose bytes in
+// its segment file change after the write (a stray write, bad sectors)
+// fails Get and a Batch's Get op with errValueCorrupt, naming the key,
+// offset and file, and is counted, not as a refused write; Walk still
+// lists it (a component's replay must start); compaction moves it with
+// the sum it was written with, so it is still reported; Delete removes it.
+func TestValueDamagedAfterItWasWrittenFailsGet(t *testing.T) {
+	ctx := context.Background()
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(ctx)) })
+	cfg := &Config{Directory: t.TempDir(), SegmentSize: 8 << 10, MaxSize: 1 << 20}
+	ext, err := NewFactory().Create(ctx, metadatatest.NewSettings(tt), cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(ctx, nil))
+	t.Cleanup(func() { require.NoError(t, ext.Shutdown(ctx)) })
+	c := newTestClient(t, ext.(*logStorage))
+
+	big, other := make([]byte, 1000), make([]byte, 1000)
+	fillValue(big, 1)
+	fillValue(other, 2)
+	require.NoError(t, c.Set(ctx, "big", big))
+	require.NoError(t, c.Set(ctx, "other", other))
+	e := c.log.kv["big"]
+	first := e.seg.id
+	f, err := os.OpenFile(segmentPath(c.dir, e.seg.id), os.O_RDWR, 0)
+	require.NoError(t, err)
+	b := []byte{0}
+	_, err = f.ReadAt(b, e.off+500)
+	require.NoError(t, err)
+	b[0] ^= 0x40
+	_, err = f.WriteAt(b, e.off+500)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	v, err := c.Get(ctx, "big")
+	require.ErrorIs(t, err, errValueCorrupt)
+	require.Nil(t, v)
+	require.ErrorContains(t, err, `key "big"`)
+	require.ErrorContains(t, err, segmentPath(c.dir, first))
+	get := storage.GetOperation("big")
+	require.ErrorIs(t, c.Batch(ctx, storage.SetOperation("qmv0", []byte("1")), get), errValueCorrupt)
+	require.Nil(t, get.Value)
+	v, err = c.Get(ctx, "other")
+	require.NoError(t, err)
+	require.Equal(t, other, v, "the value beside it is intact")
+
+	var walked []string
+	require.NoError(t, c.Walk(ctx, func(k string, _ []byte) ([]*storage.Operation, error) {
+		walked = append(walked, k)
+		return nil, nil
+	}))
+	require.Equal(t, []string{"big", "other"}, walked, "Walk lists a damaged value")
+
+	client := attribute.NewSet(attribute.String("client", "exporter_otlp__logs"))
+	opts := []metricdatatest.Option{metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars()}
+	metadatatest.AssertEqualLogStorageValuesCorrupt(t, tt, []metricdata.DataPoint[int64]{{Value: 2, Attributes: client}}, opts...)
+	_, err = tt.GetMetric("otelcol_log_storage_writes_refused")
+	require.Error(t, err, "a damaged value is not a refused write")
+
+	// Items written and acknowledged until the segment holding the damaged
+	// value is compacted away: the damage moves with its sum.
+	require.NoError(t, c.Delete(ctx, "other"))
+	item := make([]byte, 1000)
+	for i := 0; c.log.kv["big"].seg.id == first; i++ {
+		require.Less(t, i, 200, "the damaged value was never compacted")
+		require.NoError(t, c.Set(ctx, itemKey(uint64(i)), item))
+		require.NoError(t, c.Delete(ctx, itemKey(uint64(i))))
+	}
+	require.Positive(t, c.log.compactions)
+	_, err = c.Get(ctx, "big")
+	require.ErrorIs(t, err, errValueCorrupt, "after compaction")
+
+	require.NoError(t, c.Delete(ctx, "big"))
+	v, err = c.Get(ctx, "big")
+	require.NoError(t, err)
+	require.Nil(t, v)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -77,6 +78,7 @@ type entry struct {
 	size  int    // value length
 	off   int64  // offset of the value in seg's file, when size > inlineMax
 	small string // the value, when size <= inlineMax
+	sum   uint32 // CRC32C of the value, when size > inlineMax: checked by get
 }
 
 // replayStats counts what opening a log found.
@@ -204,8 +206,20 @@ func (l *segmentLog) applyPayload(payload []byte, payloadOff int64, seg *segment
 }
 
 // put makes value, written in seg's file at off, key's current value. Only
-// a small value is kept (copied); value may be reused by the caller.
+// a small value is kept (copied); value may be reused by the caller. A
+// large value's CRC32C is kept to check it when it is read back.
 func (l *segmentLog) put(key string, seg *segment, off int64, value []byte) {
+	var sum uint32
+	if len(value) > inlineMax {
+		sum = crc32.Checksum(value, castagnoli)
+	}
+	l.putSum(key, seg, off, value, sum)
+}
+
+// putSum is put with the large value's CRC32C given: compaction moves a
+// value with the sum it was written with, so damage it copied along is
+// still found.
+func (l *segmentLog) putSum(key string, seg *segment, off int64, value []byte, sum uint32) {
 	if old, ok := l.kv[key]; ok {
 		old.seg.live--
 		old.seg.liveBytes -= opSize(key, old.size, true)
@@ -214,7 +228,7 @@ func (l *segmentLog) put(key string, seg *segment, off int64, value []byte) {
 	if len(value) <= inlineMax {
 		e.small = string(value)
 	} else {
-		e.off = off
+		e.off, e.sum = off, sum
 	}
 	l.kv[key] = e
 	seg.live++
@@ -231,18 +245,24 @@ func (l *segmentLog) del(key string) {
 
 func (l *segmentLog) activeSeg() *segment { return l.segs[len(l.segs)-1] }
 
-// get returns a copy of key's value, nil if absent.
-func (l *segmentLog) get(key string) ([]byte, error) {
+// get returns a copy of key's value, nil if absent. A large value is
+// checked against its CRC32C (errValueCorrupt) when verify is set.
+func (l *segmentLog) get(key string, verify bool) ([]byte, error) {
 	e, ok := l.kv[key]
 	if !ok {
 		return nil, nil
 	}
-	return l.read(key, e, make([]byte, e.size))
+	return l.read(key, e, make([]byte, e.size), verify)
 }
 
+// errValueCorrupt: a large value read back does not match the CRC32C it
+// was written with (the segment file was damaged after the write).
+var errValueCorrupt = errors.New("value does not match its CRC32C: the segment file was damaged after it was written")
+
 // read fills buf (len(buf) == e.size) with e's value: a small one from
-// memory, a large one with one ReadAt of its segment file.
-func (l *segmentLog) read(key string, e entry, buf []byte) ([]byte, error) {
+// memory, a large one with one ReadAt of its segment file, checked against
+// its CRC32C when verify is set.
+func (l *segmentLog) read(key string, e entry, buf []byte, verify bool) ([]byte, error) {
 	if e.size <= inlineMax {
 		copy(buf, e.small)
 		return buf, nil
@@ -258,6 +278,10 @@ func (l *segmentLog) read(key string, e entry, buf []byte) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("log_storage: read the %d-byte value of key %q at offset %d of %s: %w",
 			e.size, key, e.off, segmentPath(l.dir, e.seg.id), err)
+	}
+	if verify && crc32.Checksum(buf, castagnoli) != e.sum {
+		return nil, fmt.Errorf("log_storage: the %d-byte value of key %q at offset %d of %s: %w",
+			e.size, key, e.off, segmentPath(l.dir, e.seg.id), errValueCorrupt)
 	}
 	return buf, nil
 }
@@ -367,7 +391,7 @@ func (l *segmentLog) readGets(ops []*storage.Operation) ([][]byte, error) {
 			gets[i] = append(make([]byte, 0, len(ops[j].Value)), ops[j].Value...)
 		case j >= 0: // deleted
 		default:
-			v, err := l.get(op.Key)
+			v, err := l.get(op.Key, true)
 			if err != nil {
 				return nil, err
 			}
@@ -511,6 +535,7 @@ func (l *segmentLog) compact() {
 		key      string
 		valueOff int // in rec
 		size     int
+		sum      uint32
 	}
 	var keys []moved
 	rec := make([]byte, headerSize, headerSize+live)
@@ -520,9 +545,11 @@ func (l *segmentLog) compact() {
 			rec = append(rec, opSet)
 			rec = binaryAppendField(rec, key)
 			rec = binary.AppendUvarint(rec, uint64(e.size))
-			keys = append(keys, moved{key: key, valueOff: len(rec), size: e.size})
+			keys = append(keys, moved{key: key, valueOff: len(rec), size: e.size, sum: e.sum})
 			rec = slices.Grow(rec, e.size)[:len(rec)+e.size]
-			if _, err := l.read(key, e, rec[len(rec)-e.size:]); err != nil {
+			// Moved as stored, not checked: a damaged value keeps its
+			// sum, so a later get still reports it.
+			if _, err := l.read(key, e, rec[len(rec)-e.size:], false); err != nil {
 				return // a value that cannot be read stays where it is
 			}
 		}
@@ -542,7 +569,7 @@ func (l *segmentLog) compact() {
 	l.written += int64(len(rec))
 	l.copiedBytes += int64(len(rec))
 	for _, m := range keys {
-		l.put(m.key, seg, recOff+int64(m.valueOff), rec[m.valueOff:m.valueOff+m.size])
+		l.putSum(m.key, seg, recOff+int64(m.valueOff), rec[m.valueOff:m.valueOff+m.size], m.sum)
 	}
 	l.compactions++
 }

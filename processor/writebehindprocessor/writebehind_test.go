@@ -1,9 +1,12 @@
 package writebehindprocessor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -367,5 +370,69 @@ func TestEveryRequestThatFitsIsInFlightAtOnce(t *testing.T) {
 		"the batch never filled: fewer than 30 requests were in flight")
 	require.NoError(t, p.Shutdown(context.Background()))
 	require.Empty(t, keys(t, ext))
+	require.NoError(t, ext.Shutdown(context.Background()))
+}
+
+// TestARequestDamagedOnDiskIsDroppedAndCountedNotDeliveredAltered: a
+// request waiting in storage (beyond memory_limit_mib) whose bytes in the
+// segment file change is read back as an error (log_storage checks each
+// value's CRC32C), dropped, counted and deleted; the others are delivered.
+// Without the check, the damage (one byte of a body) decoded as a valid,
+// altered request.
+func TestARequestDamagedOnDiskIsDroppedAndCountedNotDeliveredAltered(t *testing.T) {
+	dir := t.TempDir()
+	ext, h := newStorage(t, dir, 0)
+	release := make(chan struct{})
+	s := &sink{fn: func(ctx context.Context, _ int) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+	tel := componenttest.NewTelemetry()
+	set := processortest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	cfg := testConfig()
+	cfg.MemoryLimitMiB = 1
+	p, err := NewFactory().CreateLogs(context.Background(), set, cfg, s)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background(), h))
+	// 8 requests of ~300 KiB: at most 3 in memory, r7 waits in storage.
+	for i := range 8 {
+		require.NoError(t, p.ConsumeLogs(context.Background(), request(fmt.Sprintf("r%d", i), 3, 100<<10)))
+	}
+	segs, err := filepath.Glob(filepath.Join(dir, "*", "*.seg"))
+	require.NoError(t, err)
+	seg, at := "", -1
+	for _, name := range segs {
+		data, err := os.ReadFile(name)
+		require.NoError(t, err)
+		if i := bytes.Index(data, []byte("r7-1")); i >= 0 {
+			seg, at = name, i
+		}
+	}
+	require.NotEmpty(t, seg, "r7 is not in any segment file")
+	f, err := os.OpenFile(seg, os.O_RDWR, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte("X"), int64(at)+3) // r7-1 becomes r7-X
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	close(release)
+	require.Eventually(t, func() bool { return len(s.bodies()) == 21 }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, p.Shutdown(context.Background()))
+	got := s.bodies()
+	require.NotContains(t, got, "r7-X", "the damaged request was delivered altered")
+	for i := range 7 {
+		for j := range 3 {
+			require.Equal(t, 1, got[fmt.Sprintf("r%d-%d", i, j)])
+		}
+	}
+	m, err := tel.GetMetric("otelcol_processor_write_behind_dropped")
+	require.NoError(t, err)
+	require.Equal(t, int64(1), m.Data.(metricdata.Sum[int64]).DataPoints[0].Value, "one request that could not be read back")
+	require.Empty(t, keys(t, ext), "the damaged request is deleted")
 	require.NoError(t, ext.Shutdown(context.Background()))
 }

@@ -35,6 +35,7 @@ type TelemetryBuilder struct {
 	LogStorageRecordsReplayed metric.Int64Counter
 	LogStorageSegments        metric.Int64ObservableGauge
 	LogStorageTornTails       metric.Int64Counter
+	LogStorageValuesCorrupt   metric.Int64Counter
 	LogStorageWritesRefused   metric.Int64Counter
 }
 
@@ -162,6 +163,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_log_storage_torn_tails",
 		metric.WithDescription("Torn last records (a write cut short by kill -9) truncated away when a client was opened. [Development]"),
 		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.LogStorageValuesCorrupt, err = builder.meter.Int64Counter(
+		"otelcol_log_storage_values_corrupt",
+		metric.WithDescription("Values read back with Get (or a Get op of a Batch) that did not match the CRC32C they were written with (the segment file was damaged after the write); the read fails. [Development]"),
+		metric.WithUnit("{value}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.LogStorageWritesRefused, err = builder.meter.Int64Counter(

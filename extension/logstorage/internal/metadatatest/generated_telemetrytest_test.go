@@ -36,6 +36,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.LogStorageRecordsCorrupt.Add(context.Background(), 1)
 	tb.LogStorageRecordsReplayed.Add(context.Background(), 1)
 	tb.LogStorageTornTails.Add(context.Background(), 1)
+	tb.LogStorageValuesCorrupt.Add(context.Background(), 1)
 	tb.LogStorageWritesRefused.Add(context.Background(), 1)
 	AssertEqualLogStorageCompactions(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -56,6 +57,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualLogStorageTornTails(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualLogStorageValuesCorrupt(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualLogStorageWritesRefused(t, testTel,
