@@ -58,6 +58,15 @@ func TestAgentFullQueueAnswers503AndLosesNothing(t *testing.T) {
 	if out := agent.c.Output(); !strings.Contains(out, "max_size") {
 		t.Errorf("the agent's log does not say why it refused (max_size)")
 	}
+	// What anvilcol_agent_refusing reads (deploy/prometheus/anvil-rules.yaml):
+	// the refusals counted by reason on the agent's own telemetry.
+	telemetry := fmt.Sprintf("http://127.0.0.1:%d/metrics", agent.telemetry)
+	if n := counterSum(t, telemetry, "otelcol_log_storage_writes_refused", map[string]string{"reason": "max_size"}); n < float64(refused) {
+		t.Errorf("otelcol_log_storage_writes_refused{reason=max_size} = %v after %d refused requests", n, refused)
+	}
+	if n := counterSum(t, telemetry, "otelcol_processor_write_behind_dropped", nil); n != 0 {
+		t.Errorf("otelcol_processor_write_behind_dropped = %v: a refusal is not a drop", n)
+	}
 
 	// The gateways come back: every accepted event arrives.
 	for _, g := range f.gateways {

@@ -55,10 +55,16 @@ func openClient(dir, name string, ext *logStorage) (*client, error) {
 		clientAttrs:  metric.WithAttributeSet(set),
 		refusedAttrs: map[string]metric.AddOption{},
 	}
+	// Every counter starts at 0, so that an increase() or rate() over it is
+	// 0 from the client's start, not absent until the first refusal.
+	ctx := context.Background()
 	for _, reason := range []string{"max_size", "disk_full", "write_error"} {
 		c.refusedAttrs[reason] = metric.WithAttributeSet(attribute.NewSet(
 			attribute.String("client", name), attribute.String("reason", reason)))
+		ext.telemetry.LogStorageWritesRefused.Add(ctx, 0, c.refusedAttrs[reason])
 	}
+	ext.telemetry.LogStorageValuesCorrupt.Add(ctx, 0, c.clientAttrs)
+	ext.telemetry.LogStorageCompactions.Add(ctx, 0, c.clientAttrs)
 	return c, nil
 }
 

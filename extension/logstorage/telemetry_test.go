@@ -43,8 +43,14 @@ func TestTelemetry(t *testing.T) {
 	metadatatest.AssertEqualLogStorageSegments(t, tt, []metricdata.DataPoint[int64]{{Value: int64(len(lc.log.segs)), Attributes: attribute.NewSet(client)}}, opts...)
 	metadatatest.AssertEqualLogStorageDiskBytes(t, tt, []metricdata.DataPoint[int64]{{Value: lc.log.disk, Attributes: attribute.NewSet(client)}}, opts...)
 	metadatatest.AssertEqualLogStorageRecordsReplayed(t, tt, []metricdata.DataPoint[int64]{{Value: 3, Attributes: attribute.NewSet(client)}}, opts...)
+	// every counter is there from the start, at 0 until it counts
 	metadatatest.AssertEqualLogStorageWritesRefused(t, tt, []metricdata.DataPoint[int64]{
 		{Value: 1, Attributes: attribute.NewSet(client, attribute.String("reason", "max_size"))},
+		{Value: 0, Attributes: attribute.NewSet(client, attribute.String("reason", "disk_full"))},
+		{Value: 0, Attributes: attribute.NewSet(client, attribute.String("reason", "write_error"))},
 	}, opts...)
+	metadatatest.AssertEqualLogStorageValuesCorrupt(t, tt, []metricdata.DataPoint[int64]{{Value: 0, Attributes: attribute.NewSet(client)}}, opts...)
+	metadatatest.AssertEqualLogStorageCompactions(t, tt, []metricdata.DataPoint[int64]{{Value: 0, Attributes: attribute.NewSet(client)}}, opts...)
+	metadatatest.AssertEqualLogStorageRecordsCorrupt(t, tt, []metricdata.DataPoint[int64]{{Value: 0, Attributes: attribute.NewSet(client)}}, opts...)
 	require.NoError(t, ext.Shutdown(ctx))
 }

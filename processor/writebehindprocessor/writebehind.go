@@ -147,9 +147,13 @@ func (w *writeBehind[T]) Start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("write_behind: listing kept requests: %w", err)
 	}
 	w.client = client
+	// Every counter starts at 0 (a series from the start, not from the
+	// first drop).
+	w.replayed.Add(ctx, int64(len(found)), w.attrs)
+	w.dropped.Add(ctx, 0, w.attrs)
+	w.kept.Add(ctx, 0, w.attrs)
 	if len(found) > 0 {
 		w.set.Logger.Info("Replaying requests kept before the last stop", zap.String("signal", w.codec.signal), zap.Int("requests", len(found)))
-		w.replayed.Add(ctx, int64(len(found)), w.attrs)
 	}
 	w.mu.Lock()
 	w.spilled = found

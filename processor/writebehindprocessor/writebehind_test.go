@@ -436,3 +436,24 @@ func TestARequestDamagedOnDiskIsDroppedAndCountedNotDeliveredAltered(t *testing.
 	require.Empty(t, keys(t, ext), "the damaged request is deleted")
 	require.NoError(t, ext.Shutdown(context.Background()))
 }
+
+// TestEveryCounterStartsAtZero: each counter is a series from the start
+// (rate() and increase() read 0, not "no data", until something counts).
+func TestEveryCounterStartsAtZero(t *testing.T) {
+	ext, h := newStorage(t, t.TempDir(), 0)
+	tel := componenttest.NewTelemetry()
+	set := processortest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	p, err := NewFactory().CreateLogs(context.Background(), set, testConfig(), &sink{})
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background(), h))
+	for _, name := range []string{"otelcol_processor_write_behind_dropped", "otelcol_processor_write_behind_replayed_requests", "otelcol_processor_write_behind_spilled_requests"} {
+		m, err := tel.GetMetric(name)
+		require.NoError(t, err, name)
+		dps := m.Data.(metricdata.Sum[int64]).DataPoints
+		require.Len(t, dps, 1, name)
+		require.Zero(t, dps[0].Value, name)
+	}
+	require.NoError(t, p.Shutdown(context.Background()))
+	require.NoError(t, ext.Shutdown(context.Background()))
+}
