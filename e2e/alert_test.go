@@ -360,9 +360,12 @@ func TestAlertADRRulesFireAndResolveThroughTheBinary(t *testing.T) {
 	}
 
 	// The log notifier wrote a line per transition; own telemetry counts them.
-	if out := c.Output(); !strings.Contains(out, "alert firing") || !strings.Contains(out, "alert resolved") {
-		t.Errorf("log notifier lines missing from the output")
-	}
+	// (The output reaches this process through a pipe read on its own
+	// goroutine: wait for it.)
+	e2etest.Eventually(t, 10*time.Second, func() bool {
+		out := c.Output()
+		return strings.Contains(out, "alert firing") && strings.Contains(out, "alert resolved")
+	}, "log notifier lines in the output")
 	fams, err := e2etest.Scrape(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", telemetryPort))
 	if err != nil {
 		t.Fatal(err)
