@@ -9,8 +9,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+
+	"github.com/anvil/anvilcol/extension/logstorage/internal/metadatatest"
 )
 
 // newTestExtension starts a log_storage extension over a temporary directory.
@@ -23,6 +26,20 @@ func newTestExtension(t testing.TB, segmentSize, maxSize int64) *logStorage {
 	require.NoError(t, ext.Start(context.Background(), nil))
 	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
 	return ext.(*logStorage)
+}
+
+// newTelemetryExtension starts a log_storage extension with cfg whose
+// telemetry tt records; both are shut down when the test ends.
+func newTelemetryExtension(t *testing.T, cfg *Config) (*logStorage, *componenttest.Telemetry) {
+	t.Helper()
+	ctx := context.Background()
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(ctx)) })
+	ext, err := NewFactory().Create(ctx, metadatatest.NewSettings(tt), cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(ctx, nil))
+	t.Cleanup(func() { require.NoError(t, ext.Shutdown(ctx)) })
+	return ext.(*logStorage), tt
 }
 
 func newTestClient(t testing.TB, ext *logStorage) *client {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -232,14 +231,8 @@ func TestReadFailureIsAnError(t *testing.T) {
 // the sum it was written with, so it is still reported; Delete removes it.
 func TestValueDamagedAfterItWasWrittenFailsGet(t *testing.T) {
 	ctx := context.Background()
-	tt := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tt.Shutdown(ctx)) })
-	cfg := &Config{Directory: t.TempDir(), SegmentSize: 8 << 10, MaxSize: 1 << 20}
-	ext, err := NewFactory().Create(ctx, metadatatest.NewSettings(tt), cfg)
-	require.NoError(t, err)
-	require.NoError(t, ext.Start(ctx, nil))
-	t.Cleanup(func() { require.NoError(t, ext.Shutdown(ctx)) })
-	c := newTestClient(t, ext.(*logStorage))
+	ext, tt := newTelemetryExtension(t, &Config{Directory: t.TempDir(), SegmentSize: 8 << 10, MaxSize: 1 << 20})
+	c := newTestClient(t, ext)
 
 	big, other := make([]byte, 1000), make([]byte, 1000)
 	fillValue(big, 1)

@@ -6,7 +6,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -17,14 +16,9 @@ import (
 
 func TestTelemetry(t *testing.T) {
 	ctx := context.Background()
-	tt := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tt.Shutdown(ctx)) })
-	cfg := &Config{Directory: t.TempDir(), SegmentSize: 4 << 10, MaxSize: 8 << 10}
-	ext, err := NewFactory().Create(ctx, metadatatest.NewSettings(tt), cfg)
-	require.NoError(t, err)
-	require.NoError(t, ext.Start(ctx, nil))
+	ext, tt := newTelemetryExtension(t, &Config{Directory: t.TempDir(), SegmentSize: 4 << 10, MaxSize: 8 << 10})
 	id := component.MustNewID("otlp")
-	c, err := ext.(storage.Extension).GetClient(ctx, component.KindExporter, id, "logs")
+	c, err := ext.GetClient(ctx, component.KindExporter, id, "logs")
 	require.NoError(t, err)
 	for i := range 3 {
 		require.NoError(t, c.Set(ctx, itemKey(uint64(i)), make([]byte, 2000)))
@@ -33,7 +27,7 @@ func TestTelemetry(t *testing.T) {
 	require.NoError(t, c.Close(ctx))
 
 	// reopening replays the three records
-	c, err = ext.(storage.Extension).GetClient(ctx, component.KindExporter, id, "logs")
+	c, err = ext.GetClient(ctx, component.KindExporter, id, "logs")
 	require.NoError(t, err)
 	lc := c.(*client)
 
@@ -52,5 +46,4 @@ func TestTelemetry(t *testing.T) {
 	metadatatest.AssertEqualLogStorageValuesCorrupt(t, tt, []metricdata.DataPoint[int64]{{Value: 0, Attributes: attribute.NewSet(client)}}, opts...)
 	metadatatest.AssertEqualLogStorageCompactions(t, tt, []metricdata.DataPoint[int64]{{Value: 0, Attributes: attribute.NewSet(client)}}, opts...)
 	metadatatest.AssertEqualLogStorageRecordsCorrupt(t, tt, []metricdata.DataPoint[int64]{{Value: 0, Attributes: attribute.NewSet(client)}}, opts...)
-	require.NoError(t, ext.Shutdown(ctx))
 }

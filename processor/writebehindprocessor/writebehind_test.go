@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,6 +82,19 @@ func (s *sink) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	return nil
 }
 
+// heldSink accepts each call once release is closed (or fails it when
+// the call's context ends first): the next hop is slow until then.
+func heldSink(release <-chan struct{}) *sink {
+	return &sink{fn: func(ctx context.Context, _ int) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+}
+
 // bodies returns the first record's body of every request received, sorted by arrival.
 func (s *sink) bodies() map[string]int {
 	s.mu.Lock()
@@ -110,6 +122,19 @@ func request(name string, records, bodyBytes int) plog.Logs {
 		lr.Attributes().PutStr("pad", string(pad))
 	}
 	return ld
+}
+
+// newProcessorWithTelemetry is newProcessor with its telemetry recorded in
+// the returned Telemetry.
+func newProcessorWithTelemetry(t *testing.T, cfg *Config, next consumer.Logs) (processor.Logs, *componenttest.Telemetry) {
+	t.Helper()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	set := processortest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	p, err := NewFactory().CreateLogs(context.Background(), set, cfg, next)
+	require.NoError(t, err)
+	return p, tel
 }
 
 func newProcessor(t *testing.T, cfg *Config, next consumer.Logs) processor.Logs {
@@ -193,16 +218,7 @@ func TestWhatWasNeverAcceptedIsReplayedOnTheNextStart(t *testing.T) {
 func TestBeyondTheMemoryLimitRequestsAreReadBackFromStorage(t *testing.T) {
 	ext, h := newStorage(t, t.TempDir(), 0)
 	release := make(chan struct{})
-	var calls atomic.Int64
-	s := &sink{fn: func(ctx context.Context, _ int) error {
-		calls.Add(1)
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}}
+	s := heldSink(release)
 	cfg := testConfig()
 	cfg.MemoryLimitMiB = 1
 	p := newProcessor(t, cfg, s)
@@ -258,11 +274,7 @@ func TestARetryableRefusalIsRetriedFromStorage(t *testing.T) {
 func TestAPermanentRefusalIsDroppedCountedAndDeleted(t *testing.T) {
 	ext, h := newStorage(t, t.TempDir(), 0)
 	s := &sink{fn: func(context.Context, int) error { return consumererror.NewPermanent(errors.New("bad data")) }}
-	tel := componenttest.NewTelemetry()
-	set := processortest.NewNopSettings(metadata.Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	p, err := NewFactory().CreateLogs(context.Background(), set, testConfig(), s)
-	require.NoError(t, err)
+	p, tel := newProcessorWithTelemetry(t, testConfig(), s)
 	require.NoError(t, p.Start(context.Background(), h))
 	require.NoError(t, p.ConsumeLogs(context.Background(), request("r", 4, 10)))
 	require.Eventually(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.call == 1 }, 5*time.Second, 5*time.Millisecond)
@@ -383,21 +395,10 @@ func TestARequestDamagedOnDiskIsDroppedAndCountedNotDeliveredAltered(t *testing.
 	dir := t.TempDir()
 	ext, h := newStorage(t, dir, 0)
 	release := make(chan struct{})
-	s := &sink{fn: func(ctx context.Context, _ int) error {
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}}
-	tel := componenttest.NewTelemetry()
-	set := processortest.NewNopSettings(metadata.Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
+	s := heldSink(release)
 	cfg := testConfig()
 	cfg.MemoryLimitMiB = 1
-	p, err := NewFactory().CreateLogs(context.Background(), set, cfg, s)
-	require.NoError(t, err)
+	p, tel := newProcessorWithTelemetry(t, cfg, s)
 	require.NoError(t, p.Start(context.Background(), h))
 	// 8 requests of ~300 KiB: at most 3 in memory, r7 waits in storage.
 	for i := range 8 {
@@ -441,11 +442,7 @@ func TestARequestDamagedOnDiskIsDroppedAndCountedNotDeliveredAltered(t *testing.
 // (rate() and increase() read 0, not "no data", until something counts).
 func TestEveryCounterStartsAtZero(t *testing.T) {
 	ext, h := newStorage(t, t.TempDir(), 0)
-	tel := componenttest.NewTelemetry()
-	set := processortest.NewNopSettings(metadata.Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	p, err := NewFactory().CreateLogs(context.Background(), set, testConfig(), &sink{})
-	require.NoError(t, err)
+	p, tel := newProcessorWithTelemetry(t, testConfig(), &sink{})
 	require.NoError(t, p.Start(context.Background(), h))
 	for _, name := range []string{"otelcol_processor_write_behind_dropped", "otelcol_processor_write_behind_replayed_requests", "otelcol_processor_write_behind_spilled_requests"} {
 		m, err := tel.GetMetric(name)

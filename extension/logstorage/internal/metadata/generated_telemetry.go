@@ -167,7 +167,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.LogStorageValuesCorrupt, err = builder.meter.Int64Counter(
 		"otelcol_log_storage_values_corrupt",
-		metric.WithDescription("Values read back with Get (or a Get op of a Batch) that did not match the CRC32C they were written with (the segment file was damaged after the write); the read fails. [Development]"),
+		metric.WithDescription("Reads (Get, or a Get op of a Batch) of a value that did not match the CRC32C it was written with (the segment file was damaged after the write); each such read fails and counts once. [Development]"),
 		metric.WithUnit("{value}"),
 	)
 	errs = errors.Join(errs, err)

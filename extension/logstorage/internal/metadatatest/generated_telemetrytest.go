@@ -130,7 +130,7 @@ func AssertEqualLogStorageTornTails(t *testing.T, tt *componenttest.Telemetry, d
 func AssertEqualLogStorageValuesCorrupt(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_log_storage_values_corrupt",
-		Description: "Values read back with Get (or a Get op of a Batch) that did not match the CRC32C they were written with (the segment file was damaged after the write); the read fails. [Development]",
+		Description: "Reads (Get, or a Get op of a Batch) of a value that did not match the CRC32C it was written with (the segment file was damaged after the write); each such read fails and counts once. [Development]",
 		Unit:        "{value}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
